@@ -1,0 +1,54 @@
+"""Where things live: paths and mode from the environment (see DESIGN.md, "Contract: environment")."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROVIDERS: tuple[str, ...] = ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
+
+
+def repo_root() -> Path:
+    """The project root: the current directory when it holds ``enrichment.yaml``, else the source checkout."""
+    cwd = Path.cwd()
+    if (cwd / "enrichment.yaml").exists() or (cwd / "workspace.yaml").exists():
+        return cwd
+    return Path(__file__).resolve().parent.parent
+
+
+def _path_from_env(var: str, default: str) -> Path:
+    value = os.environ.get(var)
+    path = Path(value) if value else repo_root() / default
+    return path.expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    db_path: Path
+    config_path: Path
+    inbox: Path
+    suppression_path: Path
+
+    @property
+    def response_store_path(self) -> Path:
+        """The durable response store and request journal lives beside the DuckDB file."""
+        return self.db_path.with_name(self.db_path.stem + ".responses.sqlite")
+
+    @property
+    def marts_dir(self) -> Path:
+        return self.db_path.parent / "marts"
+
+
+def load_settings() -> Settings:
+    mode = os.environ.get("ENRICHMENT_MODE", "sandbox").strip().lower() or "sandbox"
+    if mode not in ("sandbox", "live"):
+        raise ValueError(f"ENRICHMENT_MODE must be 'sandbox' or 'live', not {mode!r}")
+    return Settings(
+        mode=mode,
+        db_path=_path_from_env("ENRICHMENT_DB", "data/enrichment.duckdb"),
+        config_path=_path_from_env("ENRICHMENT_CONFIG", "enrichment.yaml"),
+        inbox=_path_from_env("ENRICHMENT_INBOX", "data/inbox"),
+        suppression_path=_path_from_env("ENRICHMENT_SUPPRESSION", "data/suppression.csv"),
+    )
