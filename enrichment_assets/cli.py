@@ -1,0 +1,124 @@
+"""The ``enrich`` command line: run a lead list through the graph, serve the sandbox, forget a person."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+console = Console(stderr=False, highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+
+def _fail_input(message: str) -> int:
+    errors.print(f"enrich: {message}", markup=False, soft_wrap=True)
+    return EXIT_BAD_INPUT
+
+
+def get_instance():
+    """The Dagster instance: $DAGSTER_HOME if set, else the repo's own (dagster.yaml, state in .dagster_home/)."""
+    from dagster import DagsterInstance
+
+    from enrichment_assets.settings import repo_root
+
+    if os.environ.get("DAGSTER_HOME"):
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        return DagsterInstance.get()
+    root = repo_root()
+    # dagster.yaml's paths are relative to the repo root, exactly as `dagster dev` sees them from there.
+    os.chdir(root)
+    (root / ".dagster_home").mkdir(exist_ok=True)
+    return DagsterInstance.from_config(str(root))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from enrichment_assets.leads.ingest import LeadFileError, check_lead_file, list_id_for
+
+    path = Path(args.path).expanduser().resolve()
+    try:
+        check_lead_file(path)
+    except LeadFileError as exc:
+        return _fail_input(str(exc))
+    list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
+
+    from enrichment_assets.config import ConfigError, load_config
+    from enrichment_assets.settings import load_settings
+
+    try:
+        settings = load_settings()
+        load_config(settings.config_path)
+    except (ConfigError, ValueError) as exc:
+        return _fail_input(str(exc))
+
+    from enrichment_assets.runner import run_list
+
+    instance = get_instance()
+    console.print(f"[bold]Enriching[/bold] {path.name} as lead list [cyan]{list_id}[/cyan] "
+                  f"({settings.mode} mode)")
+    outcome = run_list(instance, path, list_id, log_level=args.log_level)
+    _print_summary(outcome)
+    if not outcome.success:
+        errors.print(f"enrich: the run failed (run id {outcome.run_id}); see the logs above or the Dagster UI",
+                     markup=False)
+        return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+def _print_summary(outcome) -> None:  # noqa: ANN001
+    summary = outcome.summary
+    if summary is None:
+        return
+    console.print(f"\nRun [cyan]{outcome.run_id}[/cyan]: {summary.leads} leads, {summary.rejected} rejected, "
+                  f"{summary.mobiles} with a mobile, {summary.phones} with any phone")
+    if summary.providers:
+        table = Table(title="Vendors this run", show_lines=False)
+        for column in ("provider", "calls", "cache hits", "found", "credits", "USD"):
+            table.add_column(column, justify="right" if column != "provider" else "left")
+        for row in summary.providers:
+            table.add_row(row.provider, str(row.calls), str(row.cache_hits), str(row.found),
+                          f"{row.credits:g}", f"{row.usd:.2f}")
+        console.print(table)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from enrichment_assets.sandbox.server import serve
+
+    serve(port=args.port, host=args.host)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="enrich", description="Turn lead lists into reachable phone numbers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="enrich one lead file (CSV or Parquet) through the whole asset graph")
+    run.add_argument("path", help="the lead file")
+    run.add_argument("--list", help="lead list name (partition key); default: the file's stem")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                     help="Dagster log level printed while the run goes (default INFO)")
+    run.set_defaults(func=cmd_run)
+
+    sandbox = sub.add_parser("sandbox", help="serve the five-vendor simulator over HTTP")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.set_defaults(func=cmd_sandbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        errors.print("enrich: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

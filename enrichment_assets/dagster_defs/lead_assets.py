@@ -1,0 +1,141 @@
+"""Lead ingestion assets: ``raw_leads`` and ``rejected_leads`` for one lead list."""
+
+
+from pathlib import Path
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, ingest_lead_file, list_id_for
+from enrichment_assets.privacy import mask_email
+
+OWNERS = ["team:revops-data"]
+DUCKDB_POOL = "duckdb_writers"
+
+RAW_LEADS_SCHEMA = TableSchema(columns=[
+    TableColumn("list_id", "varchar", description="Lead list (partition key): the file's sanitized stem"),
+    TableColumn("record_id", "varchar", description="Your CRM's id; unique within a list"),
+    TableColumn("first_name", "varchar"), TableColumn("last_name", "varchar"),
+    TableColumn("company", "varchar"),
+    TableColumn("domain", "varchar", description="Company domain, lowercase, no www."),
+    TableColumn("email", "varchar", description="Lowercased, syntax-checked"),
+    TableColumn("linkedin_url", "varchar", description="Canonical https://www.linkedin.com/in/<slug>"),
+    TableColumn("country", "varchar", description="ISO 3166-1 alpha-2"),
+    TableColumn("fingerprint", "varchar", description="Hash of the normalized identifying fields"),
+    TableColumn("loaded_at", "timestamptz"),
+])
+
+REJECTED_LEADS_SCHEMA = TableSchema(columns=[
+    TableColumn("list_id", "varchar"), TableColumn("row_number", "bigint", description="Row in the file (header = 1)"),
+    TableColumn("record_id", "varchar"), TableColumn("reason", "varchar", description="Why the row was set aside"),
+    TableColumn("raw", "varchar", description="The raw row as JSON"), TableColumn("loaded_at", "timestamptz"),
+])
+
+
+class LeadFileConfig(Config):
+    """Which file to read for this list; empty means: find it in the inbox or reuse the last file read."""
+
+    path: str = ""
+
+
+def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, inbox: Path) -> Path:
+    list_id = context.partition_key
+    if config.path:
+        return Path(config.path).expanduser().resolve()
+    if inbox.is_dir():
+        for candidate in sorted(inbox.iterdir()):
+            if candidate.suffix.lower() in SUPPORTED_SUFFIXES and list_id_for(candidate) == list_id:
+                return candidate
+    # Reuse the path of this list's last materialization (a file registered with `enrich run PATH`).
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("raw_leads"), asset_partitions=[list_id]), limit=1
+    ).records
+    for record in records:
+        mat = record.asset_materialization
+        if mat and "source_path" in mat.metadata:
+            return Path(str(mat.metadata["source_path"].value))
+    raise FileNotFoundError(f"No file for lead list '{list_id}': put it in {inbox} or run `enrich run PATH`.")
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "raw_leads",
+            description=(
+                "Your lead list, cleaned: one row per record_id with names trimmed, LinkedIn URLs in one "
+                "canonical form, emails lowercased and checked, the company domain taken from the website, "
+                "and the country as an ISO code. Only these leads are ever sent to a vendor."
+            ),
+            group_name="leads", kinds={"duckdb", "csv"}, owners=OWNERS, partitions_def=lead_lists,
+            metadata={"dagster/column_schema": RAW_LEADS_SCHEMA, "dagster/table_name": "main.raw_leads"},
+        ),
+        AssetSpec(
+            "rejected_leads",
+            description=(
+                "Rows of your lead list that were set aside instead of enriched, each with a plain reason "
+                "(missing record_id, duplicate record_id, nothing to look up, malformed field) and the raw row, "
+                "so you can fix them in the CRM. Rejected rows never stop a run and are never paid for."
+            ),
+            group_name="leads", kinds={"duckdb"}, owners=OWNERS, partitions_def=lead_lists,
+            deps=["raw_leads"],
+            metadata={"dagster/column_schema": REJECTED_LEADS_SCHEMA, "dagster/table_name": "main.rejected_leads"},
+        ),
+    ],
+    partitions_def=lead_lists,
+    pool=DUCKDB_POOL,
+)
+def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enrichment: EnrichmentSettings,
+                   duckdb: DuckDBResource):
+    """Read one lead file (CSV or Parquet), normalize it, and load raw_leads and rejected_leads."""
+    settings = enrichment.settings()
+    path = resolve_lead_file(context, config, settings.inbox)
+    context.log.info(f"Reading lead list '{context.partition_key}' from {path.name}")
+    summary = ingest_lead_file(lambda: warehouse(duckdb), path, context.partition_key)
+    with warehouse(duckdb) as conn:
+        preview_rows = conn.execute(
+            "SELECT record_id, first_name, company, country, email, linkedin_url IS NOT NULL "
+            "FROM raw_leads WHERE list_id = ? ORDER BY row_number LIMIT 10", [context.partition_key]
+        ).fetchall()
+        reasons = conn.execute(
+            "SELECT split_part(reason, ' (', 1) AS r, count(*) FROM rejected_leads WHERE list_id = ? "
+            "GROUP BY r ORDER BY 2 DESC LIMIT 10", [context.partition_key]
+        ).fetchall()
+    preview = "| record_id | first name | company | country | email | LinkedIn |\n|---|---|---|---|---|---|\n" + "\n".join(
+        f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {r[3] or ''} | {mask_email(r[4])} | {'yes' if r[5] else ''} |"
+        for r in preview_rows
+    )
+    reason_md = "| reason | rows |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in reasons)
+    context.log.info(f"{summary.leads} leads loaded, {summary.rejected} rows rejected")
+    yield MaterializeResult(
+        asset_key="raw_leads",
+        metadata={
+            "dagster/row_count": summary.leads,
+            "rows_read": summary.rows_read,
+            "leads": summary.leads,
+            "countries": summary.countries,
+            "source_path": MetadataValue.path(str(path)),
+            "preview": MetadataValue.md(preview),
+        },
+    )
+    yield MaterializeResult(
+        asset_key="rejected_leads",
+        metadata={
+            "dagster/row_count": summary.rejected,
+            "rejected": summary.rejected,
+            "reject_rate": round(summary.rejected / summary.rows_read, 4) if summary.rows_read else 0.0,
+            "reasons": MetadataValue.md(reason_md),
+        },
+    )

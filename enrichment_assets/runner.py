@@ -1,0 +1,92 @@
+"""Run the whole graph for one lead list in a Dagster instance, the way `enrich run` does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from enrichment_assets.settings import PROVIDERS, load_settings
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, connect
+
+
+@dataclass
+class ProviderLine:
+    provider: str
+    calls: int
+    cache_hits: int
+    found: int
+    credits: float
+    usd: float
+
+
+@dataclass
+class RunSummary:
+    leads: int = 0
+    rejected: int = 0
+    mobiles: int = 0
+    phones: int = 0
+    providers: list[ProviderLine] = field(default_factory=list)
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    success: bool
+    summary: RunSummary | None
+
+
+def register_list(instance: DagsterInstance, list_id: str) -> None:
+    from enrichment_assets.dagster_defs.partitions import lead_lists
+
+    if not instance.has_dynamic_partition(lead_lists.name, list_id):
+        instance.add_dynamic_partitions(lead_lists.name, [list_id])
+
+
+def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO") -> RunOutcome:
+    """Register the list as a partition and materialize the whole graph for it, in process."""
+    from enrichment_assets.definitions import defs
+
+    register_list(instance, list_id)
+    job = defs.resolve_job_def("enrich_list")
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=list_id,
+        run_config={
+            "ops": {"lead_ingestion": {"config": {"path": str(path)}}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
+        },
+        tags={"enrichment/trigger": "cli", "enrichment/file": path.name},
+        raise_on_error=False,
+    )
+    summary = summarize_run(list_id, result.run_id)
+    return RunOutcome(run_id=result.run_id, success=result.success, summary=summary)
+
+
+def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
+    settings = load_settings()
+    if not settings.db_path.exists():
+        return None
+    conn = connect(settings.db_path, read_only=True)
+    try:
+        summary = RunSummary()
+        summary.leads = conn.execute("SELECT count(*) FROM raw_leads WHERE list_id = ?", [list_id]).fetchone()[0]
+        summary.rejected = conn.execute(
+            "SELECT count(*) FROM rejected_leads WHERE list_id = ?", [list_id]).fetchone()[0]
+        summary.mobiles, summary.phones = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'mobile_found'), "
+            "count(*) FILTER (WHERE status IN ('mobile_found', 'phone_found')) FROM contacts WHERE list_id = ?",
+            [list_id]).fetchone()
+        for provider in PROVIDERS:
+            calls, credits, usd = conn.execute(
+                "SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0) FROM credit_ledger "
+                "WHERE run_id = ? AND provider = ?", [run_id, provider]).fetchone()
+            cache_hits, found = conn.execute(
+                f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found') "
+                f"FROM {PROVIDER_RESULT_TABLES[provider]} WHERE list_id = ?", [list_id]).fetchone()
+            if calls or cache_hits or found:
+                summary.providers.append(ProviderLine(provider, calls, cache_hits, found, credits, usd))
+        return summary
+    finally:
+        conn.close()

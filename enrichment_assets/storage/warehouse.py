@@ -1,0 +1,166 @@
+"""The DuckDB warehouse: the contract tables users, dbt and notebooks read.
+
+Columns may be added, never renamed or dropped (DESIGN.md, "Contract: tables").
+Writes go through short transactions; nothing here ever waits on the network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+PROVIDER_RESULT_TABLES = {
+    provider: f"{provider}_results" for provider in ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
+}
+
+_RESULTS_COLUMNS = """
+    list_id VARCHAR NOT NULL,
+    record_id VARCHAR NOT NULL,
+    request_fingerprint VARCHAR,
+    outcome VARCHAR NOT NULL,
+    phones VARCHAR[],
+    credits DOUBLE NOT NULL DEFAULT 0,
+    called_at TIMESTAMPTZ,
+    from_cache BOOLEAN NOT NULL DEFAULT FALSE,
+    http_status INTEGER,
+    claimed_types VARCHAR[],
+    error VARCHAR,
+    run_id VARCHAR
+"""
+
+DDL: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS raw_leads (
+        list_id VARCHAR NOT NULL,
+        record_id VARCHAR NOT NULL,
+        first_name VARCHAR,
+        last_name VARCHAR,
+        company VARCHAR,
+        domain VARCHAR,
+        email VARCHAR,
+        linkedin_url VARCHAR,
+        country VARCHAR,
+        fingerprint VARCHAR NOT NULL,
+        loaded_at TIMESTAMPTZ NOT NULL,
+        row_number BIGINT
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS rejected_leads (
+        list_id VARCHAR NOT NULL,
+        row_number BIGINT,
+        record_id VARCHAR,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR,
+        loaded_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    *(f"CREATE TABLE IF NOT EXISTS {table} ({_RESULTS_COLUMNS})" for table in PROVIDER_RESULT_TABLES.values()),
+    """
+    CREATE TABLE IF NOT EXISTS contact_phones (
+        record_id VARCHAR NOT NULL,
+        e164 VARCHAR,
+        number_type VARCHAR,
+        region VARCHAR,
+        sources VARCHAR[],
+        source_count INTEGER,
+        shared_with_others BOOLEAN,
+        score DOUBLE,
+        list_id VARCHAR,
+        raw VARCHAR,
+        claimed_types VARCHAR[],
+        is_personal_mobile BOOLEAN,
+        suppressed BOOLEAN
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS contacts (
+        record_id VARCHAR NOT NULL,
+        list_id VARCHAR,
+        first_name VARCHAR,
+        last_name VARCHAR,
+        company VARCHAR,
+        linkedin_url VARCHAR,
+        best_phone VARCHAR,
+        best_phone_type VARCHAR,
+        best_phone_score DOUBLE,
+        best_phone_sources VARCHAR[],
+        phone_count INTEGER,
+        status VARCHAR,
+        enriched_at TIMESTAMPTZ
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS credit_ledger (
+        entry_id VARCHAR NOT NULL,
+        called_at TIMESTAMPTZ,
+        run_id VARCHAR,
+        list_id VARCHAR,
+        record_id VARCHAR,
+        provider VARCHAR NOT NULL,
+        endpoint VARCHAR,
+        request_fingerprint VARCHAR,
+        http_status INTEGER,
+        outcome VARCHAR,
+        credits DOUBLE NOT NULL DEFAULT 0,
+        credit_basis VARCHAR,
+        usd DOUBLE NOT NULL DEFAULT 0,
+        attempt_id VARCHAR,
+        worst_case_credits DOUBLE
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS provider_performance (
+        provider VARCHAR NOT NULL,
+        calls BIGINT,
+        found BIGINT,
+        mobiles BIGINT,
+        credits DOUBLE,
+        usd DOUBLE,
+        hit_rate DOUBLE,
+        cost_per_mobile DOUBLE,
+        leads_sent BIGINT,
+        cache_hits BIGINT,
+        usd_per_mobile DOUBLE
+    )
+    """,
+)
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        conn.execute(statement)
+
+
+def connect(path: Path, *, read_only: bool = False, attempts: int = 120, wait_seconds: float = 0.5
+            ) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting while another process holds its write lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    last_error: Exception | None = None
+    for _ in range(attempts):
+        try:
+            conn = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:  # another process holds the lock
+            last_error = exc
+            time.sleep(wait_seconds)
+            continue
+        if not read_only:
+            ensure_schema(conn)
+        return conn
+    raise RuntimeError(f"could not open {path} (locked by another process?): {last_error}")
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
