@@ -1,0 +1,50 @@
+"""Vendor clients (domain core, no Dagster): one module per vendor, shared shapes in ``base``."""
+
+from __future__ import annotations
+
+from enrichment_assets.vendors.base import (
+    Attempt,
+    AttemptJournal,
+    CallStatus,
+    ListJournal,
+    NullJournal,
+    PhoneClaim,
+    VendorResult,
+    mask_sensitive,
+    request_fingerprint,
+)
+from enrichment_assets.vendors.client import SingleLeadClient, VendorClient
+from enrichment_assets.vendors.crustdata import CrustdataClient
+from enrichment_assets.vendors.enrichlayer import EnrichLayerClient
+from enrichment_assets.vendors.lantern import LanternClient
+from enrichment_assets.vendors.leadmagic import LeadMagicClient
+from enrichment_assets.vendors.pronto import ProntoClient
+
+#: Provider name -> client class.
+CLIENTS: dict[str, type[VendorClient]] = {
+    "leadmagic": LeadMagicClient,
+    "pronto": ProntoClient,
+    "enrichlayer": EnrichLayerClient,
+    "lantern": LanternClient,
+    "crustdata": CrustdataClient,
+}
+
+__all__ = [
+    "CLIENTS",
+    "Attempt",
+    "AttemptJournal",
+    "CallStatus",
+    "CrustdataClient",
+    "EnrichLayerClient",
+    "LanternClient",
+    "LeadMagicClient",
+    "ListJournal",
+    "NullJournal",
+    "PhoneClaim",
+    "ProntoClient",
+    "SingleLeadClient",
+    "VendorClient",
+    "VendorResult",
+    "mask_sensitive",
+    "request_fingerprint",
+]

@@ -1,0 +1,292 @@
+"""The common shapes every vendor client returns, and the helpers they share.
+
+This module is part of the domain core: no Dagster, no storage. The waterfall
+engine builds on these names (``CallStatus``, ``PhoneClaim``, ``Attempt``,
+``VendorResult``, ``AttemptJournal``, ``request_fingerprint``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote, quote_plus
+
+
+class CallStatus(StrEnum):
+    """The typed outcome of one lookup (never an exception)."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    #: The record's error: 400/422, malformed 200 JSON, retries exhausted on 429/5xx/timeouts.
+    ERROR = "error"
+    #: 402, Crustdata 403 insufficient credits, Lantern insufficient-credit 400, Enrich Layer 403.
+    #: The client remembers it: later calls return it at once, with no HTTP request.
+    OUT_OF_CREDITS = "out_of_credits"
+    #: 401, other 403s (and 405/410: the endpoint is gone): the provider is unusable for this run.
+    UNAVAILABLE = "provider_unavailable"
+
+    @property
+    def stops_provider(self) -> bool:
+        return self in (CallStatus.OUT_OF_CREDITS, CallStatus.UNAVAILABLE)
+
+
+@dataclass(slots=True)
+class PhoneClaim:
+    """One number as a vendor returned it."""
+
+    #: Exactly as the vendor wrote it (``+1-555-0100`` stays with its dashes).
+    number: str
+    #: ``"mobile"`` for LeadMagic (its endpoint only returns mobiles); Pronto's object ``type``
+    #: when given; else ``None`` (the vendor makes no claim).
+    claimed_type: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One HTTP request to a vendor (a retry is a new attempt)."""
+
+    attempt_id: str
+    provider: str
+    endpoint: str
+    #: The request fingerprints this HTTP request answers (one; or one per distinct
+    #: identifier of a Crustdata batch).
+    request_fingerprints: list[str]
+    sent_at: datetime
+    finished_at: datetime | None = None
+    http_status: int | None = None
+    #: Masked, human readable; ``None`` for a 2xx response.
+    error: str | None = None
+    #: What the vendor says this request cost (LeadMagic ``credits_consumed``); ``None`` when it does not say.
+    vendor_credits: float | None = None
+
+
+@dataclass(slots=True)
+class VendorResult:
+    """The outcome of one lookup (one lead; for Crustdata, one identifier of a batch)."""
+
+    provider: str
+    status: CallStatus
+    #: Vendor order; deduplicated only where the vendor repeats a string exactly.
+    phones: list[PhoneClaim] = field(default_factory=list)
+    #: What the vendor reports it charged for this lookup; ``None`` when it does not say.
+    vendor_credits: float | None = None
+    #: Crustdata: whether the identifier matched a person. ``None`` for other vendors.
+    matched: bool | None = None
+    #: HTTP status of the final response; ``None`` when no response came (timeouts, short-circuits).
+    http_status: int | None = None
+    #: Parsed JSON of the final response (Crustdata: this identifier's element), or the raw text
+    #: when it was not valid JSON; ``None`` when there was no response.
+    raw: Any = None
+    #: Human readable and masked: never an API key, a phone number or an email.
+    error: str | None = None
+    #: Every HTTP attempt made for this lookup, retries included, in order. For a Crustdata batch
+    #: the attempts are shared by every identifier in it (deduplicate by ``attempt_id``).
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return self.status is CallStatus.FOUND
+
+    @property
+    def reached_vendor(self) -> bool:
+        """True when at least one HTTP request went out for this lookup."""
+        return bool(self.attempts)
+
+
+@runtime_checkable
+class AttemptJournal(Protocol):
+    """Durable record of requests: ``sent`` before each attempt leaves, ``finished`` when it ends.
+
+    Both are called synchronously from the event loop. An exception raised by the journal is
+    not swallowed: it propagates to the caller of ``lookup`` (a request that cannot be recorded
+    as sent is not sent). When the calling task is cancelled while a request is in flight,
+    ``finished`` is not called: the attempt stays "sent", i.e. its outcome is unknown.
+    """
+
+    def sent(self, attempt: Attempt) -> None: ...
+
+    def finished(self, attempt: Attempt) -> None: ...
+
+
+class NullJournal:
+    """A journal that records nothing."""
+
+    def sent(self, attempt: Attempt) -> None:  # noqa: D102
+        pass
+
+    def finished(self, attempt: Attempt) -> None:  # noqa: D102
+        pass
+
+
+class ListJournal:
+    """An in-memory journal (tests, debugging): keeps every event in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Attempt]] = []
+
+    def sent(self, attempt: Attempt) -> None:  # noqa: D102
+        self.events.append(("sent", attempt))
+
+    def finished(self, attempt: Attempt) -> None:  # noqa: D102
+        self.events.append(("finished", attempt))
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        return [a for kind, a in self.events if kind == "sent"]
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def request_fingerprint(provider: str, endpoint: str, identity: dict[str, Any]) -> str:
+    """sha256 hex of the canonical JSON of (provider, endpoint, identity)."""
+    payload = canonical_json({"provider": provider, "endpoint": endpoint, "identity": identity})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- masking
+
+_MASK = "•••"
+_URL_QUERY = re.compile(r"((?:https?://|/)[^\s?#'\"<>]*)\?[^\s'\"<>]*")
+_LINKEDIN_PATH = re.compile(r"(linkedin\.com(?:/|%2F)in(?:/|%2F))[^\s/?#&'\"<>%]+", re.IGNORECASE)
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*(?:@|%40)([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+_PHONE = re.compile(r"\+?\d[\d\s().\-]{5,}\d")
+
+
+def mask_phone(number: str) -> str:
+    """Keep only the last two digits: ``+1-555-0100`` -> ``••••••00``."""
+    digits = re.sub(r"\D", "", number)
+    if len(digits) <= 2:
+        return "•" * len(digits)
+    return "•" * (len(digits) - 2) + digits[-2:]
+
+
+def mask_email(email: str) -> str:
+    """``jane.doe@acme.io`` -> ``j•••@acme.io``."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}{_MASK}@{domain}" if domain else _MASK
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if sum(ch.isdigit() for ch in text) < 7:  # ports, IPs, small counts: not a phone number
+        return text
+    return mask_phone(text)
+
+
+def mask_sensitive(text: str, secrets: Iterable[str] = ()) -> str:
+    """Mask secrets and personal data in free text (error messages, log lines).
+
+    - each secret (an API key), raw or URL-encoded -> ``•••``;
+    - URL query strings (Enrich Layer puts the LinkedIn URL there) -> ``?•••``;
+    - LinkedIn profile slugs -> ``linkedin.com/in/•••``;
+    - emails -> first character + domain;
+    - phone-like digit runs (7+ digits) -> only the last two digits kept.
+    """
+    if not text:
+        return text
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                text = text.replace(form, _MASK)
+    text = _URL_QUERY.sub(lambda m: f"{m.group(1)}?{_MASK}", text)
+    text = _LINKEDIN_PATH.sub(lambda m: f"{m.group(1)}{_MASK}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}{_MASK}@{m.group(2)}", text)
+    return _PHONE.sub(_mask_phone_match, text)
+
+
+def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
+    """Replace secrets anywhere inside a parsed JSON value (vendors should never echo keys; if one does, drop it)."""
+    secrets = [s for s in secrets if s and len(s) >= 4]
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for s in secrets:
+            value = value.replace(s, _MASK)
+        return value
+    if isinstance(value, list):
+        return [scrub_secrets(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub_secrets(v, secrets) for k, v in value.items()}
+    return value
+
+
+def dedupe_exact(numbers: Iterable[PhoneClaim]) -> list[PhoneClaim]:
+    """Drop a claim whose number string repeats one already seen exactly (vendor order kept)."""
+    seen: set[str] = set()
+    out: list[PhoneClaim] = []
+    for claim in numbers:
+        if claim.number in seen:
+            continue
+        seen.add(claim.number)
+        out.append(claim)
+    return out
+
+
+# --------------------------------------------------------------------------- email kinds
+
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+        "yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "icloud.com", "me.com", "mac.com",
+        "proton.me", "protonmail.com", "pm.me", "tutanota.com", "tuta.io", "gmx.com", "gmx.net",
+        "gmx.de", "web.de", "t-online.de", "freenet.de", "mail.com", "zoho.com", "zohomail.com",
+        "fastmail.com", "hey.com", "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com",
+        "126.com", "sina.com", "naver.com", "daum.net", "hanmail.net", "orange.fr", "wanadoo.fr",
+        "free.fr", "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "btinternet.com",
+        "sky.com", "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "cox.net",
+        "rediffmail.com", "seznam.cz", "wp.pl", "o2.pl", "interia.pl", "bluewin.ch", "telenet.be",
+        "skynet.be", "ziggo.nl", "kpnmail.nl", "uol.com.br", "bol.com.br", "terra.com.br",
+    }
+)
+# Free-mail brands that exist under many country TLDs (yahoo.co.uk, hotmail.fr, outlook.de ...).
+_FREE_MAIL_BRANDS = frozenset({"gmail", "yahoo", "hotmail", "outlook", "live", "aol", "gmx", "yandex", "icloud"})
+
+
+def email_domain(email: str | None) -> str | None:
+    if not email or "@" not in email:
+        return None
+    return email.rsplit("@", 1)[1].strip().lower() or None
+
+
+def is_free_mail(domain: str | None) -> bool:
+    if not domain:
+        return False
+    domain = domain.lower()
+    return domain in FREE_MAIL_DOMAINS or domain.split(".", 1)[0] in _FREE_MAIL_BRANDS
+
+
+def _same_or_subdomain(a: str, b: str) -> bool:
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def email_kind(email: str | None, company_domain: str | None) -> str | None:
+    """``"work"`` or ``"personal"`` (``None`` without a usable email).
+
+    The company's own domain (or a subdomain of it) is work; a free-mail domain is personal;
+    any other domain is taken as work (a corporate alias or a sister company's domain).
+    """
+    domain = email_domain(email)
+    if domain is None:
+        return None
+    if company_domain and _same_or_subdomain(domain, company_domain.lower()):
+        return "work"
+    if is_free_mail(domain):
+        return "personal"
+    return "work"

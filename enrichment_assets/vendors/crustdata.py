@@ -1,0 +1,220 @@
+"""Crustdata — Person Contact Enrich (vendor-docs/crustdata-person-contact-enrich.md).
+
+``POST /person/contact/enrich``, ``Authorization: Bearer <key>``, ``x-api-version: 2025-11-01``,
+JSON ``{"professional_network_profile_urls": [...] | "business_emails": [...], "fields": [...]}``
+with up to 25 identifiers of ONE kind. Answer: an array, one element per identifier,
+``{matched_on, match_type, matches: [{confidence_score, person_data: {contact: {phone_numbers}}}]}``;
+an unmatched identifier has ``matches: []``. Phone numbers come with dashes (``+1-555-0100``)
+and are kept exactly as written. The vendor does not report credits: ``vendor_credits`` is
+``None`` and the engine prices a result by rule (``per_match`` + ``per_field`` when ``matched``).
+403 is both "no contact-enrich access" (unavailable) and "insufficient credits": the body decides.
+
+Identifier: the LinkedIn URL; a lead without one but with a business email (any domain that
+is not free mail) is looked up by ``business_emails``. A batch never mixes the two kinds, and
+an identifier repeated inside one call is sent once (every lead asking for it gets the answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.vendors.base import CallStatus, PhoneClaim, VendorResult, dedupe_exact, email_kind, request_fingerprint
+from enrichment_assets.vendors.client import Exchange, Request, VendorClient, looks_like_credit_problem
+
+API_VERSION = "2025-11-01"
+MAX_BATCH = 25
+URLS = "professional_network_profile_urls"
+EMAILS = "business_emails"
+DEFAULT_FIELDS = ["contact.phone_numbers"]
+
+
+def _match_key(id_type: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    v = value.strip().lower()
+    if id_type == URLS:
+        for prefix in ("https://", "http://"):
+            if v.startswith(prefix):
+                v = v[len(prefix):]
+        if v.startswith("www."):
+            v = v[4:]
+        v = v.rstrip("/")
+    return v
+
+
+class CrustdataClient(VendorClient):
+    name = "crustdata"
+    default_base_url = "https://api.crustdata.com"
+    default_endpoint = "/person/contact/enrich"
+    method = "POST"
+
+    @property
+    def batch_size(self) -> int:
+        return max(1, min(MAX_BATCH, self.config.batch_size or MAX_BATCH))
+
+    @property
+    def fields(self) -> list[str]:
+        return list(dict.fromkeys(self.config.fields or DEFAULT_FIELDS))
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key.get()}", "x-api-version": API_VERSION}
+
+    # ------------------------------------------------------------------ identity
+
+    def identifier(self, lead: Lead) -> tuple[str, str] | None:
+        """``(identifier kind, value)``: the LinkedIn URL, else a business email; ``None`` if neither."""
+        if lead.linkedin_url:
+            return URLS, lead.linkedin_url
+        if lead.email and email_kind(lead.email, lead.domain) == "work":
+            return EMAILS, lead.email.strip().lower()
+        return None
+
+    def ineligible_reason(self, lead: Lead) -> str | None:
+        return None if self.identifier(lead) else "needs a LinkedIn URL or a business email"
+
+    def _identity(self, id_type: str, value: str) -> dict[str, Any]:
+        # fields change both the answer and its cost.
+        return {"identifier_type": id_type, "identifier": value, "fields": sorted(self.fields)}
+
+    def request_identity(self, lead: Lead) -> dict[str, Any]:
+        ident = self.identifier(lead)
+        if ident is None:
+            raise ValueError(f"{self.name}: lead {lead.record_id!r} has no usable identifier")
+        return self._identity(*ident)
+
+    # ------------------------------------------------------------------ calls
+
+    async def lookup(self, lead: Lead) -> VendorResult:
+        """One lead, as a batch of one."""
+        return (await self.lookup_batch([lead]))[0]
+
+    async def lookup_batch(self, leads: list[Lead]) -> list[VendorResult]:
+        """Results aligned with ``leads``; HTTP requests of at most ``batch_size`` distinct identifiers of one kind."""
+        results: list[VendorResult | None] = [None] * len(leads)
+        groups: dict[str, dict[str, list[int]]] = {}
+        for i, lead in enumerate(leads):
+            ident = self.identifier(lead)
+            if ident is None:
+                results[i] = self._ineligible("needs a LinkedIn URL or a business email")
+            elif self._stop_status is not None:
+                results[i] = self._short_circuit()
+            else:
+                groups.setdefault(ident[0], {}).setdefault(ident[1], []).append(i)
+        jobs: list[tuple[str, list[str]]] = []
+        for id_type, by_value in groups.items():
+            values = list(by_value)
+            for start in range(0, len(values), self.batch_size):
+                jobs.append((id_type, values[start : start + self.batch_size]))
+        answers = await asyncio.gather(*(self._run_chunk(id_type, values) for id_type, values in jobs))
+        for (id_type, values), answer in zip(jobs, answers, strict=True):
+            for value in values:
+                for n, i in enumerate(groups[id_type][value]):
+                    result = answer[value]
+                    results[i] = result if n == 0 else dataclasses.replace(
+                        result, phones=list(result.phones), attempts=list(result.attempts)
+                    )
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    def _error_status(self, exchange: Exchange, message: str) -> CallStatus:
+        if exchange.status_code == 403:
+            # Both "no contact-enrich access" and "insufficient credits" are 403s: read the body.
+            return CallStatus.OUT_OF_CREDITS if looks_like_credit_problem(message) else CallStatus.UNAVAILABLE
+        return super()._error_status(exchange, message)
+
+    async def _run_chunk(self, id_type: str, values: list[str]) -> dict[str, VendorResult]:
+        fingerprints = [request_fingerprint(self.name, self.endpoint, self._identity(id_type, v)) for v in values]
+        request = Request(method=self.method, fingerprints=fingerprints, json={id_type: values, "fields": self.fields})
+        outcome = await self._execute(request)
+        failed = self._failure_result(outcome)
+        if failed is not None:
+            return {v: dataclasses.replace(failed, attempts=list(failed.attempts)) for v in values}
+        body = outcome.final.body
+        if not isinstance(body, list):
+            shape = self._shape_error(outcome, f"expected an array, got {type(body).__name__}", body)
+            return {v: dataclasses.replace(shape, attempts=list(shape.attempts)) for v in values}
+
+        by_key: dict[str, Any] = {}
+        for element in body:
+            if isinstance(element, dict):
+                key = _match_key(id_type, element.get("matched_on"))
+                if key is not None:
+                    by_key.setdefault(key, element)
+        positional = len(body) == len(values) and not by_key
+
+        out: dict[str, VendorResult] = {}
+        for n, value in enumerate(values):
+            element = by_key.get(_match_key(id_type, value) or "")
+            if element is None and positional:
+                element = body[n]
+            if element is None:
+                out[value] = self._shape_error(outcome, "no element for this identifier in the answer", None)
+                continue
+            out[value] = self._element_result(outcome.final, outcome.attempts, element)
+        return out
+
+    def _element_result(self, final: Exchange, attempts: list, element: Any) -> VendorResult:
+        def bad(problem: str) -> VendorResult:
+            return VendorResult(
+                provider=self.name,
+                status=CallStatus.ERROR,
+                http_status=final.status_code,
+                raw=self._scrub(element),
+                error=self.mask(f"unexpected response shape: {problem}"),
+                attempts=list(attempts),
+            )
+
+        if not isinstance(element, dict):
+            return bad(f"an element is a {type(element).__name__}")
+        matches = element.get("matches")
+        if matches is None:
+            matches = []
+        if not isinstance(matches, list):
+            return bad("'matches' is not a list")
+        if not matches:
+            return VendorResult(
+                provider=self.name,
+                status=CallStatus.NOT_FOUND,
+                matched=False,
+                http_status=final.status_code,
+                raw=self._scrub(element),
+                attempts=list(attempts),
+            )
+
+        def score(match: Any) -> float:
+            value = match.get("confidence_score") if isinstance(match, dict) else None
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+        best = max(matches, key=score)  # first of the best on a tie
+        if not isinstance(best, dict):
+            return bad("a match is not an object")
+        person = best.get("person_data") or {}
+        if not isinstance(person, dict):
+            return bad("'person_data' is not an object")
+        contact = person.get("contact") or {}
+        if not isinstance(contact, dict):
+            return bad("'contact' is not an object")
+        numbers = contact.get("phone_numbers", person.get("phone_numbers")) or []
+        if not isinstance(numbers, list):
+            return bad("'phone_numbers' is not a list")
+        claims: list[PhoneClaim] = []
+        for item in numbers:
+            if isinstance(item, str):
+                if item.strip():
+                    claims.append(PhoneClaim(item, None))
+            elif isinstance(item, dict) and isinstance(item.get("number") or item.get("phone_number"), str):
+                claims.append(PhoneClaim(item.get("number") or item.get("phone_number"), None))
+            elif item is not None:
+                return bad(f"a phone number is a {type(item).__name__}")
+        return VendorResult(
+            provider=self.name,
+            status=CallStatus.FOUND if claims else CallStatus.NOT_FOUND,
+            phones=dedupe_exact(claims),
+            matched=True,
+            http_status=final.status_code,
+            raw=self._scrub(element),
+            attempts=list(attempts),
+        )

@@ -1,0 +1,87 @@
+"""Lantern — Phone Enrichment (vendor-docs/lantern-phone-enrichment.md).
+
+``POST /v1/enrich/phone``, ``Authorization: Bearer <key>``, JSON body with ``record_id``
+(required) and any of ``first_name, last_name, company, domain, email, linkedin_id``
+(the LinkedIn *slug*). Answer ``{success, record_id, ..., phone}``: one E.164 number or null.
+Errors: ``{success: false, error, details, request_id, credits_required,
+credits_remaining, retry_after}``; 422 is FastAPI's ``{"detail": [{loc, msg, type}]}``.
+An insufficient-credit error (a 400 carrying ``credits_required``/``credits_remaining``)
+stops the provider; a 429 waits for the body's ``retry_after`` when no header says.
+
+``record_id``: Lantern caches and deduplicates by it and wants it unique per contact. A
+lead's own ``record_id`` is unique only inside its list (lists reuse ``1, 2, 3 ...``), and a
+changed row keeps its id: both could return another person's or a stale cached answer.
+So the client sends ``lr_<first 32 hex of the request fingerprint>`` by default
+(``record_id_source="fingerprint"``): the same question gets the same id, a different one
+a different id. ``record_id_source="lead"`` sends the lead's ``record_id`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from enrichment_assets.config import ProviderConfig
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim
+from enrichment_assets.vendors.client import Exchange, Request, ShapeError, SingleLeadClient, compact, vendor_message
+
+
+class LanternClient(SingleLeadClient):
+    name = "lantern"
+    default_base_url = "https://api.withlantern.com"
+    default_endpoint = "/v1/enrich/phone"
+    method = "POST"
+
+    def __init__(
+        self,
+        config: ProviderConfig,
+        api_key: str,
+        base_url: str | None = None,
+        journal: AttemptJournal | None = None,
+        *,
+        record_id_source: Literal["fingerprint", "lead"] = "fingerprint",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config, api_key, base_url, journal, **kwargs)
+        if record_id_source not in ("fingerprint", "lead"):
+            raise ValueError("record_id_source must be 'fingerprint' or 'lead'")
+        self.record_id_source = record_id_source
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key.get()}"}
+
+    def ineligible_reason(self, lead: Lead) -> str | None:
+        if lead.has_name_and_company or lead.linkedin_slug or lead.email:
+            return None
+        return "needs first + last name with company or domain, a LinkedIn profile, or an email"
+
+    def request_identity(self, lead: Lead) -> dict[str, Any]:
+        # Everything sent except record_id (an echo / cache key, not part of the question).
+        return compact(
+            {
+                "first_name": lead.first_name,
+                "last_name": lead.last_name,
+                "company": lead.company,
+                "domain": lead.domain,
+                "email": lead.email,
+                "linkedin_id": lead.linkedin_slug,
+            }
+        )
+
+    def build_request(self, lead: Lead, identity: dict[str, Any], fingerprint: str) -> Request:
+        record_id = f"lr_{fingerprint[:32]}" if self.record_id_source == "fingerprint" else lead.record_id
+        return Request(method=self.method, fingerprints=[fingerprint], json={"record_id": record_id, **identity})
+
+    def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:
+        if not isinstance(body, dict):
+            raise ShapeError(f"expected an object, got {type(body).__name__}")
+        if body.get("success") is False:
+            raise ShapeError(f"success=false in a 2xx answer: {vendor_message(body)}")
+        phone = body.get("phone")
+        if phone is None or (isinstance(phone, str) and not phone.strip()):
+            return [], None
+        if isinstance(phone, str):
+            return [PhoneClaim(phone, None)], None
+        if isinstance(phone, list) and all(isinstance(p, str) for p in phone):
+            return [PhoneClaim(p, None) for p in dict.fromkeys(phone) if p.strip()], None
+        raise ShapeError(f"'phone' is a {type(phone).__name__}")

@@ -1,0 +1,120 @@
+"""Pronto — synchronous single contact enrichment (vendor-docs/pronto-single-contact-enrich.md).
+
+``POST /v2/contacts/single_enrich`` (config ``path``; older docs say
+``/v2/contacts/sync_single_enrich``), ``X-API-KEY: <key>``, JSON ``{firstname, lastname,
+company_name, domain, linkedin_url, enrichment_type: [...], custom: {record_id}}``.
+``phone`` and ``personal_email`` need ``linkedin_url``. ``personal_email`` needs the
+account's consent (else the vendor answers 422): it is sent only when config
+``personal_email_consent`` is true, otherwise dropped from ``enrichment_type``.
+
+Answer: ``{enrichment_id, status: success|error, phones, phone_status, custom, ...}``;
+``phones`` are E.164 strings or ``{"number", "type"}`` objects (both accepted; an object's
+``type`` becomes the claimed type). A 422 saying credits are short stops the provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.vendors.base import CallStatus, PhoneClaim, dedupe_exact
+from enrichment_assets.vendors.client import (
+    Exchange,
+    Request,
+    ShapeError,
+    SingleLeadClient,
+    StopProvider,
+    as_float,
+    compact,
+    looks_like_credit_problem,
+    vendor_message,
+)
+
+DEFAULT_PATH = "/v2/contacts/single_enrich"
+
+
+class ProntoClient(SingleLeadClient):
+    name = "pronto"
+    default_base_url = "https://api.prontohq.com"
+    default_endpoint = DEFAULT_PATH
+    method = "POST"
+
+    @property
+    def endpoint(self) -> str:
+        path = self.config.path or DEFAULT_PATH
+        return path if path.startswith("/") else "/" + path
+
+    @property
+    def enrichment_types(self) -> list[str]:
+        """``enrichment_type`` as sent: config order, ``personal_email`` only with consent."""
+        wanted = list(self.config.enrichment_type or ["phone"])
+        if not self.config.personal_email_consent:
+            wanted = [t for t in wanted if t != "personal_email"]
+        return list(dict.fromkeys(wanted))
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-API-KEY": self._key.get()}
+
+    def ineligible_reason(self, lead: Lead) -> str | None:
+        types = self.enrichment_types
+        if not types:
+            return "no enrichment type left to request (personal_email needs personal_email_consent)"
+        missing = [f for f in ("first_name", "last_name") if not getattr(lead, f)]
+        if ({"phone", "personal_email"} & set(types)) and not lead.linkedin_url:
+            missing.append("linkedin_url")
+        return f"missing {', '.join(missing)}" if missing else None
+
+    def request_identity(self, lead: Lead) -> dict[str, Any]:
+        # Everything sent except ``custom`` (echoed back, not part of the question).
+        return {
+            **compact(
+                {
+                    "firstname": lead.first_name,
+                    "lastname": lead.last_name,
+                    "company_name": lead.company,
+                    "domain": lead.domain,
+                    "linkedin_url": lead.linkedin_url,
+                }
+            ),
+            "enrichment_type": sorted(self.enrichment_types),
+        }
+
+    def build_request(self, lead: Lead, identity: dict[str, Any], fingerprint: str) -> Request:
+        body = {k: v for k, v in identity.items() if k != "enrichment_type"}
+        body["enrichment_type"] = self.enrichment_types
+        body["custom"] = {"record_id": lead.record_id}
+        return Request(method=self.method, fingerprints=[fingerprint], json=body)
+
+    def _attempt_credits(self, exchange: Exchange) -> float | None:
+        # The documented answer has no cost field; take one if the vendor sends it.
+        if exchange.ok and isinstance(exchange.body, dict):
+            for key in ("credits_consumed", "credits_used", "credits_charged"):
+                value = as_float(exchange.body.get(key))
+                if value is not None:
+                    return value
+        return None
+
+    def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:
+        if not isinstance(body, dict):
+            raise ShapeError(f"expected an object, got {type(body).__name__}")
+        phones = body.get("phones")
+        if phones is None:
+            phones = []
+        if not isinstance(phones, list):
+            raise ShapeError("'phones' is not a list")
+        claims: list[PhoneClaim] = []
+        for item in phones:
+            if isinstance(item, str):
+                if item.strip():
+                    claims.append(PhoneClaim(item, None))
+            elif isinstance(item, dict):
+                number = item.get("number") or item.get("phone") or item.get("e164")
+                if not isinstance(number, str):
+                    raise ShapeError("a phone object has no 'number'")
+                kind = item.get("type")
+                claims.append(PhoneClaim(number, kind if isinstance(kind, str) and kind else None))
+            elif item is not None:
+                raise ShapeError(f"a phone is a {type(item).__name__}")
+        if not claims and body.get("status") == "error" and looks_like_credit_problem(vendor_message(body)):
+            raise StopProvider(CallStatus.OUT_OF_CREDITS, "status=error: " + vendor_message(body))
+        return dedupe_exact(claims), self._attempt_credits(exchange)
