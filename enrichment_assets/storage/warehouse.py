@@ -109,8 +109,10 @@ DDL: tuple[str, ...] = (
         credits DOUBLE NOT NULL DEFAULT 0,
         credit_basis VARCHAR,
         usd DOUBLE NOT NULL DEFAULT 0,
-        attempt_id VARCHAR,
-        worst_case_credits DOUBLE
+        worst_case_credits DOUBLE,
+        record_ids VARCHAR[],
+        request_fingerprints VARCHAR[],
+        error VARCHAR
     )
     """,
     """

@@ -1,0 +1,78 @@
+"""Erasure (right to be forgotten): remove a person from every table, the response store and the marts.
+
+The ledger keeps its amounts — the money was spent — but loses every identifier of the person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from enrichment_assets.storage.marts import publish_marts
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+
+
+@dataclass
+class ErasureReport:
+    record_ids: list[str] = field(default_factory=list)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+    responses_deleted: int = 0
+    ledger_rows_scrubbed: int = 0
+
+    @property
+    def found(self) -> bool:
+        return bool(self.record_ids)
+
+
+def find_record_ids(conn: duckdb.DuckDBPyConnection, *, record_id: str | None = None, email: str | None = None,
+                    linkedin_url: str | None = None) -> list[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT record_id FROM raw_leads WHERE record_id = ? OR email = ? OR linkedin_url = ? "
+        "UNION SELECT DISTINCT record_id FROM rejected_leads WHERE record_id = ?",
+        [record_id, email, linkedin_url, record_id]).fetchall()
+    ids = {r[0] for r in rows if r[0] is not None}
+    if record_id:
+        ids.add(record_id)
+    return sorted(ids)
+
+
+def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Path | None, *,
+           record_id: str | None = None, email: str | None = None, linkedin_url: str | None = None,
+           ) -> ErasureReport:
+    report = ErasureReport(record_ids=find_record_ids(conn, record_id=record_id, email=email,
+                                                      linkedin_url=linkedin_url))
+    ids = report.record_ids
+    if not ids:
+        return report
+    fingerprints: set[str] = set()
+    for table in PROVIDER_RESULT_TABLES.values():
+        fingerprints.update(r[0] for r in conn.execute(
+            f"SELECT request_fingerprint FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[])) "
+            "AND request_fingerprint IS NOT NULL", [ids]).fetchall())
+    fingerprints.update(r[0] for r in conn.execute(
+        "SELECT unnest(request_fingerprints) FROM credit_ledger WHERE record_id IN (SELECT unnest(?::VARCHAR[])) "
+        "OR list_has_any(record_ids, ?::VARCHAR[])", [ids, ids]).fetchall())
+    # Responses first: a crash after this point leaves nothing of the person that could be re-read.
+    report.responses_deleted, _ = store.forget(fingerprints, ids)
+    with transaction(conn):
+        for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", *PROVIDER_RESULT_TABLES.values()):
+            deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
+                                   [ids]).fetchall()
+            report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
+        scrubbed = conn.execute(
+            """
+            UPDATE credit_ledger SET
+                record_id = CASE WHEN record_id IN (SELECT unnest($ids::VARCHAR[])) THEN NULL ELSE record_id END,
+                request_fingerprint = CASE WHEN request_fingerprint IN (SELECT unnest($fps::VARCHAR[]))
+                                           THEN NULL ELSE request_fingerprint END,
+                record_ids = list_filter(record_ids, x -> NOT list_contains($ids::VARCHAR[], x)),
+                request_fingerprints = list_filter(request_fingerprints, x -> NOT list_contains($fps::VARCHAR[], x))
+            WHERE record_id IN (SELECT unnest($ids::VARCHAR[])) OR list_has_any(record_ids, $ids::VARCHAR[])
+            """, {"ids": ids, "fps": sorted(fingerprints)}).fetchall()
+        report.ledger_rows_scrubbed = int(scrubbed[0][0]) if scrubbed else 0
+    if marts_dir is not None and marts_dir.exists():
+        publish_marts(conn, marts_dir)
+    return report

@@ -1,0 +1,77 @@
+"""Credits: what a call costs by the config's pricing rule, its worst case, and the per-run budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from enrichment_assets.config import ProviderConfig
+
+# How many numbers one call can return at most, for the worst-case reservation of `per_number`.
+_MAX_NUMBERS = {"enrichlayer": 25, "crustdata": 10, "pronto": 5, "leadmagic": 1, "lantern": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class LookupCharge:
+    """What one lookup returned, as far as pricing cares."""
+
+    numbers: int
+    matched: bool | None = None  # Crustdata: the identifier matched a person
+
+
+def field_credits(config: ProviderConfig) -> float:
+    per_field = config.pricing.per_field
+    return sum(per_field.get(name, 0.0) for name in (config.fields or []))
+
+
+def rule_credits(config: ProviderConfig, lookups: Sequence[LookupCharge]) -> float:
+    """Credits for one successful HTTP request answering ``lookups`` (one, or a Crustdata batch)."""
+    p = config.pricing
+    credits = p.per_call
+    for lookup in lookups:
+        if lookup.numbers > 0:
+            credits += p.per_found
+        credits += p.per_number * lookup.numbers
+        if lookup.matched:
+            per_match = p.per_match + field_credits(config)
+            credits += min(per_match, p.max_per_match) if p.max_per_match is not None else per_match
+    return credits
+
+
+def worst_case_credits(provider: str, config: ProviderConfig, identifiers: int = 1) -> float:
+    """The most one request for ``identifiers`` lookups could cost: reserved against the budget before sending."""
+    p = config.pricing
+    max_numbers = _MAX_NUMBERS.get(provider, 5)
+    if provider == "enrichlayer" and config.page_size:
+        max_numbers = config.page_size
+    per_match = p.per_match + field_credits(config)
+    if p.max_per_match is not None:
+        per_match = min(per_match, p.max_per_match)
+    per_lookup = p.per_found + p.per_number * max_numbers + per_match
+    return p.per_call + per_lookup * identifiers
+
+
+@dataclass
+class Budget:
+    """Per-run credit cap for one provider: reserve the worst case before a call, settle after."""
+
+    limit: float | None
+    spent: float = 0.0
+    reserved: float = 0.0
+    refused: int = 0
+    _holds: dict[str, float] = field(default_factory=dict)
+
+    def try_reserve(self, key: str, amount: float) -> bool:
+        if self.limit is not None and self.spent + self.reserved + amount > self.limit + 1e-9:
+            self.refused += 1
+            return False
+        self.reserved += amount
+        self._holds[key] = self._holds.get(key, 0.0) + amount
+        return True
+
+    def settle(self, key: str, actual: float) -> None:
+        self.reserved -= self._holds.pop(key, 0.0)
+        self.spent += actual
+
+    def release(self, key: str) -> None:
+        self.reserved -= self._holds.pop(key, 0.0)

@@ -1,0 +1,77 @@
+"""In-memory vendor clients for engine unit tests: they honour the client protocol and journal every request."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.vendors.base import Attempt, CallStatus, PhoneClaim, VendorResult, new_attempt_id
+
+
+class FakeClient:
+    endpoint = "/fake"
+
+    def __init__(self, name: str, journal, answers: dict[str, list[tuple[str, str | None]]],  # noqa: ANN001
+                 *, needs: str = "linkedin_url", delay: float = 0.0, status: CallStatus | None = None,
+                 vendor_credits: float | None = None) -> None:
+        self.name = name
+        self.journal = journal
+        self.answers = answers  # linkedin/email -> [(number, claimed type)]
+        self.needs = needs
+        self.delay = delay
+        self.status = status
+        self.vendor_credits = vendor_credits
+        self.requests = 0
+        self.batches: list[int] = []
+
+    async def __aenter__(self) -> FakeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def ineligible_reason(self, lead: Lead) -> str | None:
+        return None if getattr(lead, self.needs) else f"needs {self.needs}"
+
+    def request_identity(self, lead: Lead) -> dict:
+        return {self.needs: getattr(lead, self.needs)}
+
+    def _attempt(self, fps: list[str]) -> Attempt:
+        return Attempt(attempt_id=new_attempt_id(), provider=self.name, endpoint=self.endpoint,
+                       request_fingerprints=fps, sent_at=datetime.now(UTC))
+
+    async def _one(self, key: str, attempt: Attempt) -> VendorResult:
+        phones = [PhoneClaim(n, t) for n, t in self.answers.get(key, [])]
+        status = self.status or (CallStatus.FOUND if phones else CallStatus.NOT_FOUND)
+        return VendorResult(provider=self.name, status=status, phones=phones if status is CallStatus.FOUND else [],
+                            http_status=attempt.http_status, vendor_credits=self.vendor_credits,
+                            matched=bool(phones) if self.name == "crustdata" else None, attempts=[attempt])
+
+    async def lookup(self, lead: Lead) -> VendorResult:
+        from enrichment_assets.vendors.base import request_fingerprint
+
+        attempt = self._attempt([request_fingerprint(self.name, self.endpoint, self.request_identity(lead))])
+        self.journal.sent(attempt)
+        self.requests += 1
+        await asyncio.sleep(self.delay)
+        attempt.http_status = 402 if self.status is CallStatus.OUT_OF_CREDITS else 200
+        attempt.vendor_credits = self.vendor_credits
+        attempt.finished_at = datetime.now(UTC)
+        self.journal.finished(attempt)
+        return await self._one(getattr(lead, self.needs), attempt)
+
+    async def lookup_batch(self, leads: list[Lead]) -> list[VendorResult]:
+        from enrichment_assets.vendors.base import request_fingerprint
+
+        fps = list(dict.fromkeys(request_fingerprint(self.name, self.endpoint, self.request_identity(lead))
+                                 for lead in leads))
+        attempt = self._attempt(fps)
+        self.journal.sent(attempt)
+        self.requests += 1
+        self.batches.append(len(leads))
+        await asyncio.sleep(self.delay)
+        attempt.http_status = 200
+        attempt.finished_at = datetime.now(UTC)
+        self.journal.finished(attempt)
+        return [await self._one(getattr(lead, self.needs), attempt) for lead in leads]

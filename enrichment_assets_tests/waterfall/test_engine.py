@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import phonenumbers
+import pytest
+
+from enrichment_assets.config import parse_config
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.vendors.base import CallStatus
+from enrichment_assets.waterfall.engine import WaterfallEngine
+from enrichment_assets.waterfall.suppression import Suppression
+from enrichment_assets_tests.waterfall.fakes import FakeClient
+
+MOBILE_DE = phonenumbers.format_number(phonenumbers.example_number_for_type("DE", phonenumbers.PhoneNumberType.MOBILE),
+                                       phonenumbers.PhoneNumberFormat.E164)
+FIXED_DE = phonenumbers.format_number(
+    phonenumbers.example_number_for_type("DE", phonenumbers.PhoneNumberType.FIXED_LINE),
+    phonenumbers.PhoneNumberFormat.E164)
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.rows = []
+
+    def add(self, row) -> None:  # noqa: ANN001
+        self.rows.append(row)
+
+    def by(self, provider: str) -> list:
+        return [r for r in self.rows if r.provider == provider]
+
+
+def leads(n: int) -> list[Lead]:
+    return [Lead("l1", f"r{i}", "Ann", f"Lee{i}", "Acme", "acme.de", None,
+                 f"https://www.linkedin.com/in/p{i}", "DE") for i in range(n)]
+
+
+def make_engine(tmp_path: Path, config: dict, fakes: dict, **kw):  # noqa: ANN003, ANN201
+    store = ResponseStore(tmp_path / "store.sqlite")
+    made: dict[str, FakeClient] = {}
+
+    def factory(provider: str, journal):  # noqa: ANN001, ANN202
+        if provider not in fakes:
+            return None
+        spec = dict(fakes[provider])
+        answers = spec.pop("answers", {})
+        made[provider] = FakeClient(provider, journal, answers, **spec)
+        return made[provider]
+
+    engine = WaterfallEngine(parse_config(config), factory, store, run_id=kw.pop("run_id", "run1"), list_id="l1", **kw)
+    return engine, made, store
+
+
+def run(engine: WaterfallEngine, items: list[Lead]) -> ListSink:
+    sink = ListSink()
+    asyncio.run(engine.run(items, sink))
+    return sink
+
+
+ORDER = {"waterfall": {"order": ["leadmagic", "enrichlayer"], "stop_when": "mobile"},
+         "providers": {p: {"enabled": False} for p in ("pronto", "lantern", "crustdata")}}
+
+
+def test_stops_at_first_mobile_and_falls_through_otherwise(tmp_path: Path) -> None:
+    items = leads(4)
+    fakes = {"leadmagic": {"answers": {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}},
+             "enrichlayer": {"answers": {items[1].linkedin_url: [(FIXED_DE, None)]}}}
+    engine, made, _ = make_engine(tmp_path, ORDER, fakes)
+    sink = run(engine, items)
+    assert made["leadmagic"].requests == 4
+    assert made["enrichlayer"].requests == 3  # r0 stopped at leadmagic
+    assert {r.record_id for r in sink.by("enrichlayer")} == {"r1", "r2", "r3"}
+
+
+def test_stop_when_any_phone_and_never(tmp_path: Path) -> None:
+    items = leads(2)
+    fakes = {"leadmagic": {"answers": {items[0].linkedin_url: [(FIXED_DE, None)]}}, "enrichlayer": {}}
+    cfg = {**ORDER, "waterfall": {"order": ["leadmagic", "enrichlayer"], "stop_when": "any_phone"}}
+    engine, made, _ = make_engine(tmp_path / "a", cfg, fakes)
+    run(engine, items)
+    assert made["enrichlayer"].requests == 1
+    cfg = {**ORDER, "waterfall": {"order": ["leadmagic", "enrichlayer"], "stop_when": "never"}}
+    engine, made, _ = make_engine(tmp_path / "b", cfg,
+                                  {"leadmagic": {"answers": {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}},
+                                   "enrichlayer": {}})
+    run(engine, items)
+    assert made["enrichlayer"].requests == 2
+
+
+def test_second_run_answers_from_store_without_calls(tmp_path: Path) -> None:
+    items = leads(5)
+    fakes = {"leadmagic": {"answers": {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}}, "enrichlayer": {}}
+    engine, made, store = make_engine(tmp_path, ORDER, fakes)
+    run(engine, items)
+    first_calls = made["leadmagic"].requests + made["enrichlayer"].requests
+    engine2, made2, _ = make_engine(tmp_path, ORDER, fakes, run_id="run2")
+    sink = run(engine2, items)
+    assert first_calls == 9
+    assert made2["leadmagic"].requests == 0 and made2["enrichlayer"].requests == 0
+    assert all(r.from_cache and r.credits == 0 for r in sink.rows)
+    assert len(store.attempts(run_id="run2")) == 0
+
+
+def test_cache_ttl_expiry_calls_again(tmp_path: Path) -> None:
+    items = leads(2)
+    fakes = {"leadmagic": {}, "enrichlayer": {}}
+    engine, _, _ = make_engine(tmp_path, {**ORDER, "cache_ttl_days": 30}, fakes)
+    run(engine, items)
+    later = datetime.now(UTC) + timedelta(days=31)
+    engine2, made2, _ = make_engine(tmp_path, {**ORDER, "cache_ttl_days": 30}, fakes, run_id="r2", now=lambda: later)
+    run(engine2, items)
+    assert made2["leadmagic"].requests == 2
+
+
+def test_identical_requests_in_flight_are_sent_once(tmp_path: Path) -> None:
+    same = [Lead("l1", f"r{i}", linkedin_url="https://www.linkedin.com/in/same") for i in range(5)]
+    fakes = {"leadmagic": {"answers": {same[0].linkedin_url: [(MOBILE_DE, "mobile")]}, "delay": 0.05}}
+    cfg = {**ORDER, "waterfall": {"order": ["leadmagic"]}}
+    engine, made, store = make_engine(tmp_path, cfg, fakes)
+    sink = run(engine, same)
+    assert made["leadmagic"].requests == 1
+    assert len(sink.by("leadmagic")) == 5
+    assert sum(r.credits for r in sink.rows) == 5  # per_found 5, paid once
+    assert [a.record_ids for a in store.attempts()] == [["r0"]]
+
+
+def test_budget_cap_skips_calls(tmp_path: Path) -> None:
+    items = leads(10)
+    answers = {lead.linkedin_url: [(MOBILE_DE, "mobile")] for lead in items}
+    cfg = {"waterfall": {"order": ["leadmagic"]},
+           "providers": {"leadmagic": {"max_credits_per_run": 12, "max_concurrency": 1}}}
+    engine, made, _ = make_engine(tmp_path, cfg, {"leadmagic": {"answers": answers}})
+    sink = run(engine, items)
+    assert made["leadmagic"].requests == 2  # 2 x worst case 5 = 10 <= 12; a third would exceed
+    outcomes = [r.outcome for r in sink.by("leadmagic")]
+    assert outcomes.count("skipped_budget") == 8 and outcomes.count("found") == 2
+
+
+def test_suppressed_leads_are_never_sent(tmp_path: Path) -> None:
+    items = leads(3)
+    suppression = Suppression(record_ids={"r0"}, linkedin_urls={items[1].linkedin_url})
+    engine, made, _ = make_engine(tmp_path, ORDER, {"leadmagic": {}, "enrichlayer": {}}, suppression=suppression)
+    sink = run(engine, items)
+    assert {r.record_id for r in sink.rows} == {"r2"}
+    assert made["leadmagic"].requests == 1 and engine.stats.suppressed == 2
+
+
+def test_ineligible_makes_no_call(tmp_path: Path) -> None:
+    items = [Lead("l1", "r0", email="a@b.io")]
+    engine, made, _ = make_engine(tmp_path, ORDER, {"leadmagic": {}, "enrichlayer": {}})
+    sink = run(engine, items)
+    assert made["leadmagic"].requests == 0
+    assert {r.outcome for r in sink.rows} == {"ineligible"}
+
+
+def test_out_of_credits_leaves_leads_pending_and_not_cached(tmp_path: Path) -> None:
+    items = leads(2)
+    engine, made, store = make_engine(tmp_path, ORDER, {"leadmagic": {"status": CallStatus.OUT_OF_CREDITS},
+                                                        "enrichlayer": {}})
+    sink = run(engine, items)
+    assert {r.outcome for r in sink.by("leadmagic")} == {"provider_unavailable"}
+    assert all("out of credits" in r.error for r in sink.by("leadmagic"))
+    assert store.fresh_response(sink.by("leadmagic")[0].request_fingerprint, timedelta(days=1)) is None
+
+
+def test_crustdata_batches(tmp_path: Path) -> None:
+    items = leads(60)
+    answers = {lead.linkedin_url: [(MOBILE_DE, None)] for lead in items[:10]}
+    cfg = {"waterfall": {"order": ["crustdata"]}, "providers": {"crustdata": {"batch_wait_seconds": 0.05}}}
+    engine, made, store = make_engine(tmp_path, cfg, {"crustdata": {"answers": answers}})
+    sink = run(engine, items)
+    assert sorted(made["crustdata"].batches, reverse=True) == [25, 25, 10]
+    # 10 matched identifiers x (1 base + 2 phone field) = 30 credits, settled on 3 requests.
+    assert sum(a.credits for a in store.attempts()) == 30
+    assert sum(r.credits for r in sink.rows) == 30
+
+
+def test_vendor_reported_credits_win(tmp_path: Path) -> None:
+    items = leads(1)
+    cfg = {"waterfall": {"order": ["leadmagic"]}}
+    engine, _, store = make_engine(tmp_path, cfg, {"leadmagic": {
+        "answers": {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}, "vendor_credits": 4}})
+    run(engine, items)
+    (attempt,) = store.attempts()
+    assert attempt.credits == 4 and attempt.credit_basis == "vendor_reported"
+
+
+@pytest.mark.parametrize("stop_when", ["mobile", "any_phone", "never"])
+def test_every_lead_gets_a_row_per_provider_reached(tmp_path: Path, stop_when: str) -> None:
+    items = leads(20)
+    cfg = {**ORDER, "waterfall": {"order": ["leadmagic", "enrichlayer"], "stop_when": stop_when}}
+    engine, _, _ = make_engine(tmp_path, cfg, {"leadmagic": {}, "enrichlayer": {}})
+    sink = run(engine, items)
+    assert len(sink.rows) == 40
