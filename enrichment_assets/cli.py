@@ -93,6 +93,42 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
+    from enrichment_assets.privacy import mask_email
+    from enrichment_assets.settings import load_settings
+    from enrichment_assets.storage.erasure import forget
+    from enrichment_assets.storage.response_store import ResponseStore
+    from enrichment_assets.storage.warehouse import connect
+
+    try:
+        email = normalize_email(args.email) if args.email else None
+        linkedin = normalize_linkedin(args.linkedin_url) if args.linkedin_url else None
+    except InvalidField as exc:
+        return _fail_input(str(exc))
+    if not (args.record_id or email or linkedin):
+        return _fail_input("say who to forget: --record-id, --email or --linkedin-url")
+    settings = load_settings()
+    if not settings.db_path.exists():
+        return _fail_input(f"no database at {settings.db_path}")
+    conn = connect(settings.db_path)
+    try:
+        with ResponseStore(settings.response_store_path) as store:
+            report = forget(conn, store, settings.marts_dir, record_id=args.record_id, email=email,
+                            linkedin_url=linkedin)
+    finally:
+        conn.close()
+    who = args.record_id or (mask_email(email) if email else "that LinkedIn profile")
+    if not report.found:
+        console.print(f"Nobody matching {who} is stored; nothing to forget.")
+        return EXIT_OK
+    deleted = sum(report.rows_deleted.values())
+    console.print(f"Forgot {len(report.record_ids)} record(s) matching {who}: {deleted} table rows and "
+                  f"{report.responses_deleted} stored vendor responses deleted, {report.ledger_rows_scrubbed} "
+                  "ledger rows kept with identifiers removed, marts republished.")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enrich", description="Turn lead lists into reachable phone numbers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -108,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=8765)
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.set_defaults(func=cmd_sandbox)
+
+    forget = sub.add_parser("forget", help="erase a person from every table, the response store and the marts")
+    forget.add_argument("--record-id")
+    forget.add_argument("--email")
+    forget.add_argument("--linkedin-url")
+    forget.set_defaults(func=cmd_forget)
     return parser
 
 

@@ -81,7 +81,7 @@ _PROVIDER_DEFAULTS: dict[str, dict] = {
                   "pricing": {"per_found": 5}},
     "pronto": {"rate_limit_per_second": 50, "max_concurrency": 5, "enrichment_type": ["phone"],
                "personal_email_consent": False, "path": "/v2/contacts/single_enrich",
-               "pricing": {"per_found": 1}},
+               "pricing": {"per_found": 10}},
     "enrichlayer": {"rate_limit_per_second": 5, "burst": 25, "max_concurrency": 16, "timeout_seconds": 60,
                     "page_size": 3, "pricing": {"per_number": 1}},
     "lantern": {"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1}},

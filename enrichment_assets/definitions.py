@@ -3,20 +3,41 @@
 from dagster import Definitions
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.dagster_defs.checks import (
+    best_phone_is_valid_e164,
+    ledger_reconciles,
+    no_suppressed_lead_called,
+    one_row_per_record,
+)
+from enrichment_assets.dagster_defs.contact_assets import (
+    credit_ledger,
+    merge_contacts,
+    provider_performance,
+    published_marts,
+)
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.dagster_defs.sensors import lead_inbox
+from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCES, vendor_resource_key
+from enrichment_assets.dagster_defs.waterfall_assets import waterfall
 from enrichment_assets.settings import load_settings
 
-_settings = load_settings()
+
+def build_resources() -> dict:
+    """Resources from the environment (ENRICHMENT_*, <V>_API_KEY, <V>_BASE_URL)."""
+    settings = load_settings()
+    return {
+        "enrichment": EnrichmentSettings.from_environment(),
+        "duckdb": DuckDBResource(database=str(settings.db_path)),
+        **{vendor_resource_key(p): cls.from_environment() for p, cls in VENDOR_RESOURCES.items()},
+    }
+
 
 defs = Definitions(
-    assets=[lead_ingestion],
+    assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts],
+    asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called],
     jobs=[enrich_list_job],
     sensors=[lead_inbox],
-    resources={
-        "enrichment": EnrichmentSettings.from_environment(),
-        "duckdb": DuckDBResource(database=str(_settings.db_path)),
-    },
+    resources=build_resources(),
 )

@@ -68,7 +68,7 @@ def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
     settings = load_settings()
     if not settings.db_path.exists():
         return None
-    conn = connect(settings.db_path, read_only=True)
+    conn = connect(settings.db_path)
     try:
         summary = RunSummary()
         summary.leads = conn.execute("SELECT count(*) FROM raw_leads WHERE list_id = ?", [list_id]).fetchone()[0]

@@ -2,11 +2,8 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from enrichment_assets.dagster_defs.partitions import lead_lists
-
 enrich_list_job = define_asset_job(
     "enrich_list",
     selection=AssetSelection.all(),
-    partitions_def=lead_lists,
     description="Ingest one lead list, run the vendor waterfall for it, and refresh contacts and the ledger.",
 )

@@ -1,0 +1,77 @@
+"""Asset checks: the promises the tables make to the people who dial the numbers and pay the bills."""
+
+import phonenumbers
+from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+from dagster_duckdb import DuckDBResource
+
+from enrichment_assets.dagster_defs.resources import warehouse
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+
+_RESULTS_UNION = " UNION ALL ".join(
+    f"SELECT '{p}' AS provider, list_id, record_id, run_id, credits, from_cache FROM {t}"
+    for p, t in PROVIDER_RESULT_TABLES.items()
+)
+
+
+def _is_e164(value: str) -> bool:
+    if not value.startswith("+"):
+        return False
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(number) and phonenumbers.format_number(
+        number, phonenumbers.PhoneNumberFormat.E164) == value
+
+
+@asset_check(asset="contacts", blocking=False,
+             description="Every best_phone is a valid number in E.164 form (dialable as is).")
+def best_phone_is_valid_e164(duckdb: DuckDBResource) -> AssetCheckResult:
+    with warehouse(duckdb) as conn:
+        phones = [r[0] for r in conn.execute("SELECT best_phone FROM contacts WHERE best_phone IS NOT NULL").fetchall()]
+    bad = sum(1 for p in phones if not _is_e164(p))
+    return AssetCheckResult(passed=bad == 0, metadata={"checked": len(phones), "invalid": bad})
+
+
+@asset_check(asset="contacts", blocking=False, description="contacts has exactly one row per record_id.")
+def one_row_per_record(duckdb: DuckDBResource) -> AssetCheckResult:
+    with warehouse(duckdb) as conn:
+        dupes = conn.execute("SELECT count(*) FROM (SELECT record_id FROM contacts GROUP BY record_id "
+                             "HAVING count(*) > 1)").fetchone()[0]
+    return AssetCheckResult(passed=dupes == 0, metadata={"duplicated_record_ids": dupes})
+
+
+@asset_check(asset="credit_ledger", blocking=False,
+             description=("The ledger reconciles with the provider results: for every list, run and provider, the "
+                          "credits in the results tables equal the credits in the ledger."))
+def ledger_reconciles(duckdb: DuckDBResource) -> AssetCheckResult:
+    with warehouse(duckdb) as conn:
+        mismatches = conn.execute(f"""
+            WITH results AS (
+                SELECT provider, list_id, run_id, sum(credits) AS credits FROM ({_RESULTS_UNION})
+                WHERE NOT from_cache GROUP BY ALL),
+            ledger AS (
+                SELECT provider, list_id, run_id, sum(credits) AS credits FROM credit_ledger GROUP BY ALL)
+            SELECT r.provider, r.list_id, r.run_id, r.credits, coalesce(l.credits, 0)
+            FROM results r LEFT JOIN ledger l USING (provider, list_id, run_id)
+            WHERE abs(r.credits - coalesce(l.credits, 0)) > 1e-6
+        """).fetchall()
+        unknown = conn.execute("SELECT count(*), coalesce(sum(worst_case_credits), 0) FROM credit_ledger "
+                               "WHERE outcome = 'unknown'").fetchone()
+    detail = "; ".join(f"{p} {lst} run {run[:8]}: results {a:g} vs ledger {b:g}" for p, lst, run, a, b in mismatches)
+    return AssetCheckResult(passed=not mismatches, metadata={
+        "mismatches": len(mismatches), "detail": detail or "none",
+        "unknown_requests": unknown[0], "unknown_worst_case_credits": float(unknown[1])})
+
+
+@asset_check(asset="contacts", blocking=False,
+             description="No suppressed lead was sent to a vendor (no paid results or ledger entries for it).")
+def no_suppressed_lead_called(duckdb: DuckDBResource) -> AssetCheckResult:
+    with warehouse(duckdb) as conn:
+        called = conn.execute(f"""
+            SELECT count(DISTINCT c.record_id) FROM contacts c
+            JOIN ({_RESULTS_UNION}) r ON r.record_id = c.record_id AND r.list_id = c.list_id
+            WHERE c.status = 'suppressed'
+        """).fetchone()[0]
+    return AssetCheckResult(passed=called == 0, severity=AssetCheckSeverity.ERROR,
+                            metadata={"suppressed_leads_with_vendor_results": called})

@@ -1,0 +1,210 @@
+"""Merged contacts, the credit ledger and provider performance (unpartitioned tables over all lists)."""
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+    multi_asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from enrichment_assets.contacts.merge import merge_list, rebuild_provider_performance
+from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.privacy import mask_phone
+from enrichment_assets.settings import PROVIDERS
+from enrichment_assets.storage.ledger import sync_ledger
+from enrichment_assets.storage.marts import publish_marts
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.waterfall.suppression import load_suppression
+
+RESULT_KEYS = [AssetKey(f"{p}_results") for p in PROVIDERS]
+
+CONTACT_PHONES_SCHEMA = TableSchema(columns=[
+    TableColumn("record_id", "varchar"), TableColumn("e164", "varchar", description="E.164 form"),
+    TableColumn("number_type", "varchar", description="mobile, fixed_line, fixed_line_or_mobile, toll_free, voip, "
+                                                      "…, or invalid (combined libphonenumber and vendor evidence)"),
+    TableColumn("region", "varchar", description="ISO country of the number"),
+    TableColumn("sources", "varchar[]", description="Providers that returned it"),
+    TableColumn("source_count", "integer"),
+    TableColumn("shared_with_others", "boolean", description="Also returned for colleagues: a switchboard or "
+                                                             "shared office line"),
+    TableColumn("score", "double", description="Agreement across providers + type evidence (see README)"),
+    TableColumn("list_id", "varchar"), TableColumn("raw", "varchar"), TableColumn("claimed_types", "varchar[]"),
+    TableColumn("is_personal_mobile", "boolean"), TableColumn("suppressed", "boolean"),
+])
+
+CONTACTS_SCHEMA = TableSchema(columns=[
+    TableColumn("record_id", "varchar", description="One row per record_id"), TableColumn("list_id", "varchar"),
+    TableColumn("first_name", "varchar"), TableColumn("last_name", "varchar"), TableColumn("company", "varchar"),
+    TableColumn("linkedin_url", "varchar"),
+    TableColumn("best_phone", "varchar", description="The number to dial, E.164"),
+    TableColumn("best_phone_type", "varchar"), TableColumn("best_phone_score", "double"),
+    TableColumn("best_phone_sources", "varchar[]"), TableColumn("phone_count", "integer"),
+    TableColumn("status", "varchar", description="mobile_found, phone_found, not_found, pending or suppressed"),
+    TableColumn("enriched_at", "timestamptz"),
+])
+
+LEDGER_SCHEMA = TableSchema(columns=[
+    TableColumn("entry_id", "varchar"), TableColumn("called_at", "timestamptz"), TableColumn("run_id", "varchar"),
+    TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar", description="Empty for batch requests"),
+    TableColumn("provider", "varchar"), TableColumn("endpoint", "varchar"),
+    TableColumn("request_fingerprint", "varchar"), TableColumn("http_status", "integer"),
+    TableColumn("outcome", "varchar", description="found, not_found, error, rate_limited, out_of_credits, "
+                                                  "provider_unavailable, or unknown (in flight when the process died)"),
+    TableColumn("credits", "double"), TableColumn("credit_basis", "varchar",
+                                                  description="vendor_reported or price_rule"),
+    TableColumn("usd", "double"), TableColumn("worst_case_credits", "double"),
+    TableColumn("record_ids", "varchar[]"), TableColumn("request_fingerprints", "varchar[]"),
+    TableColumn("error", "varchar"),
+])
+
+PERFORMANCE_SCHEMA = TableSchema(columns=[
+    TableColumn("provider", "varchar"), TableColumn("calls", "bigint", description="HTTP requests in the ledger"),
+    TableColumn("found", "bigint"), TableColumn("mobiles", "bigint", description="Contacts with a personal mobile "
+                                                                                 "this provider returned"),
+    TableColumn("credits", "double"), TableColumn("usd", "double"),
+    TableColumn("hit_rate", "double", description="found / leads asked"),
+    TableColumn("cost_per_mobile", "double", description="credits / mobiles"),
+    TableColumn("leads_sent", "bigint"), TableColumn("cache_hits", "bigint"), TableColumn("usd_per_mobile", "double"),
+])
+
+
+def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:  # noqa: ANN001
+    """The run's lead list when the run is for one partition, else every list."""
+    partition = context.run.tags.get("dagster/partition")
+    if partition:
+        return [partition]
+    return [row[0] for row in conn.execute("SELECT DISTINCT list_id FROM raw_leads ORDER BY 1").fetchall()]
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("contact_phones", deps=[AssetKey("raw_leads"), *RESULT_KEYS], group_name="contacts",
+                  kinds={"duckdb", "python"}, owners=OWNERS,
+                  description=("Every distinct number found for each person, normalized to E.164 and classified: "
+                               "line type, which providers agree, and whether it was also returned for colleagues "
+                               "(a switchboard). Invalid numbers are kept, marked invalid, and never chosen."),
+                  metadata={"dagster/column_schema": CONTACT_PHONES_SCHEMA,
+                            "dagster/table_name": "main.contact_phones"}),
+        AssetSpec("contacts", deps=["contact_phones"], group_name="contacts", kinds={"duckdb"}, owners=OWNERS,
+                  description=("One row per lead with the number to dial: the best personal mobile when one was "
+                               "found, else the best other number, and a status (mobile_found, phone_found, "
+                               "not_found, pending when a vendor still owes an answer, suppressed)."),
+                  metadata={"dagster/column_schema": CONTACTS_SCHEMA, "dagster/table_name": "main.contacts"}),
+    ],
+    pool=DUCKDB_POOL,
+    name="merge_contacts",
+)
+def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource):
+    """Classify every number and pick each person's best phone."""
+    settings = enrichment.settings()
+    config = enrichment.config()
+    suppression = load_suppression(settings.suppression_path)
+    by_status: dict[str, int] = {}
+    phones = contacts = 0
+    with warehouse(duckdb) as conn:
+        lists = lists_to_merge(context, conn)
+        for list_id in lists:
+            summary = merge_list(conn, list_id, config.active_order, suppression)
+            phones += summary.phones
+            contacts += summary.contacts
+            for status, n in summary.by_status.items():
+                by_status[status] = by_status.get(status, 0) + n
+        preview_rows = conn.execute(
+            "SELECT record_id, first_name, company, best_phone, best_phone_type, best_phone_sources, status "
+            "FROM contacts WHERE list_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY record_id LIMIT 10",
+            [lists]).fetchall()
+        totals = conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'mobile_found') FROM contacts"
+                              ).fetchone()
+        phone_total = conn.execute("SELECT count(*) FROM contact_phones").fetchone()[0]
+    preview = "\n".join(
+        ["| record_id | name | company | best phone | type | sources | status |", "|---|---|---|---|---|---|---|"]
+        + [f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {mask_phone(r[3])} | {r[4] or ''} | "
+           f"{', '.join(r[5] or [])} | {r[6]} |" for r in preview_rows])
+    mobile_rate = round(by_status.get("mobile_found", 0) / contacts, 4) if contacts else 0.0
+    context.log.info(f"Merged {contacts} contacts of {len(lists)} list(s): {by_status}")
+    yield MaterializeResult(asset_key="contact_phones", metadata={
+        "dagster/row_count": phone_total, "phones_this_run": phones, "lists": ", ".join(lists)})
+    yield MaterializeResult(asset_key="contacts", metadata={
+        "dagster/row_count": totals[0], "contacts_this_run": contacts, "mobile_found_rate": mobile_rate,
+        **{f"status_{k}": v for k, v in by_status.items()}, "preview": MetadataValue.md(preview)})
+
+
+def active_run_ids(context: AssetExecutionContext) -> set[str]:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    runs = context.instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING,
+                                                          DagsterRunStatus.CANCELING]))
+    return {run.run_id for run in runs} | {context.run_id}
+
+
+@asset(
+    deps=RESULT_KEYS, group_name="ledger", kinds={"duckdb"}, owners=OWNERS, pool=DUCKDB_POOL,
+    metadata={"dagster/column_schema": LEDGER_SCHEMA, "dagster/table_name": "main.credit_ledger"},
+)
+def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
+                  ) -> MaterializeResult:
+    """Every HTTP request that reached a vendor, with the credits it cost and in USD: by the config's pricing rule,
+    or as the vendor reported it (credit_basis). Per provider, the sum of credits equals what the vendor charged.
+    A request that was in flight when a run was killed shows as outcome 'unknown' with its worst-case cost."""
+    settings = enrichment.settings()
+    with ResponseStore(settings.response_store_path) as store, warehouse(duckdb) as conn:
+        rows = sync_ledger(conn, store, active_run_ids(context))
+        per_provider = conn.execute(
+            "SELECT provider, count(*), sum(credits), sum(usd), count(*) FILTER (WHERE outcome = 'unknown'), "
+            "coalesce(sum(worst_case_credits) FILTER (WHERE outcome = 'unknown'), 0) "
+            "FROM credit_ledger GROUP BY provider ORDER BY provider").fetchall()
+        this_run = conn.execute("SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0) "
+                                "FROM credit_ledger WHERE run_id = ?", [context.run_id]).fetchone()
+    table = "\n".join(["| provider | requests | credits | USD | unknown | unknown worst case |",
+                       "|---|---|---|---|---|---|"]
+                      + [f"| {p} | {n} | {c:g} | {u:.2f} | {k} | {w:g} |" for p, n, c, u, k, w in per_provider])
+    return MaterializeResult(metadata={
+        "dagster/row_count": rows, "requests_this_run": this_run[0], "credits_this_run": float(this_run[1]),
+        "usd_this_run": round(float(this_run[2]), 4),
+        **{f"credits_{p}": float(c) for p, _, c, _, _, _ in per_provider},
+        "by_provider": MetadataValue.md(table)})
+
+
+@asset(
+    deps=["contacts", "credit_ledger"], group_name="contacts", kinds={"duckdb"}, owners=OWNERS, pool=DUCKDB_POOL,
+    metadata={"dagster/column_schema": PERFORMANCE_SCHEMA, "dagster/table_name": "main.provider_performance"},
+)
+def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
+                         ) -> MaterializeResult:
+    """How each vendor earns its money: requests, numbers found, personal mobiles it contributed, credits and USD
+    spent, hit rate and cost per mobile found, over every list enriched so far."""
+    order = enrichment.config().waterfall.order
+    with warehouse(duckdb) as conn:
+        rows = rebuild_provider_performance(conn, order)
+    table = "\n".join(["| provider | calls | found | mobiles | credits | USD | hit rate | credits / mobile |",
+                       "|---|---|---|---|---|---|---|---|"]
+                      + [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:g} | {r[5]:.2f} | "
+                         f"{'' if r[6] is None else f'{r[6]:.1%}'} | {'' if r[7] is None else f'{r[7]:.2f}'} |"
+                         for r in rows])
+    context.log.info("Provider performance:\n" + table)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(rows), "performance": MetadataValue.md(table),
+        **{f"cost_per_mobile_{r[0]}": (None if r[7] is None else round(float(r[7]), 4)) for r in rows}})
+
+
+@asset(
+    deps=["contacts", "contact_phones", "credit_ledger", "provider_performance"], group_name="marts",
+    kinds={"parquet"}, owners=OWNERS, pool=DUCKDB_POOL,
+)
+def published_marts(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
+                    ) -> MaterializeResult:
+    """contacts, contact_phones, credit_ledger and provider_performance as Parquet files under data/marts/,
+    refreshed on every run. Notebooks, BI tools and scripts can read them at any time without touching the
+    DuckDB file's lock (which the pipeline holds while it writes)."""
+    marts_dir = enrichment.settings().marts_dir
+    with warehouse(duckdb) as conn:
+        counts = publish_marts(conn, marts_dir)
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(marts_dir)), **{f"rows_{t}": n for t, n in counts.items()}})

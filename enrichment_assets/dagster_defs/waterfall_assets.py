@@ -1,0 +1,216 @@
+"""The waterfall: one multi-asset that yields each provider's results for a lead list."""
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from enrichment_assets.dagster_defs.lead_assets import OWNERS
+from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.dagster_defs.vendor_resources import (
+    CrustdataResource,
+    EnrichLayerResource,
+    LanternResource,
+    LeadMagicResource,
+    ProntoResource,
+    VendorResource,
+)
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.privacy import mask_phone
+from enrichment_assets.settings import PROVIDERS
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.results_writer import ParquetResultSink
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+from enrichment_assets.waterfall.engine import WaterfallEngine, WaterfallStats
+from enrichment_assets.waterfall.suppression import load_suppression
+
+VENDOR_LABELS = {
+    "leadmagic": "LeadMagic mobile finder",
+    "pronto": "Pronto single contact enrichment",
+    "enrichlayer": "Enrich Layer personal contact number",
+    "lantern": "Lantern phone enrichment",
+    "crustdata": "Crustdata person contact enrich",
+}
+
+RESULTS_SCHEMA = TableSchema(columns=[
+    TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar"),
+    TableColumn("request_fingerprint", "varchar", description="Hash of the vendor and its normalized request"),
+    TableColumn("outcome", "varchar", description="found, not_found, ineligible, skipped_budget, "
+                                                  "provider_unavailable or error"),
+    TableColumn("phones", "varchar[]", description="Numbers exactly as the vendor returned them, vendor order"),
+    TableColumn("credits", "double", description="Credits this lookup cost (0 when answered from the store)"),
+    TableColumn("called_at", "timestamptz"),
+    TableColumn("from_cache", "boolean", description="Answered from a stored response: no call, no charge"),
+    TableColumn("http_status", "integer"), TableColumn("claimed_types", "varchar[]"),
+    TableColumn("error", "varchar"), TableColumn("run_id", "varchar"),
+])
+
+
+def _spec(provider: str) -> AssetSpec:
+    return AssetSpec(
+        f"{provider}_results",
+        description=(
+            f"What {VENDOR_LABELS[provider]} returned for each lead of the list that reached it in the waterfall: "
+            "the numbers as the vendor gave them, the outcome, and the credits the lookup cost. A lead answered "
+            "from the response store (younger than cache_ttl_days) is marked from_cache and costs nothing."
+        ),
+        deps=["raw_leads"], group_name="vendors", kinds={"duckdb", "python"}, owners=OWNERS,
+        partitions_def=lead_lists, skippable=True,
+        metadata={"dagster/column_schema": RESULTS_SCHEMA, "dagster/table_name": f"main.{provider}_results"},
+    )
+
+
+def iter_leads(path: Path, list_id: str) -> Iterator[Lead]:
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=10_000):
+        columns = batch.to_pydict()
+        for i in range(batch.num_rows):
+            yield Lead(list_id=list_id, record_id=columns["record_id"][i], first_name=columns["first_name"][i],
+                       last_name=columns["last_name"][i], company=columns["company"][i],
+                       domain=columns["domain"][i], email=columns["email"][i],
+                       linkedin_url=columns["linkedin_url"][i], country=columns["country"][i],
+                       fingerprint=columns["fingerprint"][i])
+
+
+def _provider_metadata(provider: str, stats: WaterfallStats, usd_per_credit: float, preview: str) -> dict:
+    p = stats.providers.get(provider)
+    if p is None:
+        return {"skipped": True}
+    asked = p.found + max(0, p.leads - p.found - p.ineligible - p.skipped_budget - p.unavailable - p.errors)
+    return {
+        "leads": p.leads,
+        "calls": p.calls,
+        "cache_hits": p.cache_hits,
+        "shared_in_flight": p.shared,
+        "found": p.found,
+        "mobiles": p.mobiles,
+        "found_rate": round(p.found / asked, 4) if asked else 0.0,
+        "mobile_rate": round(p.mobiles / asked, 4) if asked else 0.0,
+        "ineligible": p.ineligible,
+        "skipped_budget": p.skipped_budget,
+        "errors": p.errors,
+        "rate_limited_429": p.rate_limited,
+        "credits": round(p.credits, 4),
+        "usd": round(p.credits * usd_per_credit, 4),
+        "credits_per_mobile": round(p.credits / p.mobiles, 4) if p.mobiles else None,
+        "preview": MetadataValue.md(preview),
+    }
+
+
+def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
+    rows = conn.execute(
+        f"SELECT record_id, outcome, phones, credits, from_cache FROM {PROVIDER_RESULT_TABLES[provider]} "
+        "WHERE list_id = ? AND outcome <> 'ineligible' ORDER BY record_id LIMIT 10", [list_id]).fetchall()
+    lines = ["| record_id | outcome | phones | credits | cached |", "|---|---|---|---|---|"]
+    for record_id, outcome, phones, credits, cached in rows:
+        masked = ", ".join(mask_phone(n) for n in (phones or []))
+        lines.append(f"| {record_id} | {outcome} | {masked} | {credits:g} | {'yes' if cached else ''} |")
+    return "\n".join(lines)
+
+
+@multi_asset(
+    specs=[_spec(p) for p in PROVIDERS],
+    partitions_def=lead_lists,
+    can_subset=True,
+    name="waterfall",
+    description=(
+        "Send each lead through the vendors in waterfall order until a good mobile is found. Every response is "
+        "stored durably the moment it arrives, so nothing is paid for twice; select one provider's results to "
+        "call only that vendor."
+    ),
+)
+def waterfall(
+    context: AssetExecutionContext,
+    enrichment: EnrichmentSettings,
+    duckdb: DuckDBResource,
+    leadmagic_api: LeadMagicResource,
+    pronto_api: ProntoResource,
+    enrichlayer_api: EnrichLayerResource,
+    lantern_api: LanternResource,
+    crustdata_api: CrustdataResource,
+):
+    list_id = context.partition_key
+    settings = enrichment.settings()
+    config = enrichment.config()
+    vendors: dict[str, VendorResource] = {
+        "leadmagic": leadmagic_api, "pronto": pronto_api, "enrichlayer": enrichlayer_api,
+        "lantern": lantern_api, "crustdata": crustdata_api,
+    }
+    selected = [p for p in PROVIDERS if AssetKey(f"{p}_results") in context.selected_asset_keys]
+    suppression = load_suppression(settings.suppression_path)
+    if len(suppression):
+        context.log.info(f"Suppression list: {len(suppression)} entries")
+
+    def client_factory(provider: str, journal):  # noqa: ANN001, ANN202
+        client = vendors[provider].build_client(config, settings.mode, journal)
+        if client is None:
+            context.log.warning(f"{provider}: no {provider.upper()}_API_KEY in live mode; skipped for this run")
+        return client
+
+    def progress(stats: WaterfallStats, done: int) -> None:
+        parts = ", ".join(f"{p} {s.calls} calls/{s.found} found" for p, s in stats.providers.items())
+        context.log.info(f"{done}/{stats.leads} leads through the waterfall; {parts}")
+
+    # The vendor library logs "provider unavailable" once per run; surface it in the Dagster run log.
+    handler = _DagsterLogHandler(context)
+    vendor_log = logging.getLogger("enrichment_assets.vendors")
+    vendor_log.addHandler(handler)
+    try:
+        with tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, \
+                ResponseStore(settings.response_store_path) as store:
+            leads_path = Path(tmp) / "leads.parquet"
+            with warehouse(duckdb) as conn:
+                reader = conn.sql(
+                    "SELECT record_id, first_name, last_name, company, domain, email, linkedin_url, country, "
+                    "fingerprint FROM raw_leads WHERE list_id = ? ORDER BY row_number", params=[list_id]
+                ).to_arrow_reader(50_000)
+                with pq.ParquetWriter(str(leads_path), reader.schema) as writer:
+                    for batch in reader:
+                        writer.write_batch(batch)
+            engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
+                                     call_providers=selected, suppression=suppression, progress=progress)
+            sink = ParquetResultSink(Path(tmp), context.run_id)
+            stats = asyncio.run(engine.run(iter_leads(leads_path, list_id), sink))
+            with warehouse(duckdb) as conn:
+                sink.load(conn, list_id, selected)
+                previews = {p: _preview(conn, p, list_id) for p in selected}
+    finally:
+        vendor_log.removeHandler(handler)
+
+    context.log.info(
+        f"Waterfall done in {stats.wall_seconds:.1f}s: {stats.leads} leads, {stats.calls} vendor requests, "
+        f"{stats.credits:g} credits, {stats.suppressed} suppressed")
+    for provider in selected:
+        yield MaterializeResult(
+            asset_key=f"{provider}_results",
+            metadata=_provider_metadata(provider, stats, config.provider(provider).usd_per_credit,
+                                        previews[provider]),
+        )
+
+
+class _DagsterLogHandler(logging.Handler):
+    def __init__(self, context: AssetExecutionContext) -> None:
+        super().__init__(level=logging.WARNING)
+        self._context = context
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self._context.log.error(message)
+        else:
+            self._context.log.warning(message)
