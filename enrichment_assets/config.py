@@ -86,7 +86,7 @@ _PROVIDER_DEFAULTS: dict[str, dict] = {
                     "page_size": 3, "pricing": {"per_number": 1}},
     "lantern": {"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1}},
     "crustdata": {"rate_limit_per_second": 0.25, "burst": 1, "max_concurrency": 2, "batch_size": 25,
-                  "batch_wait_seconds": 0.5, "fields": ["contact.phone_numbers"],
+                  "batch_wait_seconds": 5.0, "fields": ["contact.phone_numbers"],
                   "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2}}},
 }
 

@@ -205,7 +205,17 @@ class _CrustdataBatcher:
             self._flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self._wait, self._flush)
+        self.nothing_more_coming(self._engine.may_still_reach_batcher())
         return future
+
+    def nothing_more_coming(self, more_may_come: bool) -> None:
+        """Send a partial batch at once when no lead still in flight can join it.
+
+        Crustdata allows few requests a minute, so a half-empty batch wastes one of them: partial batches
+        wait up to `batch_wait_seconds` for company, unless waiting cannot fill them.
+        """
+        if self._pending and not more_may_come:
+            self._flush()
 
     def _flush(self) -> None:
         if self._timer is not None:
@@ -274,6 +284,8 @@ class WaterfallEngine:
         self._fp_records: dict[tuple[str, str], list[str]] = {}
         self._batcher: _CrustdataBatcher | None = None
         self._done = 0
+        self._feeding = False
+        self._before_batcher = 0  # leads in flight that have not yet reached Crustdata
         concurrency = sum(config.provider(p).max_concurrency for p in self.order) or 1
         self._max_in_flight = max_leads_in_flight or max(256, concurrency * 8)
 
@@ -296,27 +308,35 @@ class WaterfallEngine:
         if "crustdata" in self.clients and "crustdata" in self.call_providers:
             cfg = self.config.provider("crustdata")
             self._batcher = _CrustdataBatcher(self, self.clients["crustdata"], cfg.batch_size or 25,
-                                              cfg.batch_wait_seconds if cfg.batch_wait_seconds is not None else 0.5)
+                                              cfg.batch_wait_seconds if cfg.batch_wait_seconds is not None else 5.0)
         gate = asyncio.Semaphore(self._max_in_flight)
         tasks: set[asyncio.Task[None]] = set()
         last_report = time.monotonic()
 
         async def one(lead: Lead) -> None:
+            passed = [False]
             try:
-                await self._process(lead, sink)
+                await self._process(lead, sink, passed)
             finally:
+                if not passed[0]:
+                    self._passed_batcher_point()
                 gate.release()
                 self._done += 1
 
+        self._feeding = True
         for lead in leads:
             await gate.acquire()
             self.stats.leads += 1
+            self._before_batcher += 1
             task = asyncio.create_task(one(lead))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             if self._progress and time.monotonic() - last_report >= self._progress_every:
                 self._progress(self.stats, self._done)
                 last_report = time.monotonic()
+        self._feeding = False
+        if self._batcher is not None:
+            self._batcher.nothing_more_coming(self.may_still_reach_batcher())
         while tasks:
             done, _ = await asyncio.wait(set(tasks), timeout=self._progress_every)
             for task in done:
@@ -328,13 +348,28 @@ class WaterfallEngine:
 
     # ------------------------------------------------------------------ one lead
 
-    async def _process(self, lead: Lead, sink: ResultSink) -> None:
+    def may_still_reach_batcher(self) -> bool:
+        return self._feeding or self._before_batcher > 0
+
+    def _passed_batcher_point(self) -> None:
+        self._before_batcher -= 1
+        if self._batcher is not None:
+            self._batcher.nothing_more_coming(self.may_still_reach_batcher())
+
+    async def _process(self, lead: Lead, sink: ResultSink, passed: list[bool]) -> None:
         if self.suppression.matches(lead):
             self.stats.suppressed += 1
             return
         hints = region_hints(lead.country, lead.domain)
         for position, provider in enumerate(self.order):
-            row = await self._ask(provider, lead)
+            if provider == "crustdata" and not passed[0]:
+                passed[0] = True
+                self._before_batcher -= 1  # submit() decides on flushing once this lead has joined the batch
+                row = await self._ask(provider, lead)
+                if self._batcher is not None:  # the lead may not have joined (ineligible, cached, over budget)
+                    self._batcher.nothing_more_coming(self.may_still_reach_batcher())
+            else:
+                row = await self._ask(provider, lead)
             if row is None:
                 continue  # not called and not cached (subset run): this provider is not part of this run
             sink.add(row)
