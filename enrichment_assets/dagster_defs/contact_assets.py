@@ -141,7 +141,8 @@ def active_run_ids(context: AssetExecutionContext) -> set[str]:
 
     runs = context.instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING,
                                                           DagsterRunStatus.CANCELING]))
-    return {run.run_id for run in runs} | {context.run_id}
+    # This run's waterfall has finished before the ledger step: an answerless request of it is unknown, not pending.
+    return {run.run_id for run in runs} - {context.run_id}
 
 
 @asset(

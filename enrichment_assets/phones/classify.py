@@ -28,7 +28,7 @@ from enrichment_assets.phones.parse import (
     digits_of,
     parse_phone,
 )
-from enrichment_assets.phones.score import evaluate, rank_phones
+from enrichment_assets.phones.score import COMPANY_LINE_SOURCES, evaluate, rank_phones
 
 __all__ = [
     "FREE_MAIL_DOMAINS",
@@ -331,6 +331,7 @@ def _classify_parsed(
             vendor_claims_mobile=vendor_claims_mobile,
             shared_with_others=shared,
             has_extension=has_extension,
+            only_company_line_sources=bool(sources) and set(sources) <= COMPANY_LINE_SOURCES,
         )
         phones.append(
             ContactPhone(

@@ -39,6 +39,12 @@ line type, a score, and a yes/no "personal mobile" verdict, by these rules:
    is not shared. A vendor's mobile claim on a shared number is ignored.
    A number written with an extension (``x12``) is an office line too: not a
    personal mobile, ``EXTENSION_PENALTY`` (-2).
+   Enrich Layer lists a person's numbers unranked with the company's
+   switchboard and office lines among them (usually first): a number that
+   only Enrich Layer returned, and that is not known to be a mobile, takes
+   ``COMPANY_LINE_SOURCE_PENALTY`` (-0.5),
+   so when nothing else tells two numbers apart, the one another provider
+   returned as the person's number wins.
 
 4. **Score** of a valid number =
    ``BASE_VALID`` (1)
@@ -50,7 +56,7 @@ line type, a score, and a yes/no "personal mobile" verdict, by these rules:
    personal number 0, VoIP -1, unknown -1, toll-free -2, shared-cost -2,
    UAN (company "universal access" number) -2, pager -2, premium-rate -3,
    voicemail -3
-   + the switchboard and extension penalties of rule 3.
+   + the switchboard, extension and Enrich-Layer-only penalties of rule 3.
 
 5. **Suppression.** A number on the do-not-contact list keeps its score and is
    flagged ``suppressed``; it is never chosen.
@@ -80,6 +86,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AGREEMENT_BONUS",
     "BASE_VALID",
+    "COMPANY_LINE_SOURCES",
+    "COMPANY_LINE_SOURCE_PENALTY",
     "DEFAULT_PROVIDER_PRIORITY",
     "EXTENSION_PENALTY",
     "INVALID_SCORE",
@@ -113,6 +121,9 @@ VENDOR_MOBILE_WEIGHT = 2.0
 SHARED_PENALTY = -20.0
 #: Written with an extension: an office line behind a PBX.
 EXTENSION_PENALTY = -2.0
+#: Returned only by providers that mix company lines into a person's numbers (see rule 3).
+COMPANY_LINE_SOURCE_PENALTY = -0.5
+COMPANY_LINE_SOURCES: frozenset[str] = frozenset({"enrichlayer"})
 #: Score of a number libphonenumber rejects (kept, never chosen).
 INVALID_SCORE = -100.0
 
@@ -163,6 +174,7 @@ def evaluate(
     vendor_claims_mobile: bool,
     shared_with_others: bool,
     has_extension: bool = False,
+    only_company_line_sources: bool = False,
 ) -> tuple[str, float, bool]:
     """Apply the rules to one number's evidence.
 
@@ -196,6 +208,8 @@ def evaluate(
     if has_extension:
         score += EXTENSION_PENALTY
         mobile = False
+    if only_company_line_sources and not mobile:
+        score += COMPANY_LINE_SOURCE_PENALTY
     if shared_with_others:
         score += SHARED_PENALTY
         mobile = False

@@ -187,43 +187,57 @@ def _attempt_row(engine: WaterfallEngine, attempt: Attempt, outcome: str, credit
 
 
 class _CrustdataBatcher:
-    """Gathers Crustdata lookups into batches without holding up the other providers."""
+    """Gathers Crustdata lookups into batches without holding up the other providers.
+
+    One queue per identifier kind (LinkedIn URLs, business emails): a request never mixes the two, so a
+    mixed batch would go out as two half-empty requests.
+    """
 
     def __init__(self, engine: WaterfallEngine, client: Any, batch_size: int, wait_seconds: float) -> None:
         self._engine = engine
         self._client = client
         self._size = batch_size
         self._wait = wait_seconds
-        self._pending: list[tuple[Lead, str, asyncio.Future[VendorResult]]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._pending: dict[str, list[tuple[Lead, str, asyncio.Future[VendorResult]]]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _kind(self, lead: Lead) -> str:
+        identifier = getattr(self._client, "identifier", None)
+        found = identifier(lead) if identifier is not None else None
+        return found[0] if found else ""
 
     def submit(self, lead: Lead, fp: str) -> asyncio.Future[VendorResult]:
         future: asyncio.Future[VendorResult] = asyncio.get_running_loop().create_future()
-        self._pending.append((lead, fp, future))
-        if len(self._pending) >= self._size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._wait, self._flush)
+        kind = self._kind(lead)
+        queue = self._pending.setdefault(kind, [])
+        queue.append((lead, fp, future))
+        if len(queue) >= self._size:
+            self._flush(kind)
+        elif kind not in self._timers:
+            self._timers[kind] = asyncio.get_running_loop().call_later(self._wait, self._flush, kind)
         self.nothing_more_coming(self._engine.may_still_reach_batcher())
         return future
 
     def nothing_more_coming(self, more_may_come: bool) -> None:
-        """Send a partial batch at once when no lead still in flight can join it.
+        """Send partial batches at once when no lead still in flight can join them.
 
         Crustdata allows few requests a minute, so a half-empty batch wastes one of them: partial batches
         wait up to `batch_wait_seconds` for company, unless waiting cannot fill them.
         """
-        if self._pending and not more_may_come:
-            self._flush()
+        if not more_may_come:
+            for kind in [k for k, queue in self._pending.items() if queue]:
+                self._flush(kind)
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending[: self._size], self._pending[self._size:]
-        if self._pending:
-            self._timer = asyncio.get_running_loop().call_later(self._wait, self._flush)
+    def _flush(self, kind: str) -> None:
+        timer = self._timers.pop(kind, None)
+        if timer is not None:
+            timer.cancel()
+        queue = self._pending.get(kind, [])
+        batch, rest = queue[: self._size], queue[self._size:]
+        self._pending[kind] = rest
+        if rest:
+            self._timers[kind] = asyncio.get_running_loop().call_later(self._wait, self._flush, kind)
         if batch:
             task = asyncio.ensure_future(self._send(batch))
             self._tasks.add(task)
@@ -448,7 +462,10 @@ class WaterfallEngine:
         config = self.config.provider(provider)
         stats = self.stats.providers[provider]
         final = result.attempts[-1] if result.attempts else None
-        if final is None or final.http_status is None or not 200 <= final.http_status < 300:
+        # A definitive "not found" may come as an HTTP error (Enrich Layer's 404): it is an answer all the same,
+        # stored so that a rerun does not ask again.
+        answered = result.status in (CallStatus.FOUND, CallStatus.NOT_FOUND)
+        if final is None or final.http_status is None or not (200 <= final.http_status < 300 or answered):
             if result.status is CallStatus.ERROR:
                 stats.errors += 1
             elif result.status.stops_provider:
@@ -474,31 +491,43 @@ class WaterfallEngine:
         return credits
 
     def settle_batch(self, fps: list[str], results: list[VendorResult]) -> None:
-        """Store a whole Crustdata batch (responses and its ledger entry) in one transaction."""
+        """Store a whole Crustdata batch (its responses and ledger entries) in one transaction.
+
+        The client may split one batch into several HTTP requests (identifier kinds are never mixed), so
+        each request is settled with its own identifiers and charge.
+        """
         config = self.config.provider("crustdata")
         stats = self.stats.providers["crustdata"]
-        final = next((r.attempts[-1] for r in results if r.attempts), None)
-        if final is None or final.http_status is None or not 200 <= final.http_status < 300:
-            return  # failed attempts were recorded by the journal; nothing was charged
-        paid = [(fp, r) for fp, r in zip(fps, results, strict=True)
-                if r.status in (CallStatus.FOUND, CallStatus.NOT_FOUND)]
-        unique = {fp: r for fp, r in paid}  # an identifier repeated in a batch is sent and charged once
-        credits = rule_credits(config, [LookupCharge(numbers=len(r.phones), matched=r.matched)
-                                        for r in unique.values()])
-        if final.vendor_credits is not None:
-            credits, basis = float(final.vendor_credits), "vendor_reported"
-        else:
-            basis = "price_rule"
-        if any(r.status is CallStatus.FOUND for r in unique.values()):
-            outcome = FOUND
-        elif unique:
-            outcome = NOT_FOUND
-        else:
-            outcome = ERROR
-        self.store.record_outcome([_attempt_row(self, final, outcome, credits, basis)],
-                                  [self._stored(fp, r) for fp, r in unique.items()])
-        stats.credits += credits
-        stats.usd += credits * config.usd_per_credit
+        requests: dict[str, tuple[Attempt, list[tuple[str, VendorResult]]]] = {}
+        for fp, result in zip(fps, results, strict=True):
+            if result.attempts:
+                final = result.attempts[-1]
+                requests.setdefault(final.attempt_id, (final, []))[1].append((fp, result))
+        attempt_rows: list[AttemptRow] = []
+        responses: list[StoredResponse] = []
+        for final, members in requests.values():
+            if final.http_status is None or not 200 <= final.http_status < 300:
+                continue  # failed attempts were recorded by the journal; nothing was charged
+            # An identifier repeated in a request is sent and charged once.
+            unique = {fp: r for fp, r in members if r.status in (CallStatus.FOUND, CallStatus.NOT_FOUND)}
+            if final.vendor_credits is not None:
+                credits, basis = float(final.vendor_credits), "vendor_reported"
+            else:
+                credits = rule_credits(config, [LookupCharge(numbers=len(r.phones), matched=r.matched)
+                                                for r in unique.values()])
+                basis = "price_rule"
+            if any(r.status is CallStatus.FOUND for r in unique.values()):
+                outcome = FOUND
+            elif unique:
+                outcome = NOT_FOUND
+            else:
+                outcome = ERROR
+            attempt_rows.append(_attempt_row(self, final, outcome, credits, basis))
+            responses.extend(self._stored(fp, r) for fp, r in unique.items())
+            stats.credits += credits
+            stats.usd += credits * config.usd_per_credit
+        if attempt_rows:
+            self.store.record_outcome(attempt_rows, responses)
 
     def _stored(self, fp: str, result: VendorResult) -> StoredResponse:
         return StoredResponse(

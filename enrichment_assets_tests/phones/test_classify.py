@@ -61,7 +61,7 @@ def by_e164(phones: list[ContactPhone]) -> dict[str | None, ContactPhone]:
 
 @pytest.mark.parametrize("region", ["US", "CA"])
 def test_nanp_number_alone_is_not_a_mobile(region: str) -> None:
-    phones = classify_contact("r1", [Obs("enrichlayer", dashed(region))], [region])
+    phones = classify_contact("r1", [Obs("lantern", dashed(region))], [region])
     (phone,) = phones
     assert phone.number_type == "fixed_line_or_mobile"
     assert not phone.is_personal_mobile
@@ -451,3 +451,15 @@ def test_shared_penalty_puts_switchboards_below_every_unshared_valid_number() ->
     )
     assert best_shared < worst_unshared
     assert INVALID_SCORE < worst_unshared + SHARED_PENALTY  # invalid sorts below everything
+
+
+def test_a_number_only_enrich_layer_returned_loses_a_tie() -> None:
+    """Enrich Layer mixes company lines into a person's numbers: with no other evidence, another provider's wins."""
+    from enrichment_assets.phones.score import COMPANY_LINE_SOURCE_PENALTY
+
+    switchboard, direct = "+1-506-317-8384", "+1-506-227-1285"
+    phones = classify_contact("r1", [Obs("enrichlayer", switchboard), Obs("crustdata", direct)], ["CA"])
+    by_number = {p.e164: p for p in phones}
+    assert by_number["+15063178384"].score == BASE_VALID + COMPANY_LINE_SOURCE_PENALTY
+    assert by_number["+15062271285"].score == BASE_VALID
+    assert choose_best(phones, ["leadmagic", "pronto", "enrichlayer", "lantern", "crustdata"]).e164 == "+15062271285"
