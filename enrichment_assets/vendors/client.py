@@ -191,7 +191,7 @@ def parse_retry_after(value: Any) -> float | None:
 def vendor_message(body: Any, text: str = "") -> str:
     """The human part of a vendor's error body, whatever its shape (unmasked: mask before use).
 
-    Understands ``{"error": ...}``, ``{"message": ...}``, RFC 9457 ``{"errors": [{"title", "detail",
+    Understands ``{"error": ...}``, ``{"message": ...}``, Enrich Layer's ``{"description": ...}``, RFC 9457 ``{"errors": [{"title", "detail",
     "code"}]}``, FastAPI ``{"detail": [{"loc", "msg"}]}`` and ``{"detail": "..."}``.
     """
     parts: list[str] = []
@@ -225,6 +225,9 @@ def vendor_message(body: Any, text: str = "") -> str:
         details = body.get("details")
         if isinstance(details, str) and details.strip():
             parts.append(details.strip())
+        description = body.get("description")  # Enrich Layer: {"code", "description", "name"}
+        if not parts and isinstance(description, str) and description.strip():
+            parts.append(description.strip())
     elif isinstance(body, str):
         parts.append(body)
     if not parts and text:

@@ -138,3 +138,10 @@ def test_http_factory_rejects_unknown_transport_and_has_default() -> None:
     with pytest.raises(ValueError):
         build_transport("curl", 4)
     assert isinstance(build_transport("httpx", 4), httpx.AsyncHTTPTransport)
+
+
+def test_enrichlayer_error_description_is_the_message() -> None:
+    from enrichment_assets.vendors.client import vendor_message
+
+    body = {"code": 403, "description": "Not enough credits", "name": "Forbidden"}
+    assert vendor_message(body, "") == "Not enough credits"
