@@ -8,6 +8,7 @@ from enrichment_assets.dagster_defs.checks import (
     ledger_reconciles,
     no_suppressed_lead_called,
     one_row_per_record,
+    spend_below_budget_warning,
 )
 from enrichment_assets.dagster_defs.contact_assets import (
     credit_ledger,
@@ -18,6 +19,7 @@ from enrichment_assets.dagster_defs.contact_assets import (
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.dagster_defs.schedules import refresh_stale_lists, retry_pending_leads
 from enrichment_assets.dagster_defs.sensors import lead_inbox
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCES, vendor_resource_key
 from enrichment_assets.dagster_defs.waterfall_assets import waterfall
@@ -36,8 +38,10 @@ def build_resources() -> dict:
 
 defs = Definitions(
     assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts],
-    asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called],
+    asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
+                  spend_below_budget_warning],
     jobs=[enrich_list_job],
-    sensors=[lead_inbox],
+    sensors=[lead_inbox, retry_pending_leads],
+    schedules=[refresh_stale_lists],
     resources=build_resources(),
 )

@@ -1,10 +1,10 @@
 """Asset checks: the promises the tables make to the people who dial the numbers and pay the bills."""
 
 import phonenumbers
-from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.dagster_defs.resources import warehouse
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
 
 _RESULTS_UNION = " UNION ALL ".join(
@@ -75,3 +75,26 @@ def no_suppressed_lead_called(duckdb: DuckDBResource) -> AssetCheckResult:
         """).fetchone()[0]
     return AssetCheckResult(passed=called == 0, severity=AssetCheckSeverity.ERROR,
                             metadata={"suppressed_leads_with_vendor_results": called})
+
+
+@asset_check(asset="credit_ledger", blocking=False,
+             description=("Warns when a provider's spend in this run crossed budget_warn_share (default 80%) of its "
+                          "max_credits_per_run: raise the cap or expect leads left pending next time."))
+def spend_below_budget_warning(context: AssetCheckExecutionContext, enrichment: EnrichmentSettings,
+                               duckdb: DuckDBResource) -> AssetCheckResult:
+    config = enrichment.config()
+    caps = {p: config.provider(p).max_credits_per_run for p in config.active_order
+            if config.provider(p).max_credits_per_run is not None}
+    with warehouse(duckdb) as conn:
+        spent = dict(conn.execute("SELECT provider, sum(credits) FROM credit_ledger WHERE run_id = ? GROUP BY ALL",
+                                  [context.run.run_id]).fetchall())
+    over = {p: (float(spent.get(p) or 0), cap) for p, cap in caps.items()
+            if cap == 0 or float(spent.get(p) or 0) >= config.budget_warn_share * cap}
+    detail = "; ".join(f"{p}: {s:g} of {c:g} credits ({s / c:.0%})" if c else f"{p}: cap is 0"
+                       for p, (s, c) in over.items())
+    return AssetCheckResult(
+        passed=not over, severity=AssetCheckSeverity.WARN,
+        description=detail or None,
+        metadata={"warn_share": config.budget_warn_share, "providers_over": len(over), "detail": detail or "none",
+                  **{f"spent_{p}": float(spent.get(p) or 0) for p in caps},
+                  **{f"cap_{p}": float(c) for p, c in caps.items()}})

@@ -1,5 +1,7 @@
 """Merged contacts, the credit ledger and provider performance (unpartitioned tables over all lists)."""
 
+from base64 import b64encode
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -17,6 +19,7 @@ from enrichment_assets.contacts.merge import merge_list, rebuild_provider_perfor
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.privacy import mask_phone
+from enrichment_assets.reporting.funnel_chart import FunnelRow, render_funnel_png
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts
@@ -190,8 +193,15 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
                          f"{'' if r[6] is None else f'{r[6]:.1%}'} | {'' if r[7] is None else f'{r[7]:.2f}'} |"
                          for r in rows])
     context.log.info("Provider performance:\n" + table)
+    chart = render_funnel_png([FunnelRow(provider=r[0], leads_sent=r[8], found=r[2], mobiles=r[3],
+                                         credits=float(r[4]), usd=float(r[5])) for r in rows])
+    chart_path = enrichment.settings().marts_dir / "provider_funnel.png"
+    chart_path.parent.mkdir(parents=True, exist_ok=True)
+    chart_path.write_bytes(chart)
     return MaterializeResult(metadata={
         "dagster/row_count": len(rows), "performance": MetadataValue.md(table),
+        "funnel_chart": MetadataValue.md(f"![waterfall funnel](data:image/png;base64,{b64encode(chart).decode()})"),
+        "funnel_chart_path": MetadataValue.path(str(chart_path)),
         **{f"cost_per_mobile_{r[0]}": (None if r[7] is None else round(float(r[7]), 4)) for r in rows}})
 
 

@@ -441,7 +441,7 @@ class WaterfallEngine:
         config = self.config.provider(provider)
         budget = self.budgets[provider]
         hold = f"{provider}:{fp}"
-        if not budget.try_reserve(hold, worst_case_credits(provider, config)):
+        if not await budget.reserve(hold, worst_case_credits(provider, config)):
             return VendorResult(provider=provider, status=CallStatus.ERROR, error="budget"), 0.0
         try:
             if provider == "crustdata" and self._batcher is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -53,25 +55,58 @@ def worst_case_credits(provider: str, config: ProviderConfig, identifiers: int =
 
 @dataclass
 class Budget:
-    """Per-run credit cap for one provider: reserve the worst case before a call, settle after."""
+    """Per-run credit cap for one provider: reserve the worst case before a call, settle after.
+
+    A call that does not fit while other calls hold reservations waits for them to settle (most cost less
+    than their worst case); it is refused only when it could not fit even with every hold released.
+    """
 
     limit: float | None
     spent: float = 0.0
     reserved: float = 0.0
     refused: int = 0
     _holds: dict[str, float] = field(default_factory=dict)
+    _changed: asyncio.Event | None = None
+
+    def _fits(self, amount: float, *, with_holds: bool) -> bool:
+        if self.limit is None:
+            return True
+        return self.spent + (self.reserved if with_holds else 0.0) + amount <= self.limit + 1e-9
 
     def try_reserve(self, key: str, amount: float) -> bool:
-        if self.limit is not None and self.spent + self.reserved + amount > self.limit + 1e-9:
+        """Reserve now or refuse now (no waiting)."""
+        if not self._fits(amount, with_holds=True):
             self.refused += 1
             return False
+        self._hold(key, amount)
+        return True
+
+    async def reserve(self, key: str, amount: float) -> bool:
+        """Reserve, waiting for other holds to settle while they might leave room; False once they cannot."""
+        while not self._fits(amount, with_holds=True):
+            if not self._fits(amount, with_holds=False) or not self._holds:
+                self.refused += 1
+                return False
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            await self._changed.wait()
+        self._hold(key, amount)
+        return True
+
+    def _hold(self, key: str, amount: float) -> None:
         self.reserved += amount
         self._holds[key] = self._holds.get(key, 0.0) + amount
-        return True
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def settle(self, key: str, actual: float) -> None:
         self.reserved -= self._holds.pop(key, 0.0)
         self.spent += actual
+        self._notify()
 
     def release(self, key: str) -> None:
         self.reserved -= self._holds.pop(key, 0.0)
+        self._notify()

@@ -139,6 +139,20 @@ def test_budget_cap_skips_calls(tmp_path: Path) -> None:
     assert outcomes.count("skipped_budget") == 8 and outcomes.count("found") == 2
 
 
+def test_budget_waits_for_holds_instead_of_skipping(tmp_path: Path) -> None:
+    """Reservations are worst cases: leads must not be skipped while the calls holding them may cost nothing."""
+    items = leads(10)
+    answers = {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}  # one hit, nine free misses
+    cfg = {"waterfall": {"order": ["leadmagic"]},
+           "providers": {"leadmagic": {"max_credits_per_run": 10, "max_concurrency": 4}}}
+    engine, made, _ = make_engine(tmp_path, cfg, {"leadmagic": {"answers": answers}})
+    sink = run(engine, items)
+    assert made["leadmagic"].requests == 10
+    outcomes = [r.outcome for r in sink.by("leadmagic")]
+    assert outcomes.count("skipped_budget") == 0 and outcomes.count("found") == 1
+    assert engine.budgets["leadmagic"].spent == 5
+
+
 def test_suppressed_leads_are_never_sent(tmp_path: Path) -> None:
     items = leads(3)
     suppression = Suppression(record_ids={"r0"}, linkedin_urls={items[1].linkedin_url})

@@ -1,0 +1,1 @@
+"""Pictures and summaries of what a run bought (no Dagster)."""

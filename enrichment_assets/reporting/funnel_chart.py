@@ -1,0 +1,57 @@
+"""The waterfall funnel per provider as a PNG: leads sent, numbers found, mobiles, and the credits they cost."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    provider: str
+    leads_sent: int
+    found: int
+    mobiles: int
+    credits: float
+    usd: float
+
+
+def render_funnel_png(rows: Sequence[FunnelRow], title: str = "Waterfall funnel by provider") -> bytes:
+    """Two panels, providers in waterfall order: coverage bars (sent, found, mobiles) and credits spent."""
+    from matplotlib.figure import Figure  # a bare Figure renders without pyplot or a display
+
+    providers = [r.provider for r in rows]
+    figure = Figure(figsize=(10, 0.9 * max(len(rows), 3) + 1.4), dpi=110, layout="constrained")
+    coverage, cost = figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    positions = list(range(len(rows)))
+    height = 0.26
+    series = (("leads sent", [r.leads_sent for r in rows], "#c9d6e3"),
+              ("found a number", [r.found for r in rows], "#5b8db8"),
+              ("personal mobile", [r.mobiles for r in rows], "#1f4e79"))
+    for offset, (label, values, color) in zip((-height, 0, height), series, strict=True):
+        bars = coverage.barh([p + offset for p in positions], values, height=height, label=label, color=color)
+        coverage.bar_label(bars, padding=2, fontsize=8)
+    coverage.set_yticks(positions, providers)
+    coverage.invert_yaxis()  # first provider of the waterfall on top
+    coverage.set_xlabel("leads")
+    coverage.set_title("coverage")
+    coverage.legend(loc="lower right", fontsize=8, frameon=False)
+    coverage.spines[["top", "right"]].set_visible(False)
+
+    bars = cost.barh(positions, [r.credits for r in rows], height=0.5, color="#d08c2e")
+    labels = []
+    for r in rows:
+        per_mobile = f" · {r.credits / r.mobiles:.1f}/mobile" if r.mobiles else ""
+        usd = f" · ${r.usd:,.2f}" if r.usd else ""
+        labels.append(f"{r.credits:g}{usd}{per_mobile}")
+    cost.bar_label(bars, labels=labels, padding=2, fontsize=8)
+    cost.set_xlabel("credits")
+    cost.set_title("credits spent")
+    cost.spines[["top", "right"]].set_visible(False)
+    cost.margins(x=0.45)
+    figure.suptitle(title)
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
