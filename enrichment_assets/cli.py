@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
 import sys
 from pathlib import Path
@@ -28,13 +30,27 @@ def get_instance():
     from enrichment_assets.settings import repo_root
 
     if os.environ.get("DAGSTER_HOME"):
-        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
-        return DagsterInstance.get()
+        home = Path(os.environ["DAGSTER_HOME"])
+        home.mkdir(parents=True, exist_ok=True)
+        with _instance_lock(home):
+            return DagsterInstance.get()
     root = repo_root()
     # dagster.yaml's paths are relative to the repo root, exactly as `dagster dev` sees them from there.
     os.chdir(root)
     (root / ".dagster_home").mkdir(exist_ok=True)
-    return DagsterInstance.from_config(str(root))
+    with _instance_lock(root / ".dagster_home"):
+        return DagsterInstance.from_config(str(root))
+
+
+@contextlib.contextmanager
+def _instance_lock(folder: Path):  # noqa: ANN202
+    """Serialize opening the instance: two `enrich run`s on a fresh home would race to create its storage."""
+    with (folder / ".enrich-instance.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """The Dagster code location: assets, checks, sensors, schedules and resources."""
 
 from dagster import Definitions
+from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.dagster_defs.checks import (
@@ -16,6 +17,7 @@ from enrichment_assets.dagster_defs.contact_assets import (
     provider_performance,
     published_marts,
 )
+from enrichment_assets.dagster_defs.dbt_assets import dbt_executable, dbt_marts, dbt_project
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
@@ -32,12 +34,14 @@ def build_resources() -> dict:
     return {
         "enrichment": EnrichmentSettings.from_environment(),
         "duckdb": DuckDBResource(database=str(settings.db_path)),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         **{vendor_resource_key(p): cls.from_environment() for p, cls in VENDOR_RESOURCES.items()},
     }
 
 
 defs = Definitions(
-    assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts],
+    assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts,
+            dbt_marts],
     asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
                   spend_below_budget_warning],
     jobs=[enrich_list_job],

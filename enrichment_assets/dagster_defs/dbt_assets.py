@@ -1,0 +1,156 @@
+"""The dbt project in ``dbt/`` (RevOps models on the pipeline's tables) as Dagster assets.
+
+Each dbt source is the pipeline asset of the same name (``contacts``, ``credit_ledger``, ...), so the models
+sit downstream of them in the asset graph (group ``marts``), and the source tests show as asset checks on
+those assets. dbt writes the same DuckDB file as the pipeline and DuckDB allows one writing process, so the
+dbt step runs in the ``duckdb_writers`` pool with the other writers, and this process opens the file only
+after dbt has exited.
+
+The manifest: ``dbt/target/`` is not in git. Loading this module runs ``dbt parse`` (a few seconds, no
+database access) when ``dbt/target/manifest.json`` is missing or older than a file of the dbt project, so a
+fresh clone, ``enrich run``, ``dagster dev`` and ``dagster definitions validate`` need no manual step, and an
+edited model is picked up at the next load. Concurrent loads wait on a file lock.
+"""
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, Output
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from filelock import FileLock
+
+from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.settings import repo_root
+from enrichment_assets.storage.warehouse import connect
+
+DBT_GROUP = "marts"
+
+
+def dbt_project_dir() -> Path:
+    """``dbt/`` of the source checkout (editable install), else of the repo root (the working directory)."""
+    for candidate in (Path(__file__).resolve().parents[2] / "dbt", repo_root() / "dbt"):
+        if (candidate / "dbt_project.yml").exists():
+            return candidate
+    raise FileNotFoundError("dbt project not found: expected dbt/dbt_project.yml in the repo root")
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    """True when the manifest is missing or older than any file dbt reads to build it."""
+    if not project.manifest_path.exists():
+        return True
+    built = project.manifest_path.stat().st_mtime
+    sources = [project.project_dir / "dbt_project.yml", project.profiles_dir / "profiles.yml"]
+    for folder in ("models", "tests", "macros", "seeds", "snapshots", "analyses"):
+        if (project.project_dir / folder).is_dir():
+            sources.extend(p for p in (project.project_dir / folder).rglob("*") if p.is_file())
+    return any(p.exists() and p.stat().st_mtime > built for p in sources)
+
+
+def dbt_executable() -> str:
+    """The ``dbt`` installed beside this Python (``.venv/bin/enrich`` works without activating the venv)."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+
+
+def prepare_dbt_project(project: DbtProject) -> DbtProject:
+    """Make ``project.manifest_path`` loadable and current: ``dbt parse`` when it is missing or stale."""
+    if manifest_is_stale(project):
+        project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(project.manifest_path.with_suffix(".lock")), timeout=300):
+            if manifest_is_stale(project):  # another process may have parsed while this one waited
+                DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
+                    ["parse", "--quiet"], target_path=project.target_path).wait()
+    return project
+
+
+dbt_project = prepare_dbt_project(DbtProject(project_dir=dbt_project_dir()))
+
+
+class EnrichmentDbtTranslator(DagsterDbtTranslator):
+    """dbt sources are the pipeline's own assets (``source('enrichment', 'contacts')`` is ``contacts``);
+    models go in the ``marts`` group, owned by RevOps data."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(dbt_resource_props["name"])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return DBT_GROUP
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
+        return list(OWNERS)
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> AssetCheckSpec | None:  # noqa: ANN001
+        """dbt tests as asset checks; those on the pipeline's tables (source tests) are not blocking.
+
+        A blocking check on ``contacts`` would hold back ``provider_performance`` until the dbt step ran,
+        while ``provider_funnel`` (in that step) needs ``provider_performance`` first: Dagster would then
+        split the dbt step in two and run dbt twice per run. dbt itself still skips the models downstream
+        of a failing source test, and the failure fails the run.
+        """
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or not spec.blocking or not unique_id.startswith("test.") or not any(
+                parent.startswith("source.") for parent in manifest["parent_map"].get(unique_id, [])):
+            return spec
+        return AssetCheckSpec(name=spec.name, asset=spec.asset_key, description=spec.description,
+                              additional_deps=spec.additional_deps, metadata=spec.metadata, blocking=False)
+
+
+translator = EnrichmentDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
+
+
+def model_relations(manifest: Mapping[str, Any]) -> dict[AssetKey, str]:
+    """Each model's asset key and its relation (``schema.alias``) in the DuckDB file."""
+    relations = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node["resource_type"] in ("model", "seed", "snapshot"):
+            key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
+            relations[key] = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
+    return relations
+
+
+def row_counts(db_path: Path, relations: Mapping[AssetKey, str], keys: set[AssetKey]) -> dict[AssetKey, int]:
+    """Row count of each built model; opened only once dbt has exited (and released the write lock)."""
+    if not keys:
+        return {}
+    conn = connect(db_path)
+    try:
+        return {key: conn.execute(f"SELECT count(*) FROM {relations[key]}").fetchall()[0][0]
+                for key in keys if key in relations}
+    finally:
+        conn.close()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    name="dbt_marts",
+    pool=DUCKDB_POOL,
+)
+def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: EnrichmentSettings) -> Iterator:
+    """``dbt build`` of the selected models and their tests, on the pipeline's DuckDB file."""
+    db_path = enrichment.settings().db_path
+    invocation = dbt.cli(["build", "--vars", json.dumps({"enrichment_db": str(db_path)})], context=context,
+                         raise_on_error=False)
+    # dbt holds the DuckDB write lock until it exits: collect its events, then count rows.
+    events = list(invocation.stream())
+    error = invocation.get_error()
+    built = {context.asset_key_for_output(e.output_name): e for e in events if isinstance(e, Output)}
+    counts = row_counts(db_path, model_relations(invocation.manifest), set(built))
+    for event in events:
+        if isinstance(event, Output):
+            key = context.asset_key_for_output(event.output_name)
+            if key in counts:
+                event = event.with_metadata({**event.metadata, "dagster/row_count": counts[key]})
+        yield event
+    if error is not None:
+        raise error  # its message points at the dbt.log kept in the invocation's target folder
+    # dagster-dbt gives every invocation its own dbt/target/<op>-<run>-<id>/ (about 2 MB): drop it once done.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)

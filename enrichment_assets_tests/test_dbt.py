@@ -1,0 +1,188 @@
+"""The dbt project in dbt/ as Dagster assets: a real `dbt build` on a small fixture warehouse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from dagster import AssetCheckKey, AssetKey, materialize
+from dagster_dbt import DbtCliResource, DbtProject
+
+from enrichment_assets.dagster_defs.dbt_assets import (
+    dbt_executable,
+    dbt_marts,
+    dbt_project,
+    manifest_is_stale,
+    prepare_dbt_project,
+)
+from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.storage.warehouse import connect
+from enrichment_assets_tests.conftest import REPO_ROOT
+
+MODELS = ("callable_leads", "monthly_vendor_spend", "cost_per_mobile", "provider_funnel")
+OCT, NOV = datetime(2026, 10, 30, 23, 0, tzinfo=UTC), datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def load_fixture(db_path: Path, *, bad_status: bool = False) -> None:
+    """Two lead lists; contacts in every status; ledger rows over two months and three providers."""
+    conn = connect(db_path)  # creates the contract tables (warehouse DDL)
+    try:
+        leads = [("spring", "R1"), ("spring", "R2"), ("spring", "R3"), ("spring", "R4"), ("fall", "R5"),
+                 ("fall", "R6")]
+        conn.executemany(
+            "INSERT INTO raw_leads (list_id, record_id, first_name, last_name, company, fingerprint, loaded_at) "
+            "VALUES (?, ?, 'First' || ?, 'Last', 'Acme', 'fp', ?)", [(l, r, r, OCT) for l, r in leads])
+        contacts = [
+            # record_id, list_id, best_phone, type, score, sources, status
+            ("R1", "spring", "+447700900001", "mobile", 5.0, ["leadmagic", "pronto"], "mobile_found"),
+            ("R2", "spring", "+33612345678", "mobile", 3.0, ["pronto"], "mobile_found"),
+            ("R3", "spring", "+14155550100", "fixed_line_or_mobile", 1.0, ["enrichlayer"], "phone_found"),
+            ("R4", "spring", None, None, None, None, "not_found"),
+            ("R5", "fall", "+4915112345678", "mobile", 4.0, ["leadmagic"], "mobile_found"),
+            ("R6", "fall", None, None, None, None, "bogus" if bad_status else "suppressed"),
+        ]
+        conn.executemany(
+            "INSERT INTO contacts (record_id, list_id, first_name, last_name, company, best_phone, best_phone_type, "
+            "best_phone_score, best_phone_sources, phone_count, status, enriched_at) "
+            "VALUES (?, ?, 'First' || ?, 'Last', 'Acme', ?, ?, ?, ?, 1, ?, ?)",
+            [(r, l, r, p, t, s, src, st, NOV) for r, l, p, t, s, src, st in contacts])
+        conn.executemany(
+            "INSERT INTO contact_phones (record_id, e164, number_type, region, sources, source_count, "
+            "shared_with_others, score, list_id) VALUES (?, ?, ?, ?, ?, ?, false, ?, ?)",
+            [("R1", "+447700900001", "mobile", "GB", ["leadmagic", "pronto"], 2, 5.0, "spring"),
+             ("R2", "+33612345678", "mobile", "FR", ["pronto"], 1, 3.0, "spring"),
+             ("R2", "+33145678901", "fixed_line", "FR", ["enrichlayer"], 1, 1.0, "spring"),
+             ("R3", "+14155550100", "fixed_line_or_mobile", "US", ["enrichlayer"], 1, 1.0, "spring"),
+             ("R5", "+4915112345678", "mobile", "DE", ["leadmagic"], 1, 4.0, "fall")])
+        ledger = [
+            # entry_id, called_at, list_id, record_id, provider, outcome, credits, usd
+            ("e1", OCT, "spring", "R1", "leadmagic", "found", 5.0, 0.12),
+            ("e2", OCT, "spring", "R2", "leadmagic", "not_found", 0.0, 0.0),
+            ("e3", OCT, "spring", "R2", "pronto", "found", 10.0, 0.5),
+            ("e4", NOV, "spring", "R3", "enrichlayer", "found", 2.0, 0.1),
+            ("e5", NOV, "fall", "R5", "leadmagic", "found", 5.0, 0.12),
+            ("e6", NOV, "fall", "R6", "leadmagic", "unknown", 5.0, 0.12),
+        ]
+        conn.executemany(
+            "INSERT INTO credit_ledger (entry_id, called_at, run_id, list_id, record_id, provider, endpoint, "
+            "outcome, credits, credit_basis, usd) VALUES (?, ?, 'run', ?, ?, ?, '/x', ?, ?, 'price_rule', ?)",
+            ledger)
+        conn.executemany(
+            "INSERT INTO provider_performance (provider, calls, found, mobiles, credits, usd, leads_sent, cache_hits) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [("leadmagic", 4, 2, 2, 15.0, 0.36, 5, 1), ("pronto", 1, 1, 1, 10.0, 0.5, 1, 0),
+             ("enrichlayer", 1, 1, 0, 2.0, 0.1, 1, 0)])
+    finally:
+        conn.close()
+
+
+def dbt_resources() -> dict:
+    return {"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+            "enrichment": EnrichmentSettings.from_environment()}
+
+
+def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
+    db_path = Path(isolated_env["ENRICHMENT_DB"])
+    load_fixture(db_path)
+
+    result = materialize([dbt_marts], resources=dbt_resources(), raise_on_error=False)
+
+    assert result.success
+    assert not list((dbt_project.project_dir / "target").glob(f"dbt_marts-{result.run_id[:7]}-*"))  # cleaned up
+    mats = {m.asset_key.path[-1]: m for m in result.get_asset_materialization_events()}
+    assert set(mats) == set(MODELS)
+    row_counts = {k: m.materialization.metadata["dagster/row_count"].value for k, m in mats.items()}
+    assert row_counts == {"callable_leads": 3, "monthly_vendor_spend": 4, "cost_per_mobile": 2, "provider_funnel": 3}
+    checks = {e.asset_check_key: e.passed for e in result.get_asset_check_evaluations()}
+    # Source tests are checks on the pipeline's own assets; model tests on the models.
+    assert checks[AssetCheckKey(AssetKey("contacts"), "source_unique_enrichment_contacts_record_id")] is True
+    assert checks[AssetCheckKey(AssetKey("monthly_vendor_spend"), "monthly_vendor_spend_reconciles_with_ledger")]
+    assert all(checks.values()) and len(checks) >= 20
+
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        callable_leads = conn.execute(
+            "SELECT record_id, name, best_phone, phone_type, score, sources, sources_text, phone_region "
+            "FROM marts.callable_leads ORDER BY record_id").fetchall()
+        spend = conn.execute("SELECT strftime(month, '%Y-%m'), provider, calls, found_calls, unknown_calls, credits, "
+                             "round(usd, 4) FROM marts.monthly_vendor_spend ORDER BY 1, 2").fetchall()
+        cost = conn.execute("SELECT list_id, leads, mobiles, reachable, suppressed, calls, credits, "
+                            "credits_per_mobile FROM marts.cost_per_mobile ORDER BY 1").fetchall()
+        funnel = conn.execute("SELECT provider, mobile_rate, round(share_of_mobiles, 4), credits_per_mobile "
+                              "FROM marts.provider_funnel ORDER BY 1").fetchall()
+        kinds = dict(conn.execute("SELECT table_name, table_type FROM information_schema.tables "
+                                  "WHERE table_schema = 'marts'").fetchall())
+    assert callable_leads == [
+        ("R1", "FirstR1 Last", "+447700900001", "mobile", 5.0, ["leadmagic", "pronto"], "leadmagic, pronto", "GB"),
+        ("R2", "FirstR2 Last", "+33612345678", "mobile", 3.0, ["pronto"], "pronto", "FR"),
+        ("R5", "FirstR5 Last", "+4915112345678", "mobile", 4.0, ["leadmagic"], "leadmagic", "DE"),
+    ]
+    # Months are UTC calendar months: 2026-10-30 23:00 UTC is October whatever the machine's time zone.
+    assert spend == [
+        ("2026-10", "leadmagic", 2, 1, 0, 5.0, 0.12),
+        ("2026-10", "pronto", 1, 1, 0, 10.0, 0.5),
+        ("2026-11", "enrichlayer", 1, 1, 0, 2.0, 0.1),
+        ("2026-11", "leadmagic", 2, 1, 1, 10.0, 0.24),
+    ]
+    assert cost == [("fall", 2, 1, 1, 1, 2, 10.0, 10.0), ("spring", 4, 2, 3, 0, 4, 17.0, 8.5)]
+    assert funnel == [("enrichlayer", 0.0, 0.0, None), ("leadmagic", 0.4, 0.6667, 7.5), ("pronto", 1.0, 0.3333, 10.0)]
+    # Person-level data stays a view over contacts (erasure reaches it); aggregates are tables.
+    assert kinds == {"callable_leads": "VIEW", "monthly_vendor_spend": "BASE TABLE",
+                     "cost_per_mobile": "BASE TABLE", "provider_funnel": "BASE TABLE"}
+
+
+def test_failing_source_test_fails_the_step(isolated_env: dict[str, str], tmp_path: Path,
+                                           monkeypatch) -> None:  # noqa: ANN001
+    """A contract violation in `contacts` (unknown status) fails the check on contacts and the dbt step."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt_target"))  # a failed step keeps its dbt.log there
+    load_fixture(Path(isolated_env["ENRICHMENT_DB"]), bad_status=True)
+
+    result = materialize([dbt_marts], resources=dbt_resources(), raise_on_error=False)
+
+    assert not result.success
+    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    status_check = next(name for name in checks if name.startswith("source_accepted_values_enrichment_contacts_status"))
+    assert checks[status_check] is False
+    # dbt skips the models built on contacts; the ledger-only model is still built.
+    built = {m.asset_key.path[-1] for m in result.get_asset_materialization_events()}
+    assert "monthly_vendor_spend" in built and "callable_leads" not in built
+    assert list((tmp_path / "dbt_target").glob("dbt_marts-*/dbt.log"))
+
+
+def test_models_sit_downstream_of_pipeline_assets_in_one_pool() -> None:
+    from enrichment_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    parents = {m: {k.to_user_string() for k in graph.get(AssetKey(m)).parent_keys} for m in MODELS}
+    assert parents == {
+        "callable_leads": {"contacts", "contact_phones"},
+        "monthly_vendor_spend": {"credit_ledger"},
+        "cost_per_mobile": {"contacts", "credit_ledger", "raw_leads"},
+        "provider_funnel": {"provider_performance"},
+    }
+    for model in MODELS:
+        node = graph.get(AssetKey(model))
+        assert node.group_name == "marts" and node.pools == {DUCKDB_POOL}
+    # `enrich run` (the enrich_list job) builds them, in one dbt step after the pipeline's writers.
+    job = defs.resolve_job_def("enrich_list")
+    assert [n.name for n in job.graph.nodes if n.definition.name == "dbt_marts"] == ["dbt_marts"]
+    assert {AssetKey(m) for m in MODELS} <= job.asset_layer.asset_graph.get_all_asset_keys()
+
+
+def test_manifest_is_parsed_on_a_fresh_clone(tmp_path: Path) -> None:
+    """No dbt/target/ in git: loading the code parses the project when the manifest is missing or stale."""
+    clone = tmp_path / "dbt"
+    shutil.copytree(REPO_ROOT / "dbt", clone, ignore=shutil.ignore_patterns("target", "logs"))
+    project = DbtProject(project_dir=clone)
+    assert manifest_is_stale(project)
+
+    prepare_dbt_project(project)
+
+    assert project.manifest_path.exists() and not manifest_is_stale(project)
+    model = clone / "models" / "marts" / "callable_leads.sql"
+    later = project.manifest_path.stat().st_mtime + 5
+    os.utime(model, (later, later))
+    assert manifest_is_stale(project)
