@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-from dagster import AssetCheckKey, AssetKey, materialize
+import pytest
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster_dbt import DbtCliResource, DbtProject
 
 from enrichment_assets.dagster_defs.dbt_assets import (
@@ -22,6 +24,17 @@ from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.storage.warehouse import connect
 from enrichment_assets_tests.conftest import REPO_ROOT
+
+@pytest.fixture(autouse=True)
+def live_instance() -> Iterator[None]:
+    """Each test loads definitions under a live instance.
+
+    An instance made by an earlier test in this process (a sensor or schedule test) leaves its storage as
+    the "current" one after it is gone, and loading definitions would then trip over it.
+    """
+    with DagsterInstance.ephemeral():
+        yield
+
 
 MODELS = ("callable_leads", "monthly_vendor_spend", "cost_per_mobile", "provider_funnel")
 OCT, NOV = datetime(2026, 10, 30, 23, 0, tzinfo=UTC), datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
