@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,11 +46,45 @@ def register_list(instance: DagsterInstance, list_id: str) -> None:
         instance.add_dynamic_partitions(lead_lists.name, [list_id])
 
 
+PID_TAG, HOST_TAG = "enrichment/pid", "enrichment/host"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_cli_runs(instance: DagsterInstance) -> list[str]:
+    """Mark as failed the `enrich run` runs of this host whose process died (SIGKILL, OOM, power cut).
+
+    Nothing else ever ends such a run: it would stay STARTED forever, and the ledger would keep treating its
+    unanswered requests as still in flight instead of showing them as ``unknown``.
+    """
+    from dagster import DagsterRunStatus, RunsFilter
+
+    failed = []
+    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
+                                            tags={"enrichment/trigger": "cli"})):
+        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
+        if host != socket.gethostname() or not (pid or "").isdigit() or int(pid) == os.getpid():
+            continue
+        if not _process_alive(int(pid)):
+            instance.report_run_failed(run, f"the `enrich run` process (pid {pid}) died before the run finished")
+            failed.append(run.run_id)
+    return failed
+
+
 def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO") -> RunOutcome:
     """Register the list as a partition and materialize the whole graph for it, in process."""
     from enrichment_assets.definitions import defs
 
     register_list(instance, list_id)
+    fail_dead_cli_runs(instance)
     job = defs.resolve_job_def("enrich_list")
     result = job.execute_in_process(
         instance=instance,
@@ -57,7 +93,8 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
             "ops": {"lead_ingestion": {"config": {"path": str(path)}}},
             "loggers": {"console": {"config": {"log_level": log_level}}},
         },
-        tags={"enrichment/trigger": "cli", "enrichment/file": path.name},
+        tags={"enrichment/trigger": "cli", "enrichment/file": path.name, PID_TAG: str(os.getpid()),
+              HOST_TAG: socket.gethostname()},
         raise_on_error=False,
     )
     summary = summarize_run(list_id, result.run_id)

@@ -90,6 +90,11 @@ def _raw_json(headers: list[str], values: list[str]) -> str:
     return text[:RAW_PREVIEW_CHARS]
 
 
+def _printable(text: str) -> str:
+    """Text from the file, safe to show on one terminal line: control characters and undecodable bytes -> '?'."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
 def _sniff_delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in _DELIMITERS}
     best = max(counts, key=lambda d: counts[d])
@@ -180,8 +185,8 @@ def open_lead_file(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]
         except OSError as exc:
             raise LeadFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     if "record_id" not in map_headers(headers):
-        shown = ", ".join(h[:40] for h in headers[:8]) or "(none)"
-        raise LeadFileError(f"{path.name}: no record_id column (an 'id' or 'record_id' header); "
+        shown = ", ".join(_printable(h[:40]) for h in headers[:8]) or "(none)"
+        raise LeadFileError(f"{_printable(path.name)}: no record_id column (an 'id' or 'record_id' header); "
                             f"found: {shown}")
     return headers, rows
 
@@ -232,7 +237,8 @@ def stage_lead_file(path: Path, workdir: Path) -> tuple[Path, Path, int]:
             raw = _raw_json(headers, values)
             by_column = {canon: values[index] if index < len(values) else None for canon, index in mapping.items()}
             if problem:
-                rid = (by_column.get("record_id") or "").strip()[:200] or None
+                rid = (by_column.get("record_id") or "").strip()[:200]
+                rid = rid.encode("utf-8", "backslashreplace").decode("utf-8") or None  # undecodable bytes
                 rejected.add(row_number=row_number, record_id=rid, reason=problem, raw=raw)
                 continue
             try:

@@ -96,10 +96,16 @@ def clean_name(value: object, field: str) -> str | None:
     return text
 
 
+_SIGNED_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
 def normalize_record_id(value: object) -> str | None:
     text = clean_text(value, "record_id")
     if text is not None and len(text) > 200:
         raise InvalidField("record_id is longer than 200 characters")
+    if text is not None and text[0] in _FORMULA_PREFIXES and not _SIGNED_NUMBER.match(text):
+        # record_id is copied into contacts and the marts: a formula there runs when someone opens the export.
+        raise InvalidField("record_id looks like a spreadsheet formula")
     return text
 
 
@@ -150,6 +156,8 @@ def normalize_email(value: object) -> str | None:
     if text is None:
         return None
     text = text.strip("<>\"' ").removeprefix("mailto:").lower()
+    if text[:1] in _FORMULA_PREFIXES:
+        raise InvalidField("email looks like a spreadsheet formula")
     if len(text) > 254:
         raise InvalidField("email is not a valid address")
     return _validated_email(text)
@@ -273,7 +281,7 @@ def normalize_row(values: dict[str, object]) -> NormalizedRow:
     linkedin = attempt(normalize_linkedin, "linkedin_url")
     country = attempt(normalize_country, "country")
 
-    if record_id is None and "record_id is" not in " ".join(reasons):
+    if record_id is None and not any(r.startswith("record_id") for r in reasons):
         reasons.insert(0, "missing record_id")
     if reasons:
         raise InvalidField("; ".join(reasons))

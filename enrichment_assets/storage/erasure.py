@@ -34,9 +34,17 @@ def find_record_ids(conn: duckdb.DuckDBPyConnection, *, record_id: str | None = 
         "UNION SELECT DISTINCT record_id FROM rejected_leads WHERE record_id = ?",
         [record_id, email, linkedin_url, record_id]).fetchall()
     ids = {r[0] for r in rows if r[0] is not None}
-    if record_id:
-        ids.add(record_id)
+    if record_id and record_id not in ids and _stored_anywhere(conn, record_id):
+        ids.add(record_id)  # its lead row is gone, but results, contacts or ledger rows still name it
     return sorted(ids)
+
+
+def _stored_anywhere(conn: duckdb.DuckDBPyConnection, record_id: str) -> bool:
+    for table in ("contacts", "contact_phones", *PROVIDER_RESULT_TABLES.values()):
+        if conn.execute(f"SELECT 1 FROM {table} WHERE record_id = ? LIMIT 1", [record_id]).fetchone():
+            return True
+    return conn.execute("SELECT 1 FROM credit_ledger WHERE record_id = ? OR list_contains(record_ids, ?) LIMIT 1",
+                        [record_id, record_id]).fetchone() is not None
 
 
 def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Path | None, *,
@@ -68,8 +76,9 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
                 record_id = CASE WHEN record_id IN (SELECT unnest($ids::VARCHAR[])) THEN NULL ELSE record_id END,
                 request_fingerprint = CASE WHEN request_fingerprint IN (SELECT unnest($fps::VARCHAR[]))
                                            THEN NULL ELSE request_fingerprint END,
-                record_ids = list_filter(record_ids, x -> NOT list_contains($ids::VARCHAR[], x)),
-                request_fingerprints = list_filter(request_fingerprints, x -> NOT list_contains($fps::VARCHAR[], x))
+                record_ids = list_filter(record_ids, lambda x: NOT list_contains($ids::VARCHAR[], x)),
+                request_fingerprints = list_filter(request_fingerprints,
+                                                   lambda x: NOT list_contains($fps::VARCHAR[], x))
             WHERE record_id IN (SELECT unnest($ids::VARCHAR[])) OR list_has_any(record_ids, $ids::VARCHAR[])
             """, {"ids": ids, "fps": sorted(fingerprints)}).fetchall()
         report.ledger_rows_scrubbed = int(scrubbed[0][0]) if scrubbed else 0
