@@ -30,7 +30,8 @@ class Pricing(_Strict):
     ``per_found`` for a call that returned at least one number,
     ``per_number`` for each number returned, ``per_match`` for each matched
     identifier (Crustdata), and ``per_field`` for each requested field of a
-    matched identifier, by field name.
+    matched identifier, by field name; ``per_email`` and ``per_personal_email``
+    for each work or personal email returned (Pronto, when asked for).
     """
 
     per_call: float = 0
@@ -38,6 +39,8 @@ class Pricing(_Strict):
     per_number: float = 0
     per_match: float = 0
     per_field: dict[str, float] = Field(default_factory=dict)
+    per_email: float = 0
+    per_personal_email: float = 0
     max_per_match: float | None = None
 
 
@@ -88,7 +91,7 @@ _PROVIDER_DEFAULTS: dict[str, dict] = {
                   "pricing": {"per_found": 5}},
     "pronto": {"rate_limit_per_second": 50, "max_concurrency": 5, "enrichment_type": ["phone"],
                "personal_email_consent": False, "path": "/v2/contacts/single_enrich",
-               "pricing": {"per_found": 10}},
+               "pricing": {"per_found": 10, "per_email": 1, "per_personal_email": 1}},
     "enrichlayer": {"rate_limit_per_second": 5, "burst": 25, "max_concurrency": 16, "timeout_seconds": 60,
                     "page_size": 3, "pricing": {"per_number": 1}},
     "lantern": {"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1}},

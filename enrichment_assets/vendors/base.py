@@ -87,6 +87,9 @@ class VendorResult:
     vendor_credits: float | None = None
     #: Crustdata: whether the identifier matched a person. ``None`` for other vendors.
     matched: bool | None = None
+    #: Pronto: work and personal emails returned (each is priced when enrichment_type asks for it).
+    emails_found: int = 0
+    personal_emails_found: int = 0
     #: HTTP status of the final response; ``None`` when no response came (timeouts, short-circuits).
     http_status: int | None = None
     #: Parsed JSON of the final response (Crustdata: this identifier's element), or the raw text

@@ -649,6 +649,10 @@ class SingleLeadClient(VendorClient):
         """Phones and vendor-reported credits from a 2xx JSON body; raise :class:`ShapeError` on a wrong shape."""
         raise NotImplementedError
 
+    def count_emails(self, body: Any) -> tuple[int, int]:
+        """(work emails, personal emails) a 2xx body returned, for vendors that price them."""
+        return 0, 0
+
     async def lookup(self, lead: Lead) -> VendorResult:
         """One lookup: a typed result, never an exception (except from a failing journal or cancellation)."""
         reason = self.ineligible_reason(lead)
@@ -678,11 +682,14 @@ class SingleLeadClient(VendorClient):
                 error=error,
                 attempts=outcome.attempts,
             )
+        emails, personal_emails = self.count_emails(body)
         return VendorResult(
             provider=self.name,
             status=CallStatus.FOUND if phones else CallStatus.NOT_FOUND,
             phones=phones,
             vendor_credits=credits,
+            emails_found=emails,
+            personal_emails_found=personal_emails,
             http_status=outcome.final.status_code,
             raw=self._scrub(body),
             attempts=outcome.attempts,

@@ -94,6 +94,14 @@ class ProntoClient(SingleLeadClient):
                     return value
         return None
 
+    def count_emails(self, body: Any) -> tuple[int, int]:
+        if not isinstance(body, dict):
+            return 0, 0
+        def present(key: str) -> int:
+            value = body.get(key)
+            return int(isinstance(value, str) and bool(value.strip()))
+        return present("email"), present("personal_email")
+
     def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:
         if not isinstance(body, dict):
             raise ShapeError(f"expected an object, got {type(body).__name__}")

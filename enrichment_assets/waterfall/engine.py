@@ -480,7 +480,9 @@ class WaterfallEngine:
         if final.vendor_credits is not None:
             credits, basis = float(final.vendor_credits), "vendor_reported"
         elif paid:
-            credits, basis = rule_credits(config, [LookupCharge(numbers=len(result.phones))]), "price_rule"
+            charge = LookupCharge(numbers=len(result.phones), emails=result.emails_found,
+                                  personal_emails=result.personal_emails_found)
+            credits, basis = rule_credits(config, [charge]), "price_rule"
         else:
             credits, basis = 0.0, "price_rule"
         outcome = result.status.value if paid else ERROR

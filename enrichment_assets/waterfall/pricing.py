@@ -19,6 +19,8 @@ class LookupCharge:
 
     numbers: int
     matched: bool | None = None  # Crustdata: the identifier matched a person
+    emails: int = 0  # Pronto: work emails returned
+    personal_emails: int = 0
 
 
 def field_credits(config: ProviderConfig) -> float:
@@ -34,6 +36,7 @@ def rule_credits(config: ProviderConfig, lookups: Sequence[LookupCharge]) -> flo
         if lookup.numbers > 0:
             credits += p.per_found
         credits += p.per_number * lookup.numbers
+        credits += p.per_email * lookup.emails + p.per_personal_email * lookup.personal_emails
         if lookup.matched:
             per_match = p.per_match + field_credits(config)
             credits += min(per_match, p.max_per_match) if p.max_per_match is not None else per_match
@@ -50,6 +53,10 @@ def worst_case_credits(provider: str, config: ProviderConfig, identifiers: int =
     if p.max_per_match is not None:
         per_match = min(per_match, p.max_per_match)
     per_lookup = p.per_found + p.per_number * max_numbers + per_match
+    if provider == "pronto":
+        types = set(config.enrichment_type or [])
+        per_lookup += p.per_email * ("email" in types)
+        per_lookup += p.per_personal_email * ("personal_email" in types and bool(config.personal_email_consent))
     return p.per_call + per_lookup * identifiers
 
 

@@ -238,7 +238,7 @@ BASE_CONFIG: dict[str, Any] = {
     "cache_ttl_days": 90,
     "providers": {
         "leadmagic": {"pricing": {"per_found": 5}},
-        "pronto": {"pricing": {"per_found": 10}},
+        "pronto": {"pricing": {"per_found": 10, "per_email": 1, "per_personal_email": 1}},
         "enrichlayer": {"page_size": 3, "pricing": {"per_number": 1}},
         "lantern": {"pricing": {"per_found": 1}},
         "crustdata": {"rate_limit_per_second": 20, "burst": 5, "max_concurrency": 4, "batch_size": 10,

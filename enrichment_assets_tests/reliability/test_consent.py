@@ -109,10 +109,6 @@ class _ListSink:
         self.rows.append(row)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: Pronto charges 1 credit per work / personal email it returns (vendor docs, sandbox), but the "
-    "pricing rule has no per-email key (per_found counts phones only), so with enrichment_type email or "
-    "personal_email the ledger books fewer credits than the vendor charged"))
 def test_consented_personal_email_charges_reach_the_ledger(tmp_path: Path, make_sandbox) -> None:
     import asyncio
 
