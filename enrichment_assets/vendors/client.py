@@ -7,7 +7,8 @@ vendor does raises to the caller (only a failing journal does, on purpose).
 
 Per request, in order: the provider's stop state (out of credits / unavailable) is
 checked, a concurrency slot is taken (``asyncio.Semaphore(max_concurrency)``), any
-pause a 429 asked for is waited out, a rate-limit token is taken (``aiolimiter``: a leaky
+pause a 429 asked for is waited out (and the client's own pace is cut, then restored step by step
+as answers come back without 429s), a rate-limit token is taken (``aiolimiter``: a leaky
 bucket of ``effective_burst`` that drips ``rate_limit_per_second``), the stop state is
 checked again, the attempt is recorded as sent, and the request goes out under a total
 deadline of ``timeout_seconds``. Retries (tenacity) release the slot while they wait.
@@ -291,8 +292,11 @@ class VendorClient:
         self.max_rate_limit_retries = max_rate_limit_retries
         self.max_retry_after = max_retry_after
         self._sleep: Sleep = sleep or asyncio.sleep
-        burst = config.effective_burst
-        self._limiter = AsyncLimiter(burst, burst / config.rate_limit_per_second)
+        self._configured_rate = config.rate_limit_per_second
+        self._rate = self._configured_rate
+        self._rate_cut_at = 0.0
+        self._successes_since_change = 0
+        self._limiter = self._build_limiter(self._rate)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._client: httpx.AsyncClient | None = None
         self._stop_status: CallStatus | None = None
@@ -300,6 +304,37 @@ class VendorClient:
         self._pause_until = 0.0
         #: HTTP requests sent by this client (all attempts).
         self.requests_sent = 0
+
+    # ------------------------------------------------------------------ pace
+
+    def _build_limiter(self, rate: float) -> AsyncLimiter:
+        burst = max(1, int(round(self.config.effective_burst * rate / self.config.rate_limit_per_second)))
+        return AsyncLimiter(burst, burst / rate)
+
+    @property
+    def current_rate(self) -> float:
+        """Requests per second this client currently allows itself (lower than configured after 429s)."""
+        return self._rate
+
+    def _slow_down(self) -> None:
+        """A 429 means the vendor's real limit is below ours: cut our pace (at most once a second)."""
+        now = time.monotonic()
+        if now - self._rate_cut_at < 1.0:
+            return
+        self._rate_cut_at = now
+        self._successes_since_change = 0
+        self._rate = max(self._configured_rate / 20, self._rate * 0.6)
+        self._limiter = self._build_limiter(self._rate)
+
+    def _speed_up(self) -> None:
+        """After about a second's worth of answers without a 429, creep back towards the configured pace."""
+        if self._rate >= self._configured_rate:
+            return
+        self._successes_since_change += 1
+        if self._successes_since_change >= max(5.0, self._rate):
+            self._successes_since_change = 0
+            self._rate = min(self._configured_rate, self._rate * 1.2)
+            self._limiter = self._build_limiter(self._rate)
 
     # ------------------------------------------------------------------ identity
 
@@ -482,6 +517,7 @@ class VendorClient:
             except ValueError:
                 exchange.body = _NO_JSON
         if response.status_code == 429:
+            self._slow_down()
             exchange.kind = "rate_limited"
             exchange.retry_after = self._retry_after(exchange)
             if exchange.retry_after is not None and exchange.retry_after <= self.max_retry_after:
@@ -490,6 +526,8 @@ class VendorClient:
             exchange.kind = "transient"
         else:
             exchange.kind = "done"
+            if 200 <= response.status_code < 300:
+                self._speed_up()
 
     def _attempt_error(self, exchange: Exchange) -> str | None:
         if exchange.failure:
