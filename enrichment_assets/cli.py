@@ -113,7 +113,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
     from enrichment_assets.privacy import mask_email
     from enrichment_assets.settings import load_settings
-    from enrichment_assets.storage.erasure import forget
+    from enrichment_assets.storage.erasure import forget, rewrite_database
     from enrichment_assets.storage.response_store import ResponseStore
     from enrichment_assets.storage.warehouse import connect
 
@@ -134,6 +134,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
                             linkedin_url=linkedin)
     finally:
         conn.close()
+    if report.found:
+        rewrite_database(settings.db_path)
     who = args.record_id or (mask_email(email) if email else "that LinkedIn profile")
     if not report.found:
         console.print(f"Nobody matching {who} is stored; nothing to forget.")

@@ -5,6 +5,7 @@ The ledger keeps its amounts — the money was spent — but loses every identif
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,3 +86,26 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
     if marts_dir is not None and marts_dir.exists():
         publish_marts(conn, marts_dir)
     return report
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def rewrite_database(db_path: Path) -> None:
+    """Copy every table and view into a fresh file and swap it in.
+
+    DuckDB leaves deleted rows' bytes in freed blocks of the file: after an erasure they must not survive
+    there either. Call with no other connection open (the CLI holds the write lock around it).
+    """
+    fresh = db_path.with_name(db_path.name + ".rewrite")
+    fresh.unlink(missing_ok=True)
+    # ATTACH takes no parameters; these are our own paths, quoted as SQL strings.
+    with duckdb.connect(":memory:") as conn:
+        conn.execute(f"ATTACH {_sql_string(str(db_path))} AS old_db (READ_ONLY)")
+        conn.execute(f"ATTACH {_sql_string(str(fresh))} AS new_db")
+        conn.execute("COPY FROM DATABASE old_db TO new_db")
+        conn.execute("DETACH new_db")
+        conn.execute("DETACH old_db")
+    os.replace(fresh, db_path)
+    db_path.with_name(db_path.name + ".wal").unlink(missing_ok=True)

@@ -119,6 +119,12 @@ def test_forget_removes_the_person_everywhere_but_keeps_the_money(live_run: Live
             assert not [t for t, text in texts.items() if ident in text], (ident, person)
     assert sum(rows_before.values()) - sum(query(db, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES) >= 3 * 2
 
+    # Not even in the file's freed blocks: the database was rewritten.
+    raw_db = Path(db).read_bytes()
+    for _, person in targets:
+        for ident in (person.work_email, person.linkedin_slug, person.mobile):
+            assert ident.encode() not in raw_db, ident
+
     # The ledger: same requests, same credits and USD per provider.
     assert query(db, "SELECT provider, count(*), sum(credits), sum(usd) FROM credit_ledger GROUP BY 1 "
                      "ORDER BY 1") == ledger_before
