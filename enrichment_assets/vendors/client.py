@@ -51,6 +51,8 @@ from enrichment_assets.vendors.http import build_async_client
 logger = logging.getLogger("enrichment_assets.vendors")
 
 _NO_JSON = object()
+#: A 2xx whose body is not JSON is asked again this many times before it is the record's error.
+MALFORMED_RETRIES = 1
 _MAX_RAW_TEXT = 10_000
 _MAX_MESSAGE = 300
 
@@ -524,6 +526,10 @@ class VendorClient:
                 self._pause_until = max(self._pause_until, time.monotonic() + exchange.retry_after)
         elif self._is_transient(exchange):
             exchange.kind = "transient"
+        elif 200 <= response.status_code < 300 and not exchange.has_json:
+            # Truncated or garbled in transit: asked once more (the vendor may or may not have charged for
+            # it, as it would for the rerun that is the alternative), then it is the record's error.
+            exchange.kind = "malformed"
         else:
             exchange.kind = "done"
             if 200 <= response.status_code < 300:
@@ -548,10 +554,14 @@ class VendorClient:
             return exchange
 
         def should_retry(exchange: Exchange) -> bool:
+            if exchange.kind == "malformed":
+                return sum(e.kind == "malformed" for e in exchanges) <= MALFORMED_RETRIES
             return exchange.kind in ("rate_limited", "transient")
 
         def stop(state: RetryCallState) -> bool:
             last = exchanges[-1]
+            if last.kind == "malformed":
+                return sum(e.kind == "malformed" for e in exchanges) > MALFORMED_RETRIES
             if last.kind == "rate_limited":
                 if last.retry_after is not None and last.retry_after > self.max_retry_after:
                     return True

@@ -159,7 +159,7 @@ class _StoreJournal:
         status = attempt.http_status
         if status == 429:
             self._engine.stats.providers[attempt.provider].rate_limited += 1
-        if status is not None and 200 <= status < 300:
+        if status is not None and 200 <= status < 300 and attempt.error is None:
             return  # settled with its response, in one transaction, by the engine
         # Failed attempts cost nothing; record them now so a crash later does not leave them "unknown".
         self._engine.store.record_outcome([_attempt_row(self._engine, attempt, _failed_outcome(status), 0.0,
