@@ -264,13 +264,13 @@ def load_staged(conn: duckdb.DuckDBPyConnection, list_id: str, valid_path: Path,
     with transaction(conn):
         conn.execute("DELETE FROM raw_leads WHERE list_id = ?", [list_id])
         conn.execute("DELETE FROM rejected_leads WHERE list_id = ?", [list_id])
+        # Streamed from the staged Parquet in a few passes, never a full in-memory copy with the raw rows:
+        # duplicates are found by a small aggregate first, then only their rows are read back.
         conn.execute(
             """
-            CREATE OR REPLACE TEMP TABLE staged_leads AS
-            SELECT *,
-                   row_number() OVER (PARTITION BY record_id ORDER BY row_number) AS dup_rank,
-                   min(row_number) OVER (PARTITION BY record_id) AS first_row
-            FROM read_parquet(?)
+            CREATE OR REPLACE TEMP TABLE duplicate_ids AS
+            SELECT record_id, min(row_number) AS first_row FROM read_parquet(?)
+            GROUP BY record_id HAVING count(*) > 1
             """,
             [str(valid_path)],
         )
@@ -278,24 +278,26 @@ def load_staged(conn: duckdb.DuckDBPyConnection, list_id: str, valid_path: Path,
             """
             INSERT INTO raw_leads (list_id, record_id, first_name, last_name, company, domain, email,
                                    linkedin_url, country, fingerprint, loaded_at, row_number)
-            SELECT ?, record_id, first_name, last_name, company, domain, email, linkedin_url, country,
-                   fingerprint, ?, row_number
-            FROM staged_leads WHERE dup_rank = 1 ORDER BY row_number
+            SELECT ?, s.record_id, first_name, last_name, company, domain, email, linkedin_url, country,
+                   fingerprint, ?, s.row_number
+            FROM read_parquet(?) s LEFT JOIN duplicate_ids d USING (record_id)
+            WHERE d.first_row IS NULL OR s.row_number = d.first_row
             """,
-            [list_id, loaded_at],
+            [list_id, loaded_at, str(valid_path)],
         )
         conn.execute(
             """
             INSERT INTO rejected_leads (list_id, row_number, record_id, reason, raw, loaded_at)
-            SELECT ?, row_number, record_id,
-                   'duplicate record_id (first seen on row ' || first_row || ')', raw, ?
-            FROM staged_leads WHERE dup_rank > 1
+            SELECT ?, s.row_number, s.record_id,
+                   'duplicate record_id (first seen on row ' || d.first_row || ')', s.raw, ?
+            FROM read_parquet(?) s JOIN duplicate_ids d USING (record_id)
+            WHERE s.row_number <> d.first_row
             UNION ALL
             SELECT ?, row_number, record_id, reason, raw, ? FROM read_parquet(?)
             """,
-            [list_id, loaded_at, list_id, loaded_at, str(rejected_path)],
+            [list_id, loaded_at, str(valid_path), list_id, loaded_at, str(rejected_path)],
         )
-        conn.execute("DROP TABLE staged_leads")
+        conn.execute("DROP TABLE duplicate_ids")
         leads, countries = conn.execute(
             "SELECT count(*), count(DISTINCT country) FROM raw_leads WHERE list_id = ?", [list_id]
         ).fetchone()
