@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.phones.classify import ContactPhone, LeadPhones, PhoneObservation, classify_many, company_key
+from enrichment_assets.phones.classify import (
+    ContactPhone,
+    PhoneObservation,
+    classify_contact,
+    company_key,
+    distinct_numbers,
+)
 from enrichment_assets.phones.parse import region_hints
 from enrichment_assets.phones.score import choose_best
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
@@ -46,97 +55,158 @@ def contact_status(best: ContactPhone | None, outcomes: set[str], suppressed: bo
     return "phone_found" if best is not None else "not_found"
 
 
+#: Leads classified at a time: the merge's memory is bounded by this, not by the list's size.
+BATCH_LEADS = 20_000
+
+_PHONES_SCHEMA = pa.schema([
+    ("record_id", pa.string()), ("e164", pa.string()), ("number_type", pa.string()), ("region", pa.string()),
+    ("sources", pa.list_(pa.string())), ("source_count", pa.int32()), ("shared_with_others", pa.bool_()),
+    ("score", pa.float64()), ("list_id", pa.string()), ("raw", pa.string()), ("claimed_types", pa.list_(pa.string())),
+    ("is_personal_mobile", pa.bool_()), ("suppressed", pa.bool_())])
+_CONTACTS_SCHEMA = pa.schema([
+    ("record_id", pa.string()), ("list_id", pa.string()), ("first_name", pa.string()), ("last_name", pa.string()),
+    ("company", pa.string()), ("linkedin_url", pa.string()), ("best_phone", pa.string()),
+    ("best_phone_type", pa.string()), ("best_phone_score", pa.float64()),
+    ("best_phone_sources", pa.list_(pa.string())), ("phone_count", pa.int32()), ("status", pa.string()),
+    ("enriched_at", pa.timestamp("us", tz="UTC"))])
+_NUMBERS_SCHEMA = pa.schema([("person", pa.string()), ("company_key", pa.string()), ("e164", pa.string())])
+
+
+@dataclass(slots=True)
+class _LeadAnswers:
+    lead: Lead
+    observations: list[PhoneObservation]
+    outcomes: set[str]
+
+
+def _lead_batches(conn: duckdb.DuckDBPyConnection, list_id: str) -> Iterator[list[_LeadAnswers]]:
+    """Every lead of the list with all its providers' answers, in file order, a batch at a time."""
+    union = _results_union()
+    cursor = conn.cursor()  # a cursor of its own: the caller may use ``conn`` between batches
+    try:
+        cursor.execute(f"""
+            WITH results AS ({union}),
+            per_lead AS (
+                SELECT record_id,
+                       list(struct_pack(provider := provider, phones := phones, claimed := claimed_types)) AS answers,
+                       list(DISTINCT outcome) AS outcomes
+                FROM results GROUP BY record_id)
+            SELECT r.record_id, r.first_name, r.last_name, r.company, r.domain, r.email, r.linkedin_url,
+                   r.country, r.fingerprint, p.answers, p.outcomes
+            FROM raw_leads r LEFT JOIN per_lead p USING (record_id)
+            WHERE r.list_id = $list_id
+        """, {"list_id": list_id})  # noqa: S608 - the union names constant tables only
+        while rows := cursor.fetchmany(BATCH_LEADS):
+            batch = []
+            for *fields, answers, outcomes in rows:
+                observations = [
+                    PhoneObservation(answer["provider"], number, claim)
+                    for answer in answers or []
+                    for number, claim in zip(answer["phones"] or [],
+                                             answer["claimed"] or [None] * len(answer["phones"] or []),
+                                             strict=False)
+                ]
+                batch.append(_LeadAnswers(Lead(list_id, *fields), observations, set(outcomes or [])))
+            yield batch
+    finally:
+        cursor.close()
+
+
+def _shared_numbers(conn: duckdb.DuckDBPyConnection, list_id: str, workdir: Path) -> dict[str, frozenset[str]]:
+    """Per company, the numbers returned for two or more of its people (switchboards, shared lines).
+
+    The (person, company, number) triples go to a Parquet file and DuckDB groups them, so the whole list's
+    numbers never sit in Python at once.
+    """
+    path = workdir / "numbers.parquet"
+    with pq.ParquetWriter(str(path), _NUMBERS_SCHEMA) as writer:
+        for batch in _lead_batches(conn, list_id):
+            cols: dict[str, list] = defaultdict(list)
+            for item in batch:
+                lead = item.lead
+                key = company_key(lead.company, lead.domain)
+                if key is None:
+                    continue
+                person = lead.linkedin_url or lead.record_id
+                for e164 in distinct_numbers(item.observations, region_hints(lead.country, lead.domain)):
+                    cols["person"].append(person)
+                    cols["company_key"].append(key)
+                    cols["e164"].append(e164)
+            writer.write_table(pa.table({k: cols.get(k, []) for k in _NUMBERS_SCHEMA.names}, schema=_NUMBERS_SCHEMA))
+    rows = conn.execute("""
+        SELECT company_key, list(e164) FROM (
+            SELECT company_key, e164 FROM read_parquet(?) GROUP BY company_key, e164
+            HAVING count(DISTINCT person) > 1)
+        GROUP BY company_key""", [str(path)]).fetchall()
+    return {key: frozenset(numbers) for key, numbers in rows}
+
+
 def merge_list(conn: duckdb.DuckDBPyConnection, list_id: str, provider_order: Sequence[str],
                suppression: Suppression, now: datetime | None = None) -> MergeSummary:
-    """Rebuild contact_phones and contacts for one list from its leads and provider results."""
+    """Rebuild contact_phones and contacts for one list from its leads and provider results.
+
+    Two streamed passes over the list (shared numbers first, then each lead's classification), written to
+    Parquet and swapped in with one short transaction: memory stays flat whatever the list's size.
+    """
     now = now or datetime.now(UTC)
-    leads = [Lead(list_id, *row) for row in conn.execute(
-        "SELECT record_id, first_name, last_name, company, domain, email, linkedin_url, country, fingerprint "
-        "FROM raw_leads WHERE list_id = ? ORDER BY row_number", [list_id]).fetchall()]
-    observations: dict[str, list[PhoneObservation]] = defaultdict(list)
-    outcomes: dict[str, set[str]] = defaultdict(set)
-    for record_id, provider, phones, claimed, outcome in conn.execute(_results_union(), {"list_id": list_id}).fetchall():
-        outcomes[record_id].add(outcome)
-        for number, claim in zip(phones or [], claimed or [None] * len(phones or []), strict=False):
-            observations[record_id].append(PhoneObservation(provider, number, claim))
-
-    classified = classify_many(
-        (LeadPhones(record_id=lead.record_id, observations=observations.get(lead.record_id, ()),
-                    region_hints=region_hints(lead.country, lead.domain),
-                    company_key=company_key(lead.company, lead.domain),
-                    person_key=lead.linkedin_url or lead.record_id) for lead in leads),
-        suppressed=suppression.phones, provider_priority=list(provider_order),
-    )
-
-    phone_cols: dict[str, list] = defaultdict(list)
-    contact_cols: dict[str, list] = defaultdict(list)
+    order = list(provider_order)
     by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
-    for lead in leads:
-        phones = classified.get(lead.record_id, [])
-        for p in phones:
-            phone_cols["record_id"].append(lead.record_id)
-            phone_cols["e164"].append(p.e164)
-            phone_cols["number_type"].append(p.number_type)
-            phone_cols["region"].append(p.region)
-            phone_cols["sources"].append(p.sources)
-            phone_cols["source_count"].append(p.source_count)
-            phone_cols["shared_with_others"].append(p.shared_with_others)
-            phone_cols["score"].append(float(p.score))
-            phone_cols["list_id"].append(list_id)
-            phone_cols["raw"].append(p.raw_values[0] if p.raw_values else None)
-            phone_cols["claimed_types"].append(p.claimed_types)
-            phone_cols["is_personal_mobile"].append(p.is_personal_mobile)
-            phone_cols["suppressed"].append(p.suppressed)
-        is_suppressed = suppression.matches(lead)
-        best = None if is_suppressed else choose_best(phones, list(provider_order))
-        status = contact_status(best, outcomes.get(lead.record_id, set()), is_suppressed)
-        by_status[status] += 1
-        contact_cols["record_id"].append(lead.record_id)
-        contact_cols["list_id"].append(list_id)
-        contact_cols["first_name"].append(lead.first_name)
-        contact_cols["last_name"].append(lead.last_name)
-        contact_cols["company"].append(lead.company)
-        contact_cols["linkedin_url"].append(lead.linkedin_url)
-        contact_cols["best_phone"].append(best.e164 if best else None)
-        contact_cols["best_phone_type"].append(best.number_type if best else None)
-        contact_cols["best_phone_score"].append(float(best.score) if best else None)
-        contact_cols["best_phone_sources"].append(best.sources if best else None)
-        contact_cols["phone_count"].append(sum(1 for p in phones if p.valid))
-        contact_cols["status"].append(status)
-        contact_cols["enriched_at"].append(now)
-
-    phone_table = pa.table({k: phone_cols.get(k, []) for k in (
-        "record_id", "e164", "number_type", "region", "sources", "source_count", "shared_with_others", "score",
-        "list_id", "raw", "claimed_types", "is_personal_mobile", "suppressed")},
-        schema=pa.schema([("record_id", pa.string()), ("e164", pa.string()), ("number_type", pa.string()),
-                          ("region", pa.string()), ("sources", pa.list_(pa.string())), ("source_count", pa.int32()),
-                          ("shared_with_others", pa.bool_()), ("score", pa.float64()), ("list_id", pa.string()),
-                          ("raw", pa.string()), ("claimed_types", pa.list_(pa.string())),
-                          ("is_personal_mobile", pa.bool_()), ("suppressed", pa.bool_())]))
-    contact_table = pa.table({k: contact_cols.get(k, []) for k in (
-        "record_id", "list_id", "first_name", "last_name", "company", "linkedin_url", "best_phone",
-        "best_phone_type", "best_phone_score", "best_phone_sources", "phone_count", "status", "enriched_at")},
-        schema=pa.schema([("record_id", pa.string()), ("list_id", pa.string()), ("first_name", pa.string()),
-                          ("last_name", pa.string()), ("company", pa.string()), ("linkedin_url", pa.string()),
-                          ("best_phone", pa.string()), ("best_phone_type", pa.string()),
-                          ("best_phone_score", pa.float64()), ("best_phone_sources", pa.list_(pa.string())),
-                          ("phone_count", pa.int32()), ("status", pa.string()),
-                          ("enriched_at", pa.timestamp("us", tz="UTC"))]))
-    with transaction(conn):
-        conn.register("new_phones", phone_table)
-        conn.register("new_contacts", contact_table)
-        try:
+    contacts = phones_total = 0
+    empty: frozenset[str] = frozenset()
+    with tempfile.TemporaryDirectory(prefix="merge-") as tmp:
+        workdir = Path(tmp)
+        shared_by_company = _shared_numbers(conn, list_id, workdir)
+        phones_path, contacts_path = workdir / "phones.parquet", workdir / "contacts.parquet"
+        with pq.ParquetWriter(str(phones_path), _PHONES_SCHEMA) as phone_writer, \
+                pq.ParquetWriter(str(contacts_path), _CONTACTS_SCHEMA) as contact_writer:
+            for batch in _lead_batches(conn, list_id):
+                phone_cols: dict[str, list] = defaultdict(list)
+                contact_cols: dict[str, list] = defaultdict(list)
+                for item in batch:
+                    lead = item.lead
+                    key = company_key(lead.company, lead.domain)
+                    phones = classify_contact(lead.record_id, item.observations,
+                                              region_hints(lead.country, lead.domain),
+                                              shared_numbers=shared_by_company.get(key, empty) if key else empty,
+                                              suppressed=suppression.phones, provider_priority=order)
+                    for p in phones:
+                        for column, value in (
+                                ("record_id", lead.record_id), ("e164", p.e164), ("number_type", p.number_type),
+                                ("region", p.region), ("sources", p.sources), ("source_count", p.source_count),
+                                ("shared_with_others", p.shared_with_others), ("score", float(p.score)),
+                                ("list_id", list_id), ("raw", p.raw_values[0] if p.raw_values else None),
+                                ("claimed_types", p.claimed_types), ("is_personal_mobile", p.is_personal_mobile),
+                                ("suppressed", p.suppressed)):
+                            phone_cols[column].append(value)
+                    is_suppressed = suppression.matches(lead)
+                    best = None if is_suppressed else choose_best(phones, order)
+                    status = contact_status(best, item.outcomes, is_suppressed)
+                    by_status[status] += 1
+                    for column, value in (
+                            ("record_id", lead.record_id), ("list_id", list_id), ("first_name", lead.first_name),
+                            ("last_name", lead.last_name), ("company", lead.company),
+                            ("linkedin_url", lead.linkedin_url), ("best_phone", best.e164 if best else None),
+                            ("best_phone_type", best.number_type if best else None),
+                            ("best_phone_score", float(best.score) if best else None),
+                            ("best_phone_sources", best.sources if best else None),
+                            ("phone_count", sum(1 for p in phones if p.valid)), ("status", status),
+                            ("enriched_at", now)):
+                        contact_cols[column].append(value)
+                phone_writer.write_table(pa.table({k: phone_cols.get(k, []) for k in _PHONES_SCHEMA.names},
+                                                  schema=_PHONES_SCHEMA))
+                contact_writer.write_table(pa.table({k: contact_cols.get(k, []) for k in _CONTACTS_SCHEMA.names},
+                                                    schema=_CONTACTS_SCHEMA))
+                contacts += len(batch)
+                phones_total += len(phone_cols.get("record_id", []))
+        with transaction(conn):
             # One row per record_id: a record that moved to this list leaves its old list's rows behind.
             conn.execute("DELETE FROM contact_phones WHERE list_id = ? OR record_id IN "
-                         "(SELECT record_id FROM new_contacts)", [list_id])
+                         "(SELECT record_id FROM read_parquet(?))", [list_id, str(contacts_path)])
             conn.execute("DELETE FROM contacts WHERE list_id = ? OR record_id IN "
-                         "(SELECT record_id FROM new_contacts)", [list_id])
-            conn.execute("INSERT INTO contact_phones BY NAME SELECT * FROM new_phones")
-            conn.execute("INSERT INTO contacts BY NAME SELECT * FROM new_contacts")
-        finally:
-            conn.unregister("new_phones")
-            conn.unregister("new_contacts")
-    return MergeSummary(contacts=contact_table.num_rows, phones=phone_table.num_rows, by_status=by_status)
+                         "(SELECT record_id FROM read_parquet(?))", [list_id, str(contacts_path)])
+            conn.execute("INSERT INTO contact_phones BY NAME SELECT * FROM read_parquet(?)", [str(phones_path)])
+            conn.execute("INSERT INTO contacts BY NAME SELECT * FROM read_parquet(?)", [str(contacts_path)])
+    return MergeSummary(contacts=contacts, phones=phones_total, by_status=by_status)
 
 
 PERFORMANCE_SQL = """

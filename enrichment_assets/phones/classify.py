@@ -354,6 +354,12 @@ def _classify_parsed(
     return rank_phones(phones, provider_priority)
 
 
+def distinct_numbers(observations: Iterable[PhoneObservation], region_hints: Sequence[str | None] = ()) -> set[str]:
+    """The distinct valid-or-not E.164 numbers a contact's observations parse to (for finding shared numbers)."""
+    parsed = _parse_all(observations, _normalize_hints(region_hints))
+    return {p.e164 for _, p in parsed if p.e164 is not None}
+
+
 def classify_contact(
     record_id: str,
     observations: Iterable[PhoneObservation],

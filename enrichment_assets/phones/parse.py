@@ -90,7 +90,7 @@ NUMBER_TYPES: tuple[str, ...] = (
 E164_MAX_DIGITS = 15
 
 #: Memo size for :func:`parse_phone` (entries are small, about 300 bytes).
-PARSE_CACHE_SIZE = 1 << 18
+PARSE_CACHE_SIZE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
