@@ -7,8 +7,9 @@ One command:
 starts a tiny uvicorn + Starlette JSON echo server in a subprocess on 127.0.0.1 and,
 for each transport the vendor clients can use (``enrichment_assets.vendors.http``:
 stock httpx, and httpx over ``httpx_aiohttp.AiohttpTransport``), plus plain aiohttp
-as a reference and the whole vendor-client path (``LeadMagicClient`` on the default
-transport: limiter, semaphore, retries, journal, parsing), sends small JSON POSTs with a fixed number of requests in flight. It
+as a reference and the whole vendor-client path (``LeadMagicClient`` from
+``enrichment_assets.vendors``: limiter, semaphore, retries, journal, parsing) on each of the two
+transports, sends small JSON POSTs with a fixed number of requests in flight. It
 measures requests per second and the client's own CPU seconds per call
 (``time.process_time()`` in this process; the server runs in its own process), prints
 a table and writes ``benchmarks/results/transport_overhead.json``.
@@ -106,8 +107,8 @@ async def run_aiohttp(url: str, n: int, in_flight: int) -> dict:
         return await drive(one, n, in_flight)
 
 
-async def run_vendor_client(url: str, n: int, in_flight: int) -> dict:
-    """The whole vendor-client path (limiter, semaphore, tenacity, journal, parsing) on the default transport."""
+async def run_vendor_client(url: str, n: int, in_flight: int, transport: str | None = None) -> dict:
+    """The whole vendor-client path (limiter, semaphore, tenacity, journal, parsing) on a transport (None: default)."""
     from enrichment_assets.config import ProviderConfig
     from enrichment_assets.leads.model import Lead
     from enrichment_assets.vendors.base import CallStatus
@@ -115,7 +116,7 @@ async def run_vendor_client(url: str, n: int, in_flight: int) -> dict:
 
     config = ProviderConfig(rate_limit_per_second=1e9, burst=10**9, max_concurrency=in_flight, max_retries=0)
     lead = Lead(list_id="bench", record_id="1", linkedin_url="https://www.linkedin.com/in/jane-doe", email="jane@acme.io")
-    async with LeadMagicClient(config, "bench-key", url) as client:
+    async with LeadMagicClient(config, "bench-key", url, transport=transport) as client:
 
         async def one() -> bool:
             return (await client.lookup(lead)).status is CallStatus.NOT_FOUND
@@ -150,8 +151,19 @@ CANDIDATES = {
     "httpx + httpx-aiohttp transport": lambda url, n, k: run_httpx("aiohttp", url, n, k),
     "plain aiohttp (reference)": run_aiohttp,
     "LeadMagicClient, default transport": run_vendor_client,
+    "LeadMagicClient, stock httpx transport": lambda url, n, k: run_vendor_client(url, n, k, "httpx"),
 }
 KIND = {"httpx (stock transport)": "httpx", "httpx + httpx-aiohttp transport": "aiohttp"}
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def version(name: str) -> str | None:
@@ -173,6 +185,7 @@ def main() -> int:
         serve(args.serve)
         return 0
 
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=str(ROOT))
     try:
@@ -202,13 +215,20 @@ def main() -> int:
     choices = {label: row for label, row in rows.items() if row["transport"]}
     chosen = max(choices.values(), key=lambda r: (r["failures"] == 0, r["req_per_s"]))["transport"]
 
-    print(f"\n{args.requests} JSON POSTs per round, {args.in_flight} in flight, best of {args.rounds} rounds, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
-    print(f"{'client':<34} {'req/s':>9} {'client CPU ms/call':>19} {'failures':>9}")
-    print("-" * 74)
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{args.requests} JSON POSTs per round, {args.in_flight} in flight, best of {args.rounds} "
+                        f"rounds, {os.cpu_count()} CPUs, Python {platform.python_version()}, load "
+                        f"{'/'.join(f'{x:.2f}' for x in load_at_start)}", title_justify="left")
+    for column in ("client", "req/s", "client CPU ms/call", "failures"):
+        table.add_column(column, justify="left" if column == "client" else "right")
     for label, row in rows.items():
-        print(f"{label:<34} {row['req_per_s']:>9.1f} {row['cpu_ms_per_call']:>19.3f} {row['failures']:>9}")
-    print(f"\nfastest transport for the vendor clients: {chosen!r}")
+        table.add_row(label, f"{row['req_per_s']:.1f}", f"{row['cpu_ms_per_call']:.3f}", str(row["failures"]))
+    console = Console(width=max(100, Console().width))
+    console.print(table)
+    console.print(f"fastest transport for the vendor clients: {chosen!r}; target for the vendor-client path: "
+                  "<= 1 ms client CPU per call", highlight=False)
 
     from enrichment_assets.vendors.http import DEFAULT_TRANSPORT
 
@@ -219,8 +239,12 @@ def main() -> int:
     report = {
         "benchmark": "transport_overhead",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "versions": {p: version(p) for p in ("httpx", "httpcore", "httpx-aiohttp", "aiohttp", "uvicorn", "starlette")},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "cpu_model": cpu_model()},
+        "load_at_start": load_at_start,
+        "load_at_end": [round(x, 2) for x in os.getloadavg()],
+        "versions": {p: version(p) for p in ("httpx", "httpcore", "httpx-aiohttp", "aiohttp", "aiolimiter", "tenacity",
+                                                "uvicorn", "starlette")},
         "settings": {"requests_per_round": args.requests, "in_flight": args.in_flight, "rounds": args.rounds,
                      "server": "uvicorn + starlette JSON echo in a subprocess on 127.0.0.1"},
         "results": rows,

@@ -211,23 +211,42 @@ class ResponseStore:
                      None if r.matched is None else int(r.matched), _iso(r.received_at)],
                 )
 
+    _ATTEMPT_COLUMNS = ("attempt_id, run_id, list_id, provider, endpoint, request_fingerprints, record_ids, sent_at, "
+                        "finished_at, http_status, outcome, credits, credit_basis, usd, worst_case_credits, error")
+
+    @staticmethod
+    def _attempt_row(r: tuple) -> AttemptRow:
+        return AttemptRow(attempt_id=r[0], run_id=r[1], list_id=r[2], provider=r[3], endpoint=r[4],
+                          request_fingerprints=json.loads(r[5]), record_ids=json.loads(r[6]), sent_at=_parse_ts(r[7]),
+                          finished_at=_parse_ts(r[8]), http_status=r[9], outcome=r[10], credits=r[11],
+                          credit_basis=r[12], usd=r[13], worst_case_credits=r[14], error=r[15])
+
     def attempts(self, *, run_id: str | None = None, since_rowid: int = 0) -> list[AttemptRow]:
-        query = ("SELECT attempt_id, run_id, list_id, provider, endpoint, request_fingerprints, record_ids, sent_at, "
-                 "finished_at, http_status, outcome, credits, credit_basis, usd, worst_case_credits, error "
-                 "FROM attempts WHERE rowid > ?")
+        query = f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts WHERE rowid > ?"
         params: list[Any] = [since_rowid]
         if run_id is not None:
             query += " AND run_id = ?"
             params.append(run_id)
         with self._lock:
             rows = self._conn.execute(query + " ORDER BY rowid", params).fetchall()
-        return [
-            AttemptRow(attempt_id=r[0], run_id=r[1], list_id=r[2], provider=r[3], endpoint=r[4],
-                       request_fingerprints=json.loads(r[5]), record_ids=json.loads(r[6]), sent_at=_parse_ts(r[7]),
-                       finished_at=_parse_ts(r[8]), http_status=r[9], outcome=r[10], credits=r[11],
-                       credit_basis=r[12], usd=r[13], worst_case_credits=r[14], error=r[15])
-            for r in rows
-        ]
+        return [self._attempt_row(r) for r in rows]
+
+    def attempt_batches(self, batch_size: int = 50_000) -> Iterator[list[AttemptRow]]:
+        """Every attempt in journal order, ``batch_size`` at a time (memory bounded by the batch, not the journal).
+
+        Each batch is read in its own short statement (keyset paging on rowid), so the lock is never held
+        while the caller works on a batch; attempts written meanwhile show up in a later batch.
+        """
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                    [last, batch_size]).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [self._attempt_row(r[1:]) for r in rows]
 
     # ------------------------------------------------------------------ erasure
 

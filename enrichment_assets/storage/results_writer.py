@@ -11,7 +11,9 @@ import pyarrow.parquet as pq
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 from enrichment_assets.waterfall.engine import ProviderRow
 
-FLUSH_ROWS = 50_000
+#: Rows buffered per provider before they are written out: 10k keeps the five buffers to tens of MB
+#: (50k held ~100 MB more at 300k leads, benchmarks/local_scale.py).
+FLUSH_ROWS = 10_000
 
 RESULTS_SCHEMA = pa.schema([
     ("list_id", pa.string()),

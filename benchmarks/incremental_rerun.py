@@ -1,0 +1,209 @@
+"""Does a rerun pay only for what changed? (DESIGN.md, "Partitions": reruns touch only what changed).
+
+One command:
+
+    python benchmarks/incremental_rerun.py [--leads 100000] [--changed 0.01] [--fill sandbox|prefill]
+
+Draws a lead list of distinct people from the sandbox world and enriches it once with the real
+``enrich run`` (``--fill sandbox``, the default: against the sandbox in its own uvicorn process with
+no latency and no rate limit, so the first run is quick; ``--fill prefill``: the response store is
+filled directly by ``benchmarks/_prefill.py`` and the first run answers from it). Then, with the
+sandbox switched to realistic latency (p50 0.3 s, p95 1 s) and 50 rps per vendor:
+
+1. the same file again, unchanged: target 0 vendor calls and <= 10 s, reported for the waterfall
+   step (the run log's "Waterfall done in Xs") and for the whole ``enrich run``;
+2. the file with ``--changed`` of its rows (1 %) replaced by other people of the world under the
+   same record_id: only those leads may reach a vendor. Checked with the sandbox's
+   ``/_sandbox/stats`` (requests per vendor) and the ledger (every row of the run names a changed
+   record; LeadMagic, first in the waterfall, gets exactly one request per changed lead).
+
+Results: ``benchmarks/results/incremental_rerun.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import (
+    PROVIDERS,
+    RESULTS_DIR,
+    ROOT,
+    SandboxProcess,
+    enrich_env,
+    load,
+    print_table,
+    rel,
+    report_header,
+    run_enrich,
+    sandbox_rate_patch,
+    vendor_calls,
+    write_config,
+    write_results,
+)
+
+NAME = "incremental_rerun"
+SEED = 7
+
+
+def write_lists(n_leads: int, share: float, workdir: Path) -> tuple[Path, Path, dict]:
+    """The list, and the same list with ``share`` of its good rows replaced by other people (same record_id)."""
+    from enrichment_assets.sandbox.sample_data import HEADER, _row, sample_people, write_sample_leads
+    from enrichment_assets.sandbox.world import World
+
+    from _common import world_size_for
+
+    size = world_size_for(n_leads)
+    world = World(SEED, size)
+    original = workdir / "original" / "bench_incremental.csv"
+    changed = workdir / "changed" / "bench_incremental.csv"
+    rows = write_sample_leads(original, world, n=n_leads, seed=SEED)
+    used = {p.person_id for p in sample_people(world, n_leads - 2, SEED)}
+    spare = [p for p in world.people if p.person_id not in used]
+    rng = random.Random(f"{SEED}:incremental")
+    rng.shuffle(spare)
+    step = max(1, round(1 / share))
+    new_rows = [list(r) for r in rows]
+    changed_ids = []
+    for i in range(200, len(new_rows), step):  # past the deliberately bad rows at the top
+        record_id = new_rows[i][0].strip()
+        if not record_id.startswith("CRM-"):
+            continue
+        new_rows[i] = _row(rng, record_id, spare.pop())
+        changed_ids.append(record_id)
+    changed.parent.mkdir(parents=True, exist_ok=True)
+    with changed.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        writer.writerows(new_rows)
+    return original, changed, {"rows": len(rows), "world_size": size, "changed_rows": len(changed_ids),
+                               "changed_ids": changed_ids}
+
+
+def ledger_rows(db_path: Path, run_id: str) -> list[tuple[str, str | None, list[str] | None]]:
+    import duckdb
+
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        return conn.execute("SELECT provider, record_id, record_ids FROM credit_ledger WHERE run_id = ?",
+                            [run_id]).fetchall()
+
+
+def phase(label: str, leads_path: Path, env: dict, workdir: Path, sandbox: SandboxProcess) -> dict:
+    sandbox.reset()
+    load_before = load()
+    run = run_enrich(leads_path, env, workdir, list_name="bench_incremental", label=label)
+    calls = vendor_calls(sandbox.stats())
+    rows = ledger_rows(Path(env["ENRICHMENT_DB"]), run.run_id)
+    steps = {k: v["seconds"] for k, v in run.steps.items()}
+    return {
+        "label": label, "load_before": load_before, "load_after": load(),
+        "wall_s": round(run.wall_s, 2), "waterfall_s": run.waterfall_s, "steps_s": steps,
+        "vendor_requests": sum(c["requests"] for c in calls.values()),
+        "requests_by_vendor": {p: calls[p]["requests"] for p in PROVIDERS},
+        "accepted_by_vendor": {p: calls[p]["accepted"] for p in PROVIDERS},
+        "rate_limited_429": sum(c["rate_limited"] for c in calls.values()),
+        "ledger_rows": len(rows), "_ledger": rows,
+        "peak_rss_mb": round(max(run.peak_rss_mb_sampled, run.max_rss_mb_time_v or 0), 1),
+        "cpu_s": round((run.cpu_user_s or 0) + (run.cpu_sys_s or 0), 1), "log": run.log_path,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=100_000)
+    parser.add_argument("--changed", type=float, default=0.01, help="share of rows changed (default 0.01)")
+    parser.add_argument("--fill", choices=("sandbox", "prefill"), default="sandbox")
+    parser.add_argument("--rps", type=float, default=50.0, help="vendor rate limit for the reruns (default 50)")
+    parser.add_argument("--workdir", type=Path, help="keep the run folder here (default: a temp folder, deleted)")
+    parser.add_argument("--output", type=Path, default=RESULTS_DIR / f"{NAME}.json")
+    args = parser.parse_args()
+
+    report = report_header(NAME, {
+        "leads": args.leads, "changed_share": args.changed, "fill": args.fill, "rerun_rps": args.rps,
+        "rerun_latency": {"p50": 0.3, "p95": 1.0},
+        "fill_run": "sandbox with no latency and no rate limit, client 2000 rps x 64 in flight per vendor"
+                    if args.fill == "sandbox" else "benchmarks/_prefill.py, then enrich run",
+        "targets": {"unchanged_vendor_calls": 0, "unchanged_seconds": 10},
+    })
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-incremental-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        original, changed, info = write_lists(args.leads, args.changed, work)
+        report["lead_file"] = {k: v for k, v in info.items() if k != "changed_ids"}
+        changed_ids = set(info["changed_ids"])
+        config_path = work / "enrichment.yaml"
+        write_config(config_path, rps=2000 if args.fill == "sandbox" else args.rps, max_concurrency=64)
+        with SandboxProcess(world_size=info["world_size"], realistic=False, log=work / "sandbox.log") as sandbox:
+            env = enrich_env(work, config_path, sandbox.url)
+            if args.fill == "prefill":
+                started = time.perf_counter()
+                subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_prefill.py"), str(original),
+                                str(work / "enrichment.responses.sqlite"), "--list", "bench_incremental",
+                                "--world-size", str(info["world_size"]), "--config", str(config_path)],
+                               cwd=str(ROOT), check=True, capture_output=True)
+                report["prefill_s"] = round(time.perf_counter() - started, 1)
+            sandbox.patch(sandbox_rate_patch(None, p50=0.0, p95=0.0))
+            print(f"first run of {args.leads:,} leads (fill: {args.fill}; load {load()}) ...", flush=True)
+            first = phase("first", original, env, work, sandbox)
+            print(f"  {first['wall_s']}s, {first['vendor_requests']:,} vendor requests", flush=True)
+
+            # The reruns see realistic vendors: any request that should not happen costs real time.
+            write_config(config_path, rps=args.rps, max_concurrency=64)
+            sandbox.patch(sandbox_rate_patch(args.rps, p50=0.3, p95=1.0))
+            print(f"rerun, unchanged (load {load()}) ...", flush=True)
+            same = phase("unchanged", original, env, work, sandbox)
+            print(f"  {same['wall_s']}s (waterfall {same['waterfall_s']}s), {same['vendor_requests']} vendor "
+                  f"requests", flush=True)
+            print(f"rerun, {len(changed_ids):,} rows changed (load {load()}) ...", flush=True)
+            delta = phase("changed", changed, env, work, sandbox)
+            print(f"  {delta['wall_s']}s (waterfall {delta['waterfall_s']}s), {delta['vendor_requests']} vendor "
+                  f"requests", flush=True)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+    touched: set[str] = set()
+    for _, record_id, record_ids in delta["_ledger"]:
+        if record_id:
+            touched.add(record_id)
+        touched.update(record_ids or [])
+    outside = sorted(touched - changed_ids)
+    checks = {
+        "unchanged_zero_vendor_calls": same["vendor_requests"] == 0 and same["ledger_rows"] == 0,
+        "unchanged_waterfall_le_10s": (same["waterfall_s"] or 1e9) <= 10,
+        "unchanged_whole_run_le_10s": same["wall_s"] <= 10,
+        "changed_only_changed_records_called": not outside,
+        "changed_leadmagic_requests_eq_changed_rows": delta["accepted_by_vendor"]["leadmagic"] == len(changed_ids),
+        "changed_sandbox_requests_eq_ledger_rows": delta["vendor_requests"] == delta["ledger_rows"],
+    }
+    for p in (first, same, delta):
+        p.pop("_ledger")
+    report.update({"first_run": first, "unchanged": same, "changed": delta, "changed_records": len(changed_ids),
+                   "changed_records_reaching_vendors": len(touched & changed_ids),
+                   "records_outside_changed_set_called": outside[:20], "checks": checks})
+
+    rows = []
+    for p in (first, same, delta):
+        rows.append([p["label"], p["wall_s"], p["waterfall_s"], p["steps_s"].get("lead_ingestion"),
+                     p["steps_s"].get("merge_contacts"), p["vendor_requests"], p["ledger_rows"],
+                     " ".join(f"{k[:2]}{v}" for k, v in p["requests_by_vendor"].items() if v),
+                     "/".join(f"{x:.2f}" for x in p["load_before"])])
+    print_table(f"Rerunning a {args.leads:,}-lead list (enrich run)",
+                ["run", "whole run s", "waterfall s", "ingest s", "merge s", "vendor requests", "ledger rows",
+                 "by vendor", "load 1/5/15"], rows,
+                note=f"changed rows: {len(changed_ids):,}; " + ", ".join(f"{k}: {'ok' if v else 'MISSED'}"
+                                                                       for k, v in checks.items()))
+    out = write_results(NAME, report, args.output)
+    print(f"wrote {rel(out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
