@@ -33,5 +33,6 @@ def test_429s_slow_the_client_down_and_no_lookup_gives_up() -> None:
         stats = sandbox.state.stats()["vendors"]["lantern"]
     assert [r.status for r in results if r.status not in (CallStatus.FOUND, CallStatus.NOT_FOUND)] == []
     assert rate < 20  # it learned
-    # Without pacing every released request past the vendor's 4/s would bounce: far more 429s than leads.
-    assert stats["rate_limited"] < len(leads)
+    # Without pacing, requests released at 20/s against a 4/s vendor bounce several times each (about four
+    # 429s per lead measured); with it, well under two per lead even on a loaded machine.
+    assert stats["rate_limited"] < 2 * len(leads)
