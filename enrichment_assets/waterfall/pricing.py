@@ -80,14 +80,6 @@ class Budget:
             return True
         return self.spent + (self.reserved if with_holds else 0.0) + amount <= self.limit + 1e-9
 
-    def try_reserve(self, key: str, amount: float) -> bool:
-        """Reserve now or refuse now (no waiting)."""
-        if not self._fits(amount, with_holds=True):
-            self.refused += 1
-            return False
-        self._hold(key, amount)
-        return True
-
     async def reserve(self, key: str, amount: float) -> bool:
         """Reserve, waiting for other holds to settle while they might leave room; False once they cannot."""
         while not self._fits(amount, with_holds=True):
