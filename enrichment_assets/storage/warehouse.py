@@ -130,6 +130,24 @@ DDL: tuple[str, ...] = (
         usd_per_mobile DOUBLE
     )
     """,
+    # Bookkeeping for incremental reruns (storage/step_state.py): not part of the table contract.
+    """
+    CREATE TABLE IF NOT EXISTS step_state (
+        step VARCHAR NOT NULL,
+        scope VARCHAR NOT NULL,
+        digest VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS waterfall_walks (
+        list_id VARCHAR NOT NULL,
+        record_id VARCHAR NOT NULL,
+        lead_fingerprint VARCHAR NOT NULL,
+        walk_key VARCHAR NOT NULL,
+        walked_at TIMESTAMPTZ NOT NULL
+    )
+    """,
 )
 
 

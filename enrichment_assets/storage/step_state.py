@@ -1,0 +1,53 @@
+"""What each step last built from, so a rerun with the same inputs can keep its output instead of rebuilding it.
+
+A step records a digest of its inputs (``step_state``) in the same transaction as its output; the next run
+computes the digest again and, when it matches, leaves the output as it is. Digests are content hashes
+(DuckDB's ``hash`` of whole rows), so a changed row, an added or a removed one changes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import duckdb
+
+#: The scope of a step that covers every list (the ledger, dbt).
+ALL_LISTS = "*"
+
+
+def stable_digest(*parts: Any) -> str:
+    """sha256 of JSON-encoded parts (sorted keys): the same inputs give the same digest in any process."""
+    payload = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def table_digest(conn: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE",
+                 params: list[Any] | None = None) -> str:
+    """Row count and the sum of row hashes of ``table`` (rows matching ``where``): order-independent.
+
+    ``table`` and ``where`` are SQL written by this package (constant table names); values go in ``params``.
+    """
+    count, total = conn.execute(
+        f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM {table} t WHERE {where}",  # noqa: S608
+        params or []).fetchone()
+    return f"{count}:{total}"
+
+
+def read_digest(conn: duckdb.DuckDBPyConnection, step: str, scope: str) -> str | None:
+    row = conn.execute("SELECT digest FROM step_state WHERE step = ? AND scope = ? ORDER BY updated_at DESC "
+                       "LIMIT 1", [step, scope]).fetchone()
+    return row[0] if row else None
+
+
+def write_digest(conn: duckdb.DuckDBPyConnection, step: str, scope: str, digest: str) -> None:
+    """Record what ``step`` built ``scope`` from; call it inside the transaction that writes the output."""
+    conn.execute("DELETE FROM step_state WHERE step = ? AND scope = ?", [step, scope])
+    conn.execute("INSERT INTO step_state VALUES (?, ?, ?, now())", [step, scope, digest])
+
+
+def forget_digests(conn: duckdb.DuckDBPyConnection, scopes: list[str]) -> None:
+    """Make the next run rebuild these scopes (and every all-lists step) from scratch."""
+    conn.execute("DELETE FROM step_state WHERE scope = ? OR scope IN (SELECT unnest(?::VARCHAR[]))",
+                 [ALL_LISTS, scopes])
