@@ -112,9 +112,12 @@ def test_ledger_equals_sandbox_charges_and_reruns_pay_nothing(env, sandbox, tmp_
 
     # Same file again: no vendor request, no ledger row.
     entries = {e for (e,) in query(env, "SELECT entry_id FROM credit_ledger")}
+    first_run = {p: query(env, f"SELECT DISTINCT run_id FROM {p}_results") for p in PROVIDERS}
     enrich_run(leads, env, config)
     assert sandbox_counts(sandbox) == charged
     assert {e for (e,) in query(env, "SELECT entry_id FROM credit_ledger")} == entries
+    # Nothing changed, so no lead was walked again: every provider row is still the first run's.
+    assert {p: query(env, f"SELECT DISTINCT run_id FROM {p}_results") for p in PROVIDERS} == first_run
 
     # Five leads get another person's identifiers: only those five reach a vendor.
     with leads.open(encoding="utf-8-sig", newline="") as handle:
@@ -136,6 +139,11 @@ def test_ledger_equals_sandbox_charges_and_reruns_pay_nothing(env, sandbox, tmp_
                 if row[0] not in entries]
     new_records = {r for _, record_id, record_ids in new_rows for r in (record_ids or [record_id])}
     assert new_records and new_records <= changed
+    # Only the five changed leads were walked again: the last run wrote rows for them and no one else.
+    last_run = query(env, "SELECT run_id FROM leadmagic_results ORDER BY called_at DESC LIMIT 1")[0][0]
+    rewritten = {r for p in PROVIDERS
+                 for (r,) in query(env, f"SELECT record_id FROM {p}_results WHERE run_id = ?", [last_run])}
+    assert rewritten == changed
     ledger = ledger_by_provider(env)
     for provider in PROVIDERS:
         assert ledger[provider] == (after[provider][0], float(after[provider][1])), provider

@@ -4,6 +4,7 @@ import asyncio
 import logging
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -35,9 +36,11 @@ from enrichment_assets.privacy import mask_phone
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.results_writer import ParquetResultSink
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+from enrichment_assets.storage.walks import leads_to_walk, replace_walked
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 from enrichment_assets.waterfall.engine import WaterfallEngine, WaterfallStats
 from enrichment_assets.waterfall.suppression import load_suppression
+from enrichment_assets.waterfall.walk_key import walk_key
 
 VENDOR_LABELS = {
     "leadmagic": "LeadMagic mobile finder",
@@ -130,8 +133,9 @@ def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
     name="waterfall",
     description=(
         "Send each lead through the vendors in waterfall order until a good mobile is found. Every response is "
-        "stored durably the moment it arrives, so nothing is paid for twice; select one provider's results to "
-        "call only that vendor."
+        "stored durably the moment it arrives, so nothing is paid for twice. A rerun walks only the leads that "
+        "changed, whose answers are older than cache_ttl_days, or that a vendor still owes an answer; the others "
+        "keep their rows. Select one provider's results to call only that vendor."
     ),
 )
 def waterfall(
@@ -173,21 +177,23 @@ def waterfall(
     try:
         with tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, \
                 ResponseStore(settings.response_store_path) as store:
-            leads_path = Path(tmp) / "leads.parquet"
-            with warehouse(duckdb) as conn:
-                reader = conn.sql(
-                    "SELECT record_id, first_name, last_name, company, domain, email, linkedin_url, country, "
-                    "fingerprint FROM raw_leads WHERE list_id = ? ORDER BY row_number", params=[list_id]
-                ).to_arrow_reader(50_000)
-                with pq.ParquetWriter(str(leads_path), reader.schema) as writer:
-                    for batch in reader:
-                        writer.write_batch(batch)
             engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
                                      call_providers=selected, suppression=suppression, progress=progress)
+            key = walk_key(config, engine.order, engine.call_providers, suppression, settings.mode)
+            leads_path = Path(tmp) / "leads.parquet"
+            with warehouse(duckdb) as conn:
+                total = conn.execute("SELECT count(*) FROM raw_leads WHERE list_id = ?", [list_id]).fetchone()[0]
+                answered_after = datetime.now(UTC) - timedelta(days=config.cache_ttl_days)
+                walking = leads_to_walk(conn, list_id, key, answered_after, leads_path)
+            kept = total - walking
+            context.log.info(
+                f"{walking} of {total} leads to walk; {kept} unchanged since their last walk (same fields, same "
+                "settings, answers younger than cache_ttl_days, nothing pending): their results are kept")
             sink = ParquetResultSink(Path(tmp), context.run_id)
             stats = asyncio.run(engine.run(iter_leads(leads_path, list_id), sink))
+            with warehouse(duckdb) as conn, transaction(conn):
+                replace_walked(conn, list_id, key, leads_path, sink.files(selected))
             with warehouse(duckdb) as conn:
-                sink.load(conn, list_id, selected)
                 previews = {p: _preview(conn, p, list_id) for p in selected}
     finally:
         vendor_log.removeHandler(handler)
@@ -198,8 +204,9 @@ def waterfall(
     for provider in selected:
         yield MaterializeResult(
             asset_key=f"{provider}_results",
-            metadata=_provider_metadata(provider, stats, config.provider(provider).usd_per_credit,
-                                        previews[provider]),
+            metadata={**_provider_metadata(provider, stats, config.provider(provider).usd_per_credit,
+                                           previews[provider]),
+                      "leads_walked": walking, "leads_kept": kept},
         )
 
 

@@ -13,6 +13,7 @@ import duckdb
 
 from enrichment_assets.storage.marts import publish_marts
 from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.step_state import forget_digests
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 
 
@@ -66,8 +67,15 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
         "OR list_has_any(record_ids, ?::VARCHAR[])", [ids, ids]).fetchall())
     # Responses first: a crash after this point leaves nothing of the person that could be re-read.
     report.responses_deleted, _ = store.forget(fingerprints, ids)
+    lists = [r[0] for r in conn.execute(
+        "SELECT DISTINCT list_id FROM raw_leads WHERE record_id IN (SELECT unnest(?::VARCHAR[])) UNION "
+        "SELECT DISTINCT list_id FROM rejected_leads WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
+        [ids, ids]).fetchall()]
     with transaction(conn):
-        for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", *PROVIDER_RESULT_TABLES.values()):
+        # The next run of those lists rebuilds them from their files instead of keeping what was built.
+        forget_digests(conn, lists)
+        for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", "waterfall_walks",
+                      *PROVIDER_RESULT_TABLES.values()):
             deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
                                    [ids]).fetchall()
             report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0

@@ -1,14 +1,15 @@
-"""Provider results: collected while the waterfall runs, loaded into DuckDB in one short transaction at the end."""
+"""Provider results: collected while the waterfall runs, spilled to one Parquet file per provider.
+
+``storage/walks.py`` loads them into DuckDB in one short transaction at the end.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 from enrichment_assets.waterfall.engine import ProviderRow
 
 #: Rows buffered per provider before they are written out: 10k keeps the five buffers to tens of MB
@@ -82,14 +83,7 @@ class ParquetResultSink:
             writer.close()
         self._writers.clear()
 
-    def load(self, conn: duckdb.DuckDBPyConnection, list_id: str, providers: list[str]) -> None:
-        """Replace the list's rows of each provider's results table (providers with no rows are emptied)."""
+    def files(self, providers: list[str]) -> dict[str, Path | None]:
+        """Close the writers; per provider, its Parquet file of rows, or None when it got no row."""
         self.close()
-        with transaction(conn):
-            for provider in providers:
-                table = PROVIDER_RESULT_TABLES[provider]
-                conn.execute(f"DELETE FROM {table} WHERE list_id = ?", [list_id])
-                if self.path(provider).exists():
-                    conn.execute(
-                        f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [str(self.path(provider))]
-                    )
+        return {p: (self.path(p) if self.path(p).exists() else None) for p in providers}

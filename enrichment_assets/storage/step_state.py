@@ -29,16 +29,17 @@ def table_digest(conn: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE
 
     ``table`` and ``where`` are SQL written by this package (constant table names); values go in ``params``.
     """
-    count, total = conn.execute(
+    # fetchall, not fetchone: DuckDB keeps a half-read result open, and the relation API then refuses to run.
+    [(count, total)] = conn.execute(
         f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM {table} t WHERE {where}",  # noqa: S608
-        params or []).fetchone()
+        params or []).fetchall()
     return f"{count}:{total}"
 
 
 def read_digest(conn: duckdb.DuckDBPyConnection, step: str, scope: str) -> str | None:
-    row = conn.execute("SELECT digest FROM step_state WHERE step = ? AND scope = ? ORDER BY updated_at DESC "
-                       "LIMIT 1", [step, scope]).fetchone()
-    return row[0] if row else None
+    rows = conn.execute("SELECT digest FROM step_state WHERE step = ? AND scope = ? ORDER BY updated_at DESC "
+                        "LIMIT 1", [step, scope]).fetchall()
+    return rows[0][0] if rows else None
 
 
 def write_digest(conn: duckdb.DuckDBPyConnection, step: str, scope: str, digest: str) -> None:

@@ -15,6 +15,7 @@ from enrichment_assets.leads.normalize import (
     normalize_record_id,
 )
 from enrichment_assets.phones.parse import parse_phone
+from enrichment_assets.storage.step_state import stable_digest
 
 
 class SuppressionError(ValueError):
@@ -33,6 +34,11 @@ class Suppression:
         return (lead.record_id in self.record_ids
                 or (lead.email is not None and lead.email in self.emails)
                 or (lead.linkedin_url is not None and lead.linkedin_url in self.linkedin_urls))
+
+    def digest(self) -> str:
+        """Changes whenever the list's entries change (whatever order the file lists them in)."""
+        return stable_digest(sorted(self.record_ids), sorted(self.emails), sorted(self.linkedin_urls),
+                             sorted(self.phones))
 
     def __len__(self) -> int:
         return len(self.record_ids) + len(self.emails) + len(self.linkedin_urls) + len(self.phones)

@@ -1,0 +1,90 @@
+"""Which leads of a list the waterfall must walk this run, and the record of the walks it made.
+
+``waterfall_walks`` holds, per lead, the fingerprint and walk key (``waterfall/walk_key.py``) of its last
+walk. A lead keeps its provider rows when both still match and none of its rows is pending or older than the
+cache TTL; every other lead of the list is walked. The provider rows and the walk record are replaced in one
+transaction, so a crash leaves either the old walk or the new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+
+#: Outcomes that leave a lead unfinished (engine.PENDING_OUTCOMES; repeated here: storage does not import it).
+_PENDING = ("skipped_budget", "provider_unavailable", "error")
+
+_ROWS = " UNION ALL ".join(
+    f"SELECT record_id, outcome, called_at FROM {table} WHERE list_id = $list_id"
+    for table in PROVIDER_RESULT_TABLES.values()
+)
+
+LEAD_COLUMNS = ("record_id", "first_name", "last_name", "company", "domain", "email", "linkedin_url", "country",
+                "fingerprint")
+
+
+def leads_to_walk(conn: duckdb.DuckDBPyConnection, list_id: str, key: str, answered_after: datetime,
+                  out: Path) -> int:
+    """Write to ``out`` (Parquet, file order) the list's leads whose last walk no longer holds; return how many.
+
+    Answers received before ``answered_after`` count as expired.
+    """
+    columns = ", ".join(f"r.{c}" for c in LEAD_COLUMNS)
+    cursor = conn.cursor()  # its own result set: the caller's connection stays usable
+    try:
+        reader = cursor.sql(f"""
+            WITH answers AS ({_ROWS}),
+        unfinished AS (
+            SELECT DISTINCT record_id FROM answers
+            WHERE outcome IN (SELECT unnest($pending::VARCHAR[]))
+               OR (outcome IN ('found', 'not_found') AND coalesce(called_at < $cutoff, TRUE))
+        ),
+        still_good AS (
+            SELECT w.record_id FROM waterfall_walks w
+            JOIN raw_leads r ON r.list_id = w.list_id AND r.record_id = w.record_id
+                             AND r.fingerprint = w.lead_fingerprint
+            WHERE w.list_id = $list_id AND w.walk_key = $key
+              AND w.record_id NOT IN (SELECT record_id FROM unfinished)
+        )
+        SELECT {columns} FROM raw_leads r
+        WHERE r.list_id = $list_id AND r.record_id NOT IN (SELECT record_id FROM still_good)
+        ORDER BY r.row_number
+        """, params={"list_id": list_id, "key": key, "cutoff": answered_after,  # noqa: S608 - constant tables
+                     "pending": list(_PENDING)}).to_arrow_reader(50_000)
+        count = 0
+        with pq.ParquetWriter(str(out), reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+                count += batch.num_rows
+        return count
+    finally:
+        cursor.close()
+
+
+def replace_walked(conn: duckdb.DuckDBPyConnection, list_id: str, key: str, walked_leads: Path,
+                   provider_rows: dict[str, Path | None]) -> None:
+    """Swap in this run's rows for the walked leads and drop rows of leads no longer in the list.
+
+    ``walked_leads``: Parquet of the leads walked (record_id, fingerprint); ``provider_rows``: per provider this
+    run may write, its rows as Parquet (None: no rows). Call inside a transaction.
+    """
+    conn.execute("CREATE OR REPLACE TEMP TABLE walked_now AS SELECT record_id, fingerprint FROM read_parquet(?)",
+                 [str(walked_leads)])
+    try:
+        gone = ("list_id = $list_id AND (record_id IN (SELECT record_id FROM walked_now) "
+                "OR record_id NOT IN (SELECT record_id FROM raw_leads WHERE list_id = $list_id))")
+        for provider, rows in provider_rows.items():
+            table = PROVIDER_RESULT_TABLES[provider]
+            conn.execute(f"DELETE FROM {table} WHERE {gone}", {"list_id": list_id})  # noqa: S608
+            if rows is not None:
+                conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet(?)", [str(rows)])  # noqa: S608
+        conn.execute(f"DELETE FROM waterfall_walks WHERE {gone}", {"list_id": list_id})  # noqa: S608
+        conn.execute("INSERT INTO waterfall_walks SELECT $list_id, record_id, fingerprint, $key, now() "
+                     "FROM walked_now", {"list_id": list_id, "key": key})
+    finally:
+        conn.execute("DROP TABLE IF EXISTS walked_now")
