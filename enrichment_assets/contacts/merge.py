@@ -23,6 +23,7 @@ from enrichment_assets.phones.classify import (
 )
 from enrichment_assets.phones.parse import region_hints
 from enrichment_assets.phones.score import choose_best
+from enrichment_assets.storage.step_state import read_digest, stable_digest, table_digest, write_digest
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 from enrichment_assets.waterfall.engine import PENDING_OUTCOMES
 from enrichment_assets.waterfall.suppression import Suppression
@@ -35,6 +36,14 @@ class MergeSummary:
     contacts: int
     phones: int
     by_status: dict[str, int]
+    #: True when the list's leads, results and the merge settings were the same as at its last merge, so
+    #: its contacts were kept as they were.
+    reused: bool = False
+
+
+#: Raise when classification or scoring changes: every list is merged again at its next run.
+MERGE_RULES_VERSION = 1
+_STEP = "merge_contacts"
 
 
 def _results_union() -> str:
@@ -139,6 +148,39 @@ def _shared_numbers(conn: duckdb.DuckDBPyConnection, list_id: str, workdir: Path
             HAVING count(DISTINCT person) > 1)
         GROUP BY company_key""", [str(path)]).fetchall()
     return {key: frozenset(numbers) for key, numbers in rows}
+
+
+def merge_digest(conn: duckdb.DuckDBPyConnection, list_id: str, provider_order: Sequence[str],
+                 suppression: Suppression) -> str:
+    """What a list's merge is built from (its leads, every provider's rows, the order, the suppression list)
+    and what it built (its contacts and contact_phones rows): the same digest means nothing to redo."""
+    by_list = "list_id = ?"
+    return stable_digest(
+        MERGE_RULES_VERSION, list(provider_order), suppression.digest(),
+        *(table_digest(conn, table, by_list, [list_id])
+          for table in ("raw_leads", *PROVIDER_RESULT_TABLES.values(), "contacts", "contact_phones")),
+    )
+
+
+def merge_list_if_changed(conn: duckdb.DuckDBPyConnection, list_id: str, provider_order: Sequence[str],
+                          suppression: Suppression) -> MergeSummary:
+    """``merge_list`` unless nothing it reads or wrote changed since the list's last merge."""
+    if read_digest(conn, _STEP, list_id) == merge_digest(conn, list_id, provider_order, suppression):
+        return _current_summary(conn, list_id)
+    summary = merge_list(conn, list_id, provider_order, suppression)
+    # Recorded after the swap: a crash in between only costs one more merge.
+    with transaction(conn):
+        write_digest(conn, _STEP, list_id, merge_digest(conn, list_id, provider_order, suppression))
+    return summary
+
+
+def _current_summary(conn: duckdb.DuckDBPyConnection, list_id: str) -> MergeSummary:
+    by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    for status, n in conn.execute("SELECT status, count(*) FROM contacts WHERE list_id = ? GROUP BY status",
+                                  [list_id]).fetchall():
+        by_status[status] = n
+    phones = conn.execute("SELECT count(*) FROM contact_phones WHERE list_id = ?", [list_id]).fetchone()[0]
+    return MergeSummary(contacts=sum(by_status.values()), phones=phones, by_status=by_status, reused=True)
 
 
 def merge_list(conn: duckdb.DuckDBPyConnection, list_id: str, provider_order: Sequence[str],

@@ -15,14 +15,14 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.contacts.merge import merge_list, rebuild_provider_performance
+from enrichment_assets.contacts.merge import merge_list_if_changed, rebuild_provider_performance
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.privacy import mask_phone
 from enrichment_assets.reporting.funnel_chart import FunnelRow, render_funnel_png
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.ledger import sync_ledger
-from enrichment_assets.storage.marts import publish_marts
+from enrichment_assets.storage.marts import publish_marts_if_changed
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.waterfall.suppression import load_suppression
 
@@ -105,7 +105,8 @@ def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:  # noqa: 
     name="merge_contacts",
 )
 def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource):
-    """Classify every number and pick each person's best phone."""
+    """Classify every number and pick each person's best phone. A list whose leads, provider results and
+    settings are unchanged since its last merge keeps its contacts as they are."""
     settings = enrichment.settings()
     config = enrichment.config()
     suppression = load_suppression(settings.suppression_path)
@@ -113,8 +114,11 @@ def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSetting
     phones = contacts = 0
     with warehouse(duckdb) as conn:
         lists = lists_to_merge(context, conn)
+        reused = []
         for list_id in lists:
-            summary = merge_list(conn, list_id, config.active_order, suppression)
+            summary = merge_list_if_changed(conn, list_id, config.active_order, suppression)
+            if summary.reused:
+                reused.append(list_id)
             phones += summary.phones
             contacts += summary.contacts
             for status, n in summary.by_status.items():
@@ -131,11 +135,16 @@ def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSetting
         + [f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {mask_phone(r[3])} | {r[4] or ''} | "
            f"{', '.join(r[5] or [])} | {r[6]} |" for r in preview_rows])
     mobile_rate = round(by_status.get("mobile_found", 0) / contacts, 4) if contacts else 0.0
+    if reused:
+        context.log.info(f"Kept the contacts of {', '.join(reused)}: leads, provider results and settings "
+                         "unchanged since the last merge")
     context.log.info(f"Merged {contacts} contacts of {len(lists)} list(s): {by_status}")
     yield MaterializeResult(asset_key="contact_phones", metadata={
-        "dagster/row_count": phone_total, "phones_this_run": phones, "lists": ", ".join(lists)})
+        "dagster/row_count": phone_total, "phones_this_run": phones, "lists": ", ".join(lists),
+        "lists_unchanged": ", ".join(reused)})
     yield MaterializeResult(asset_key="contacts", metadata={
         "dagster/row_count": totals[0], "contacts_this_run": contacts, "mobile_found_rate": mobile_rate,
+        "lists_unchanged": ", ".join(reused),
         **{f"status_{k}": v for k, v in by_status.items()}, "preview": MetadataValue.md(preview)})
 
 
@@ -212,10 +221,13 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
 def published_marts(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
                     ) -> MaterializeResult:
     """contacts, contact_phones, credit_ledger and provider_performance as Parquet files under data/marts/,
-    refreshed on every run. Notebooks, BI tools and scripts can read them at any time without touching the
+    rewritten whenever a table changed. Notebooks, BI tools and scripts can read them at any time without touching the
     DuckDB file's lock (which the pipeline holds while it writes)."""
     marts_dir = enrichment.settings().marts_dir
     with warehouse(duckdb) as conn:
-        counts = publish_marts(conn, marts_dir)
+        counts, written = publish_marts_if_changed(conn, marts_dir)
+    if not written:
+        context.log.info("Marts unchanged since their last publication: files kept")
     return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(marts_dir)), **{f"rows_{t}": n for t, n in counts.items()}})
+        "path": MetadataValue.path(str(marts_dir)), "files_written": written,
+        **{f"rows_{t}": n for t, n in counts.items()}})

@@ -118,6 +118,8 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
         for r in preview_rows
     )
     reason_md = "| reason | rows |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in reasons)
+    if summary.reused:
+        context.log.info(f"{path.name} is byte for byte the file this list was last loaded from: rows kept")
     context.log.info(f"{summary.leads} leads loaded, {summary.rejected} rows rejected")
     yield MaterializeResult(
         asset_key="raw_leads",
@@ -127,6 +129,7 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
             "leads": summary.leads,
             "countries": summary.countries,
             "source_path": MetadataValue.path(str(path)),
+            "file_unchanged": summary.reused,
             "preview": MetadataValue.md(preview),
         },
     )

@@ -95,3 +95,24 @@ def test_unusable_files(tmp_path: Path, content: str | None, message: str) -> No
 def test_list_id_is_a_sanitized_stem() -> None:
     assert list_id_for(Path("Q3 Leads (final).CSV")) == "q3_leads_final"
     assert list_id_for(Path("/x/sample_leads.csv")) == "sample_leads"
+
+
+def test_same_bytes_are_not_read_again_and_any_change_is(tmp_path: Path, db) -> None:  # noqa: ANN001
+    path = tmp_path / "leads.csv"
+    path.write_text(MESSY, encoding="utf-8")
+    first = _ingest(db, path)
+    loaded_at = db.execute("SELECT DISTINCT loaded_at FROM raw_leads").fetchall()
+    again = _ingest(db, path)
+    assert again.reused and not first.reused
+    assert (again.leads, again.rejected, again.rows_read, again.countries) == \
+        (first.leads, first.rejected, first.rows_read, first.countries)
+    assert db.execute("SELECT DISTINCT loaded_at FROM raw_leads").fetchall() == loaded_at  # rows untouched
+
+    path.write_text(MESSY.replace("Beta,beta.cn", "Gamma,gamma.cn"), encoding="utf-8")
+    changed = _ingest(db, path)
+    assert not changed.reused
+    assert db.execute("SELECT company FROM raw_leads WHERE record_id = 'r2'").fetchone() == ("Gamma",)
+
+    db.execute("DELETE FROM raw_leads WHERE record_id = 'r2'")  # e.g. an erasure: the file is read again
+    assert not _ingest(db, path).reused
+    assert db.execute("SELECT count(*) FROM raw_leads WHERE record_id = 'r2'").fetchone() == (1,)
