@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -103,6 +103,23 @@ class AttemptRow:
     usd: float | None
     worst_case_credits: float | None
     error: str | None
+
+
+class AttemptTotals(NamedTuple):
+    """Totals of the journal rows of one run with one (raw) outcome and credit basis: see ``attempt_totals``."""
+
+    run_id: str | None
+    outcome: str | None
+    credit_basis: str | None
+    attempts: int
+    credits: float
+    usd: float
+    http_status_sum: int
+    errors: int
+    single_record_ids: int  # rows naming exactly one record
+    record_ids: int  # record ids named, over all rows
+    single_fingerprints: int  # rows with exactly one request fingerprint
+    fingerprints: int  # request fingerprints, over all rows
 
 
 class ResponseStore:
@@ -231,12 +248,31 @@ class ResponseStore:
             rows = self._conn.execute(query + " ORDER BY rowid", params).fetchall()
         return [self._attempt_row(r) for r in rows]
 
-    def attempt_batches(self, batch_size: int = 50_000) -> Iterator[list[AttemptRow]]:
+    def attempt_batches(self, batch_size: int = 50_000, run_ids: Iterable[str | None] | None = None
+                        ) -> Iterator[list[AttemptRow]]:
         """Every attempt in journal order, ``batch_size`` at a time (memory bounded by the batch, not the journal).
 
         Each batch is read in its own short statement (keyset paging on rowid), so the lock is never held
         while the caller works on a batch; attempts written meanwhile show up in a later batch.
+
+        With ``run_ids``, only the attempts of those runs (``None`` stands for attempts without a run), run
+        by run and in journal order within a run; batches are filled across runs.
         """
+        if run_ids is None:
+            yield from self._all_attempt_batches(batch_size)
+            return
+        batch: list[AttemptRow] = []
+        for run_id in sorted(set(run_ids), key=lambda r: (r is not None, r or "")):
+            for rows in self._run_attempt_pages(run_id, batch_size):
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) == batch_size:
+                        yield batch
+                        batch = []
+        if batch:
+            yield batch
+
+    def _all_attempt_batches(self, batch_size: int) -> Iterator[list[AttemptRow]]:
         last = 0
         while True:
             with self._lock:
@@ -247,6 +283,35 @@ class ResponseStore:
                 return
             last = rows[-1][0]
             yield [self._attempt_row(r[1:]) for r in rows]
+
+    def _run_attempt_pages(self, run_id: str | None, page_size: int) -> Iterator[list[AttemptRow]]:
+        # "run_id IS ?" matches NULL too, and SQLite still searches attempts_by_run (run_id, rowid) with it:
+        # a small run is read without scanning the journal.
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE run_id IS ? AND rowid > ? "
+                    "ORDER BY rowid LIMIT ?", [run_id, last, page_size]).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [self._attempt_row(r[1:]) for r in rows]
+
+    def attempt_totals(self) -> list[AttemptTotals]:
+        """Per run, outcome and credit basis: how many attempts, their amounts and how many identifiers they name.
+
+        One pass over the journal in SQLite, without building a Python object per attempt: cheap enough to
+        tell, on every run, which runs' ledger rows may be out of date.
+        """
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT run_id, outcome, credit_basis, count(*), total(credits), total(usd), "
+                "coalesce(sum(http_status), 0), count(error), "
+                "sum(json_array_length(record_ids) = 1), sum(json_array_length(record_ids)), "
+                "sum(json_array_length(request_fingerprints) = 1), sum(json_array_length(request_fingerprints)) "
+                "FROM attempts GROUP BY run_id, outcome, credit_basis").fetchall()
+        return [AttemptTotals(*r) for r in rows]
 
     # ------------------------------------------------------------------ erasure
 
