@@ -15,6 +15,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from enrichment_assets.dagster_defs.dbt_assets import (
     dbt_executable,
+    dbt_manifest,
     dbt_marts,
     dbt_project,
     manifest_is_stale,
@@ -22,6 +23,15 @@ from enrichment_assets.dagster_defs.dbt_assets import (
 )
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.storage.dbt_state import (
+    BuildInputs,
+    forget_build,
+    plan_build,
+    project_digest,
+    read_build,
+    record_build,
+    source_tables,
+)
 from enrichment_assets.storage.warehouse import connect
 from enrichment_assets_tests.conftest import REPO_ROOT
 
@@ -163,6 +173,9 @@ def test_failing_source_test_fails_the_step(isolated_env: dict[str, str], tmp_pa
     built = {m.asset_key.path[-1] for m in result.get_asset_materialization_events()}
     assert "monthly_vendor_spend" in built and "callable_leads" not in built
     assert list((tmp_path / "dbt_target").glob("dbt_marts-*/dbt.log"))
+    # A failed build is not recorded: the next run builds again (and fails again) instead of skipping.
+    with connect(Path(isolated_env["ENRICHMENT_DB"])) as conn:
+        assert read_build(conn) is None
 
 
 def test_models_sit_downstream_of_pipeline_assets_in_one_pool() -> None:
@@ -199,3 +212,123 @@ def test_manifest_is_parsed_on_a_fresh_clone(tmp_path: Path) -> None:
     later = project.manifest_path.stat().st_mtime + 5
     os.utime(model, (later, later))
     assert manifest_is_stale(project)
+
+
+@pytest.fixture
+def dbt_cli_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The arguments of every dbt CLI invocation made through DbtCliResource in this test."""
+    calls: list[list[str]] = []
+    original = DbtCliResource.cli
+
+    def counting_cli(self, args, *rest, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(list(args))
+        return original(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(DbtCliResource, "cli", counting_cli)
+    return calls
+
+
+def run_logs(instance: DagsterInstance, run_id: str) -> str:
+    return "\n".join(entry.user_message for entry in instance.all_logs(run_id))
+
+
+def test_unchanged_rerun_skips_dbt_build(isolated_env: dict[str, str], dbt_cli_calls: list[list[str]]) -> None:
+    """dbt runs again only when a source table, the project, the vars or the selection changed."""
+    db_path = Path(isolated_env["ENRICHMENT_DB"])
+    load_fixture(db_path)
+    with DagsterInstance.ephemeral() as instance:
+        def run(selection: list[AssetKey] | None = None):  # noqa: ANN202
+            result = materialize([dbt_marts], resources=dbt_resources(), instance=instance, selection=selection)
+            assert result.success
+            return result
+
+        first = run()
+        assert len(dbt_cli_calls) == 1 and dbt_cli_calls[0][0] == "build"
+        assert len(first.get_asset_materialization_events()) == len(MODELS)
+
+        second = run()  # nothing changed: no dbt, nothing claimed as materialized or checked
+        assert len(dbt_cli_calls) == 1
+        assert second.get_asset_materialization_events() == [] and second.get_asset_check_evaluations() == []
+        assert f"dbt build skipped: dbt sources and project unchanged since the build of run {first.run_id}" in \
+            run_logs(instance, second.run_id)
+        with duckdb.connect(str(db_path), read_only=True) as conn:  # the models are still there, still right
+            assert conn.execute("SELECT count(*) FROM marts.cost_per_mobile").fetchone()[0] == 2
+
+        with connect(db_path) as conn:  # one contact changes status: cost_per_mobile counts it
+            conn.execute("UPDATE contacts SET status = 'suppressed' WHERE record_id = 'R4'")
+        third = run()
+        assert len(dbt_cli_calls) == 2
+        assert {m.asset_key.path[-1] for m in third.get_asset_materialization_events()} == set(MODELS)
+        assert "main.contacts changed" in run_logs(instance, third.run_id)
+        with duckdb.connect(str(db_path), read_only=True) as conn:
+            assert conn.execute("SELECT suppressed FROM marts.cost_per_mobile WHERE list_id = 'spring'"
+                                ).fetchone()[0] == 1
+
+        # Another selection is another build; once built, the same selection skips.
+        subset = run([AssetKey("monthly_vendor_spend")])
+        assert len(dbt_cli_calls) == 3
+        assert [m.asset_key.path[-1] for m in subset.get_asset_materialization_events()] == ["monthly_vendor_spend"]
+        assert "a different selection" in run_logs(instance, subset.run_id)
+        run([AssetKey("monthly_vendor_spend")])
+        assert len(dbt_cli_calls) == 3
+
+
+def test_edited_project_file_changes_the_project_digest(tmp_path: Path) -> None:
+    """What makes an edited model rebuild: its content, not its mtime, and not dbt's own output."""
+    clone = tmp_path / "dbt"
+    shutil.copytree(REPO_ROOT / "dbt", clone, ignore=shutil.ignore_patterns("target", "logs"))
+    before = project_digest(clone)
+    model = clone / "models" / "marts" / "callable_leads.sql"
+
+    later = model.stat().st_mtime + 5
+    os.utime(model, (later, later))
+    (clone / "target").mkdir()
+    (clone / "target" / "run_results.json").write_text("{}")
+    assert project_digest(clone) == before
+
+    model.write_text(model.read_text() + "\n-- edited\n")
+    assert project_digest(clone) != before
+    (clone / "macros").mkdir()
+    (clone / "macros" / "m.sql").write_text("{% macro m() %}1{% endmacro %}")
+    assert project_digest(clone) != before
+
+
+def test_build_plan_on_missing_and_changed_tables(isolated_env: dict[str, str]) -> None:
+    """The skip rule without dbt: a missing source never skips, a dropped model table is rebuilt."""
+    sources = source_tables(dbt_manifest)
+    assert ("main", "contacts") in sources and ("main", "credit_ledger") in sources
+    db_path = Path(isolated_env["ENRICHMENT_DB"])
+    load_fixture(db_path)
+    model = ("marts", "monthly_vendor_spend")
+    args = {"args": ["build"]}
+
+    def plan(conn):  # noqa: ANN001, ANN202
+        return plan_build(conn, sources=sources, models=[model], project="p", invocation=args,
+                          selection=["monthly_vendor_spend"])
+
+    with connect(db_path) as conn:
+        conn.execute("CREATE SCHEMA marts")
+        conn.execute("CREATE TABLE marts.monthly_vendor_spend AS SELECT 1 AS x")
+        first = plan(conn)
+        assert not first.skip and first.previous is None
+        record_build(conn, first.inputs, "run-1")
+        assert plan(conn).skip and plan(conn).previous.run_id == "run-1"
+
+        conn.execute("DELETE FROM credit_ledger WHERE entry_id = 'e6'")
+        assert plan(conn).reasons == ["source table(s) main.credit_ledger changed"]
+        record_build(conn, plan(conn).inputs, "run-2")
+        assert plan(conn).skip
+
+        conn.execute("DROP TABLE marts.monthly_vendor_spend")
+        assert plan(conn).reasons == ["model relation(s) marts.monthly_vendor_spend missing"]
+        conn.execute("CREATE TABLE marts.monthly_vendor_spend AS SELECT 1 AS x")
+        assert plan(conn).skip
+
+        forget_build(conn)  # what the step does before dbt runs
+        assert not plan(conn).skip
+
+        record_build(conn, plan(conn).inputs, "run-3")
+        conn.execute("DROP TABLE provider_performance")
+        missing = plan(conn)
+        assert missing.reasons == ["source table(s) main.provider_performance missing"] and missing.inputs is None
+    assert isinstance(first.inputs, BuildInputs)

@@ -10,6 +10,12 @@ The manifest: ``dbt/target/`` is not in git. Loading this module runs ``dbt pars
 database access) when ``dbt/target/manifest.json`` is missing or older than a file of the dbt project, so a
 fresh clone, ``enrich run``, ``dagster dev`` and ``dagster definitions validate`` need no manual step, and an
 edited model is picked up at the next load. Concurrent loads wait on a file lock.
+
+Unchanged reruns: ``dbt build`` costs about 8 s even when nothing changed. The step skips it when the
+tables dbt reads (the project's sources), the project's files, the vars and the selection are the same as
+at the last successful build recorded in the DuckDB file (``storage/dbt_state.py``), and says so in the
+run's log. A skipped step yields no materializations and no check results: Dagster keeps showing those of
+the build that made the models, which are still current.
 """
 
 import json
@@ -19,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from filelock import FileLock
@@ -26,6 +33,18 @@ from filelock import FileLock
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.settings import repo_root
+from enrichment_assets.storage.dbt_state import (
+    BuildPlan,
+    Table,
+    describe_sources,
+    forget_build,
+    plan_build,
+    project_digest,
+    project_files,
+    qualified,
+    record_build,
+    source_tables,
+)
 from enrichment_assets.storage.warehouse import connect
 
 DBT_GROUP = "marts"
@@ -44,11 +63,7 @@ def manifest_is_stale(project: DbtProject) -> bool:
     if not project.manifest_path.exists():
         return True
     built = project.manifest_path.stat().st_mtime
-    sources = [project.project_dir / "dbt_project.yml", project.profiles_dir / "profiles.yml"]
-    for folder in ("models", "tests", "macros", "seeds", "snapshots", "analyses"):
-        if (project.project_dir / folder).is_dir():
-            sources.extend(p for p in (project.project_dir / folder).rglob("*") if p.is_file())
-    return any(p.exists() and p.stat().st_mtime > built for p in sources)
+    return any(p.stat().st_mtime > built for p in project_files(project.project_dir, project.profiles_dir))
 
 
 def dbt_executable() -> str:
@@ -69,6 +84,8 @@ def prepare_dbt_project(project: DbtProject) -> DbtProject:
 
 
 dbt_project = prepare_dbt_project(DbtProject(project_dir=dbt_project_dir()))
+#: Loaded once: the assets are defined from it, and the step reads its sources (the tables dbt reads).
+dbt_manifest: dict[str, Any] = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
 
 
 class EnrichmentDbtTranslator(DagsterDbtTranslator):
@@ -105,45 +122,94 @@ class EnrichmentDbtTranslator(DagsterDbtTranslator):
 translator = EnrichmentDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_source_tests_as_checks=True))
 
 
-def model_relations(manifest: Mapping[str, Any]) -> dict[AssetKey, str]:
-    """Each model's asset key and its relation (``schema.alias``) in the DuckDB file."""
-    relations = {}
+def model_tables(manifest: Mapping[str, Any]) -> dict[AssetKey, Table]:
+    """Each model's asset key and its relation ``(schema, alias)`` in the DuckDB file."""
+    tables = {}
     for unique_id, node in manifest["nodes"].items():
         if node["resource_type"] in ("model", "seed", "snapshot"):
             key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
-            relations[key] = f'"{node["schema"]}"."{node.get("alias") or node["name"]}"'
-    return relations
+            tables[key] = (node["schema"], node.get("alias") or node["name"])
+    return tables
 
 
-def row_counts(db_path: Path, relations: Mapping[AssetKey, str], keys: set[AssetKey]) -> dict[AssetKey, int]:
-    """Row count of each built model; opened only once dbt has exited (and released the write lock)."""
-    if not keys:
-        return {}
+def model_relations(manifest: Mapping[str, Any]) -> dict[AssetKey, str]:
+    """Each model's asset key and its quoted relation (``"schema"."alias"``) in the DuckDB file."""
+    return {key: qualified(table) for key, table in model_tables(manifest).items()}
+
+
+def row_counts(conn: duckdb.DuckDBPyConnection, relations: Mapping[AssetKey, str],
+               keys: set[AssetKey]) -> dict[AssetKey, int]:
+    """Row count of each built model."""
+    return {key: conn.execute(f"SELECT count(*) FROM {relations[key]}").fetchall()[0][0]  # noqa: S608
+            for key in keys if key in relations}
+
+
+def plan_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, db_path: Path,
+                   args: list[str]) -> BuildPlan:
+    """Whether this step's ``dbt build`` would read the same as the last successful one.
+
+    Opens the DuckDB file and closes it again before returning: dbt needs the write lock. When dbt is to
+    run, the record of the last build is deleted first (a failed build leaves the models half-updated).
+    """
+    models = model_tables(dbt_manifest)
+    profiles_dir = Path(dbt.profiles_dir) if dbt.profiles_dir else dbt_project.profiles_dir
     conn = connect(db_path)
     try:
-        return {key: conn.execute(f"SELECT count(*) FROM {relations[key]}").fetchall()[0][0]
-                for key in keys if key in relations}
+        plan = plan_build(
+            conn,
+            sources=source_tables(dbt_manifest),
+            models=[models[k] for k in context.selected_asset_keys if k in models],
+            project=project_digest(dbt_project.project_dir, profiles_dir),
+            invocation={"args": args, "profile": dbt.profile, "target": dbt.target,
+                        "global_config_flags": list(dbt.global_config_flags)},
+            selection=[k.to_user_string() for k in context.selected_asset_keys]
+            + [k.to_user_string() for k in context.selected_asset_check_keys],
+        )
+        if not plan.skip:
+            forget_build(conn)
+        return plan
     finally:
         conn.close()
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=dbt_manifest,
     project=dbt_project,
     dagster_dbt_translator=translator,
     name="dbt_marts",
     pool=DUCKDB_POOL,
 )
 def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: EnrichmentSettings) -> Iterator:
-    """``dbt build`` of the selected models and their tests, on the pipeline's DuckDB file."""
+    """``dbt build`` of the selected models and their tests, on the pipeline's DuckDB file.
+
+    Skipped (no materializations, no check results) when the dbt sources, the dbt project, the vars and
+    the selection are all the same as at the last successful build; the run's log says so.
+    """
     db_path = enrichment.settings().db_path
-    invocation = dbt.cli(["build", "--vars", json.dumps({"enrichment_db": str(db_path)})], context=context,
-                         raise_on_error=False)
+    args = ["build", "--vars", json.dumps({"enrichment_db": str(db_path)})]
+    plan = plan_dbt_build(context, dbt, db_path, args)
+    if plan.skip:
+        context.log.info(
+            f"dbt build skipped: dbt sources and project unchanged since the build of run {plan.previous.run_id} "
+            f"at {plan.previous.built_at}; same project files, vars and selection "
+            f"({len(context.selected_asset_keys)} models, {len(context.selected_asset_check_keys)} tests). "
+            f"Sources: {describe_sources(plan.inputs.sources)}. The models and test results of that build are "
+            "current, so this step materializes nothing.")
+        return
+    context.log.info(f"Running dbt build: {'; '.join(plan.reasons)}.")
+    invocation = dbt.cli(args, context=context, raise_on_error=False)
     # dbt holds the DuckDB write lock until it exits: collect its events, then count rows.
     events = list(invocation.stream())
     error = invocation.get_error()
     built = {context.asset_key_for_output(e.output_name): e for e in events if isinstance(e, Output)}
-    counts = row_counts(db_path, model_relations(invocation.manifest), set(built))
+    conn = connect(db_path)
+    try:
+        counts = row_counts(conn, model_relations(invocation.manifest), set(built))
+        if error is None and plan.inputs is not None:
+            # The inputs were read before dbt ran: a table written meanwhile only makes the next run build.
+            record_build(conn, plan.inputs, context.run.run_id)
+    finally:
+        conn.close()
     for event in events:
         if isinstance(event, Output):
             key = context.asset_key_for_output(event.output_name)
