@@ -66,6 +66,8 @@ def contact_status(best: ContactPhone | None, outcomes: set[str], suppressed: bo
 
 #: Leads classified at a time: the merge's memory is bounded by this, not by the list's size.
 BATCH_LEADS = 20_000
+#: File rows per DuckDB query (see ``_lead_batches``).
+WINDOW_ROWS = 100_000
 
 _PHONES_SCHEMA = pa.schema([
     ("record_id", pa.string()), ("e164", pa.string()), ("number_type", pa.string()), ("region", pa.string()),
@@ -89,36 +91,52 @@ class _LeadAnswers:
 
 
 def _lead_batches(conn: duckdb.DuckDBPyConnection, list_id: str) -> Iterator[list[_LeadAnswers]]:
-    """Every lead of the list with all its providers' answers, in file order, a batch at a time."""
+    """Every lead of the list with all its providers' answers, in file order, a batch at a time.
+
+    One query per window of ``WINDOW_ROWS`` file rows: DuckDB groups the answers of those leads only, so
+    its memory does not grow with the list (one query over a 1M-lead list held every lead's answers at once).
+    """
     union = _results_union()
     cursor = conn.cursor()  # a cursor of its own: the caller may use ``conn`` between batches
     try:
-        cursor.execute(f"""
-            WITH results AS ({union}),
-            per_lead AS (
-                SELECT record_id,
-                       list(struct_pack(provider := provider, phones := phones, claimed := claimed_types)) AS answers,
-                       list(DISTINCT outcome) AS outcomes
-                FROM results GROUP BY record_id)
-            SELECT r.record_id, r.first_name, r.last_name, r.company, r.domain, r.email, r.linkedin_url,
-                   r.country, r.fingerprint, p.answers, p.outcomes
-            FROM raw_leads r LEFT JOIN per_lead p USING (record_id)
-            WHERE r.list_id = $list_id
-        """, {"list_id": list_id})  # noqa: S608 - the union names constant tables only
-        while rows := cursor.fetchmany(BATCH_LEADS):
-            batch = []
-            for *fields, answers, outcomes in rows:
-                observations = [
-                    PhoneObservation(answer["provider"], number, claim)
-                    for answer in answers or []
-                    for number, claim in zip(answer["phones"] or [],
-                                             answer["claimed"] or [None] * len(answer["phones"] or []),
-                                             strict=False)
-                ]
-                batch.append(_LeadAnswers(Lead(list_id, *fields), observations, set(outcomes or [])))
-            yield batch
+        [(first, last)] = cursor.execute(
+            "SELECT min(coalesce(row_number, 0)), max(coalesce(row_number, 0)) FROM raw_leads WHERE list_id = ?",
+            [list_id]).fetchall()
+        for low in range(first, last + 1, WINDOW_ROWS) if first is not None else ():
+            yield from _window_batches(cursor, union, list_id, low, low + WINDOW_ROWS)
     finally:
         cursor.close()
+
+
+def _window_batches(cursor: duckdb.DuckDBPyConnection, union: str, list_id: str, low: int, high: int
+                    ) -> Iterator[list[_LeadAnswers]]:
+    cursor.execute(f"""
+        WITH leads AS (
+            SELECT * FROM raw_leads
+            WHERE list_id = $list_id AND coalesce(row_number, 0) >= $low AND coalesce(row_number, 0) < $high),
+        results AS (SELECT * FROM ({union}) WHERE record_id IN (SELECT record_id FROM leads)),
+        per_lead AS (
+            SELECT record_id,
+                   list(struct_pack(provider := provider, phones := phones, claimed := claimed_types)) AS answers,
+                   list(DISTINCT outcome) AS outcomes
+            FROM results GROUP BY record_id)
+        SELECT r.record_id, r.first_name, r.last_name, r.company, r.domain, r.email, r.linkedin_url,
+               r.country, r.fingerprint, p.answers, p.outcomes
+        FROM leads r LEFT JOIN per_lead p USING (record_id)
+        ORDER BY r.row_number
+    """, {"list_id": list_id, "low": low, "high": high})  # noqa: S608 - the union names constant tables only
+    while rows := cursor.fetchmany(BATCH_LEADS):
+        batch = []
+        for *fields, answers, outcomes in rows:
+            observations = [
+                PhoneObservation(answer["provider"], number, claim)
+                for answer in answers or []
+                for number, claim in zip(answer["phones"] or [],
+                                         answer["claimed"] or [None] * len(answer["phones"] or []),
+                                         strict=False)
+            ]
+            batch.append(_LeadAnswers(Lead(list_id, *fields), observations, set(outcomes or [])))
+        yield batch
 
 
 def _shared_numbers(conn: duckdb.DuckDBPyConnection, list_id: str, workdir: Path) -> dict[str, frozenset[str]]:
