@@ -66,9 +66,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from enrichment_assets.config import ConfigError, load_config
     from enrichment_assets.settings import load_settings
 
+    from enrichment_assets.storage.warehouse import memory_limit
+
     try:
         settings = load_settings()
         load_config(settings.config_path)
+        memory_limit()
     except (ConfigError, ValueError) as exc:
         return _fail_input(str(exc))
 

@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.config import EnrichmentConfig, load_config
 from enrichment_assets.settings import Settings, load_settings
-from enrichment_assets.storage.warehouse import ensure_schema
+from enrichment_assets.storage.warehouse import prepare
 
 
 class EnrichmentSettings(ConfigurableResource):
@@ -41,5 +41,5 @@ class EnrichmentSettings(ConfigurableResource):
 def warehouse(duckdb_resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
     """A DuckDB connection with the contract schema in place; hold it only for short write sections."""
     with duckdb_resource.get_connection() as conn:
-        ensure_schema(conn)
+        prepare(conn)
         yield conn

@@ -6,6 +6,8 @@ Writes go through short transactions; nothing here ever waits on the network.
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -156,6 +158,28 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(statement)
 
 
+#: DuckDB's memory cap in the pipeline's process. Its default, 80% of the machine's RAM, let the process grow
+#: with the list (sorting, joining and grouping a million leads in memory); under the cap DuckDB spills those
+#: to ``<db>.tmp/`` on disk instead.
+DEFAULT_MEMORY_LIMIT = "384MB"
+_MEMORY_LIMIT = re.compile(r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+
+
+def memory_limit() -> str:
+    """``ENRICHMENT_DUCKDB_MEMORY_LIMIT`` (e.g. ``512MB``, ``2GB``), else ``DEFAULT_MEMORY_LIMIT``."""
+    value = os.environ.get("ENRICHMENT_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+    if not _MEMORY_LIMIT.match(value):
+        raise ValueError(f"ENRICHMENT_DUCKDB_MEMORY_LIMIT must be a size such as 512MB or 2GB, not {value!r}")
+    return value
+
+
+def prepare(conn: duckdb.DuckDBPyConnection) -> None:
+    """Ready a pipeline connection: the memory cap (a literal: SET takes no parameters; validated above) and
+    the contract schema."""
+    conn.execute(f"SET memory_limit = '{memory_limit()}'")
+    ensure_schema(conn)
+
+
 def connect(path: Path, *, read_only: bool = False, attempts: int = 120, wait_seconds: float = 0.5
             ) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file, waiting while another process holds its write lock."""
@@ -169,7 +193,7 @@ def connect(path: Path, *, read_only: bool = False, attempts: int = 120, wait_se
             time.sleep(wait_seconds)
             continue
         if not read_only:
-            ensure_schema(conn)
+            prepare(conn)
         return conn
     raise RuntimeError(f"could not open {path} (locked by another process?): {last_error}")
 
