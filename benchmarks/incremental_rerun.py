@@ -177,7 +177,7 @@ def main() -> int:
     outside = sorted(touched - changed_ids)
     checks = {
         "unchanged_zero_vendor_calls": same["vendor_requests"] == 0 and same["ledger_rows"] == 0,
-        "unchanged_waterfall_le_10s": (same["waterfall_s"] or 1e9) <= 10,
+        "unchanged_waterfall_le_10s": same["waterfall_s"] is not None and same["waterfall_s"] <= 10,
         "unchanged_whole_run_le_10s": same["wall_s"] <= 10,
         "changed_only_changed_records_called": not outside,
         "changed_leadmagic_requests_eq_changed_rows": delta["accepted_by_vendor"]["leadmagic"] == len(changed_ids),

@@ -5,7 +5,10 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+from enrichment_assets.storage.step_state import ALL_LISTS, read_digest, stable_digest, table_digest, write_digest
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+
+_E164_STEP = "check_best_phone_is_valid_e164"
 
 _RESULTS_UNION = " UNION ALL ".join(
     f"SELECT '{p}' AS provider, list_id, record_id, run_id, credits, from_cache FROM {t}"
@@ -24,13 +27,28 @@ def _is_e164(value: str) -> bool:
         number, phonenumbers.PhoneNumberFormat.E164) == value
 
 
+_BEST_PHONES = "(SELECT best_phone FROM contacts WHERE best_phone IS NOT NULL)"
+
+
 @asset_check(asset="contacts", blocking=False,
-             description="Every best_phone is a valid number in E.164 form (dialable as is).")
+             description=("Every best_phone is a valid number in E.164 form (dialable as is). The numbers are "
+                          "parsed again only when they changed since they last passed."))
 def best_phone_is_valid_e164(duckdb: DuckDBResource) -> AssetCheckResult:
     with warehouse(duckdb) as conn:
-        phones = [r[0] for r in conn.execute("SELECT best_phone FROM contacts WHERE best_phone IS NOT NULL").fetchall()]
-    bad = sum(1 for p in phones if not _is_e164(p))
-    return AssetCheckResult(passed=bad == 0, metadata={"checked": len(phones), "invalid": bad})
+        # Parsing 100k numbers takes ~2 s; the same numbers under the same phonenumbers release give the same
+        # answer, so a passing set is remembered by its digest.
+        digest = stable_digest(phonenumbers.__version__, table_digest(conn, _BEST_PHONES))
+        count = conn.execute(f"SELECT count(*) FROM {_BEST_PHONES}").fetchall()[0][0]  # noqa: S608
+        if read_digest(conn, _E164_STEP, ALL_LISTS) == digest:
+            return AssetCheckResult(passed=True, metadata={"checked": count, "invalid": 0,
+                                                           "unchanged_since_last_pass": True})
+        phones = [r[0] for r in conn.execute(f"SELECT * FROM {_BEST_PHONES}").fetchall()]  # noqa: S608
+        bad = sum(1 for p in phones if not _is_e164(p))
+        if bad == 0:
+            with transaction(conn):
+                write_digest(conn, _E164_STEP, ALL_LISTS, digest)
+    return AssetCheckResult(passed=bad == 0, metadata={"checked": len(phones), "invalid": bad,
+                                                       "unchanged_since_last_pass": False})
 
 
 @asset_check(asset="contacts", blocking=False, description="contacts has exactly one row per record_id.")
