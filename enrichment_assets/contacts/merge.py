@@ -24,7 +24,7 @@ from enrichment_assets.phones.classify import (
 from enrichment_assets.phones.parse import region_hints
 from enrichment_assets.phones.score import choose_best
 from enrichment_assets.storage.step_state import read_digest, stable_digest, table_digest, write_digest
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, transaction
 from enrichment_assets.waterfall.engine import PENDING_OUTCOMES
 from enrichment_assets.waterfall.suppression import Suppression
 
@@ -47,11 +47,7 @@ _STEP = "merge_contacts"
 
 
 def _results_union() -> str:
-    return " UNION ALL ".join(
-        f"SELECT record_id, '{provider}' AS provider, phones, claimed_types, outcome FROM {table} "
-        "WHERE list_id = $list_id"
-        for provider, table in PROVIDER_RESULT_TABLES.items()
-    )
+    return results_union("record_id, phones, claimed_types, outcome", "list_id = $list_id")
 
 
 def contact_status(best: ContactPhone | None, outcomes: set[str], suppressed: bool) -> str:
@@ -304,10 +300,7 @@ LEFT JOIN asked a USING (provider) LEFT JOIN mobiles m USING (provider) LEFT JOI
 
 
 def rebuild_provider_performance(conn: duckdb.DuckDBPyConnection, providers: Sequence[str]) -> list[tuple]:
-    union = " UNION ALL ".join(
-        f"SELECT '{provider}' AS provider, record_id, outcome, from_cache FROM {table}"
-        for provider, table in PROVIDER_RESULT_TABLES.items()
-    )
+    union = results_union("record_id, outcome, from_cache")
     with transaction(conn):
         conn.execute("DELETE FROM provider_performance")
         conn.execute("INSERT INTO provider_performance BY NAME " + PERFORMANCE_SQL.format(union=union),

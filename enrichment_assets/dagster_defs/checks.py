@@ -6,14 +6,11 @@ from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.storage.step_state import ALL_LISTS, read_digest, stable_digest, table_digest, write_digest
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+from enrichment_assets.storage.warehouse import results_union, transaction
 
 _E164_STEP = "check_best_phone_is_valid_e164"
 
-_RESULTS_UNION = " UNION ALL ".join(
-    f"SELECT '{p}' AS provider, list_id, record_id, run_id, credits, from_cache FROM {t}"
-    for p, t in PROVIDER_RESULT_TABLES.items()
-)
+_RESULTS_UNION = results_union("list_id, record_id, run_id, credits, from_cache")
 
 
 def _is_e164(value: str) -> bool:

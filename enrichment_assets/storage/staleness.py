@@ -10,12 +10,9 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+from enrichment_assets.storage.warehouse import results_union
 
-_ANSWERS = " UNION ALL ".join(
-    f"SELECT list_id, record_id, request_fingerprint, called_at, outcome FROM {table}"
-    for table in PROVIDER_RESULT_TABLES.values()
-)
+_ANSWERS = results_union("list_id, record_id, request_fingerprint, called_at, outcome")
 
 
 def stale_lookups_by_list(conn: duckdb.DuckDBPyConnection, ttl_days: float, now: datetime) -> dict[str, int]:

@@ -14,15 +14,12 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union
 
 #: Outcomes that leave a lead unfinished (engine.PENDING_OUTCOMES; repeated here: storage does not import it).
 _PENDING = ("skipped_budget", "provider_unavailable", "error")
 
-_ROWS = " UNION ALL ".join(
-    f"SELECT record_id, outcome, called_at FROM {table} WHERE list_id = $list_id"
-    for table in PROVIDER_RESULT_TABLES.values()
-)
+_ROWS = results_union("record_id, outcome, called_at", "list_id = $list_id")
 
 LEAD_COLUMNS = ("record_id", "first_name", "last_name", "company", "domain", "email", "linkedin_url", "country",
                 "fingerprint")

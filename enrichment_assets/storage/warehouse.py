@@ -19,6 +19,18 @@ PROVIDER_RESULT_TABLES = {
     provider: f"{provider}_results" for provider in ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
 }
 
+
+
+def results_union(columns: str, where: str | None = None) -> str:
+    """SQL for every provider's results table as one relation: ``provider`` (a literal) then ``columns``.
+
+    ``columns`` and ``where`` are SQL written by this package; values go in the caller's parameters.
+    """
+    clause = f" WHERE {where}" if where else ""
+    return " UNION ALL ".join(f"SELECT '{provider}' AS provider, {columns} FROM {table}{clause}"
+                              for provider, table in PROVIDER_RESULT_TABLES.items())
+
+
 _RESULTS_COLUMNS = """
     list_id VARCHAR NOT NULL,
     record_id VARCHAR NOT NULL,
