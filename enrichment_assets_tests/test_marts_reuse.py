@@ -27,3 +27,23 @@ def test_marts_are_republished_only_when_something_changed(tmp_path: Path) -> No
     assert publish_marts_if_changed(conn, marts)[1]
     assert (marts / "credit_ledger.parquet").exists()
     conn.close()
+
+
+def test_funnel_chart_is_drawn_again_only_when_its_figures_or_file_change(tmp_path: Path, monkeypatch) -> None:
+    from enrichment_assets.reporting import funnel_chart
+    from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
+
+    drawn = []
+    real = funnel_chart.render_funnel_png
+    monkeypatch.setattr(funnel_chart, "render_funnel_png", lambda rows: drawn.append(rows) or real(rows))
+    conn = connect(tmp_path / "f.duckdb")
+    path = tmp_path / "marts" / "provider_funnel.png"
+    rows = [FunnelRow("leadmagic", 10, 5, 4, 20.0, 0.4)]
+    first = funnel_png_file(conn, rows, path)
+    assert funnel_png_file(conn, rows, path) == first and len(drawn) == 1
+    funnel_png_file(conn, [FunnelRow("leadmagic", 10, 6, 4, 20.0, 0.4)], path)
+    assert len(drawn) == 2
+    path.unlink()
+    funnel_png_file(conn, [FunnelRow("leadmagic", 10, 6, 4, 20.0, 0.4)], path)
+    assert len(drawn) == 3 and path.exists()
+    conn.close()

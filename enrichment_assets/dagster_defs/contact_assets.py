@@ -19,7 +19,7 @@ from enrichment_assets.contacts.merge import merge_list_if_changed, rebuild_prov
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.privacy import mask_phone
-from enrichment_assets.reporting.funnel_chart import FunnelRow, render_funnel_png
+from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts_if_changed
@@ -194,19 +194,17 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
     """How each vendor earns its money: requests, numbers found, personal mobiles it contributed, credits and USD
     spent, hit rate and cost per mobile found, over every list enriched so far."""
     order = enrichment.config().waterfall.order
+    chart_path = enrichment.settings().marts_dir / "provider_funnel.png"
     with warehouse(duckdb) as conn:
         rows = rebuild_provider_performance(conn, order)
+        chart = funnel_png_file(conn, [FunnelRow(provider=r[0], leads_sent=r[8], found=r[2], mobiles=r[3],
+                                                 credits=float(r[4]), usd=float(r[5])) for r in rows], chart_path)
     table = "\n".join(["| provider | calls | found | mobiles | credits | USD | hit rate | credits / mobile |",
                        "|---|---|---|---|---|---|---|---|"]
                       + [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:g} | {r[5]:.2f} | "
                          f"{'' if r[6] is None else f'{r[6]:.1%}'} | {'' if r[7] is None else f'{r[7]:.2f}'} |"
                          for r in rows])
     context.log.info("Provider performance:\n" + table)
-    chart = render_funnel_png([FunnelRow(provider=r[0], leads_sent=r[8], found=r[2], mobiles=r[3],
-                                         credits=float(r[4]), usd=float(r[5])) for r in rows])
-    chart_path = enrichment.settings().marts_dir / "provider_funnel.png"
-    chart_path.parent.mkdir(parents=True, exist_ok=True)
-    chart_path.write_bytes(chart)
     return MaterializeResult(metadata={
         "dagster/row_count": len(rows), "performance": MetadataValue.md(table),
         "funnel_chart": MetadataValue.md(f"![waterfall funnel](data:image/png;base64,{b64encode(chart).decode()})"),

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+import duckdb
+
+from enrichment_assets.storage.step_state import ALL_LISTS, read_digest, stable_digest, write_digest
+from enrichment_assets.storage.warehouse import transaction
+
+_STEP = "provider_funnel_chart"
 
 
 @dataclass(frozen=True)
@@ -55,3 +63,20 @@ def render_funnel_png(rows: Sequence[FunnelRow], title: str = "Waterfall funnel 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def funnel_png_file(conn: duckdb.DuckDBPyConnection, rows: Sequence[FunnelRow], path: Path) -> bytes:
+    """The chart of ``rows`` at ``path``: drawn again only when the figures or the file changed (matplotlib
+    costs about a second, most of an unchanged rerun's work otherwise)."""
+    def digest() -> str:
+        stat = path.stat() if path.exists() else None
+        return stable_digest([astuple(r) for r in rows], (stat.st_size, stat.st_mtime_ns) if stat else None)
+
+    if path.exists() and read_digest(conn, _STEP, ALL_LISTS) == digest():
+        return path.read_bytes()
+    chart = render_funnel_png(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(chart)
+    with transaction(conn):
+        write_digest(conn, _STEP, ALL_LISTS, digest())
+    return chart
