@@ -60,10 +60,11 @@ def contact_status(best: ContactPhone | None, outcomes: set[str], suppressed: bo
     return "phone_found" if best is not None else "not_found"
 
 
-#: Leads classified at a time: the merge's memory is bounded by this, not by the list's size.
-BATCH_LEADS = 20_000
-#: File rows per DuckDB query (see ``_lead_batches``).
-WINDOW_ROWS = 100_000
+#: Leads classified at a time, and file rows per DuckDB query (see ``_lead_batches``): the merge's memory is
+#: bounded by these, not by the list's size. Merging 300k leads in a fresh process peaked at 615 MB with
+#: 20k / 100k, 519 MB with 5k / 100k and 438 MB with 5k / 50k, in about the same time.
+BATCH_LEADS = 5_000
+WINDOW_ROWS = 50_000
 
 _PHONES_SCHEMA = pa.schema([
     ("record_id", pa.string()), ("e164", pa.string()), ("number_type", pa.string()), ("region", pa.string()),
