@@ -18,6 +18,7 @@ from dagster_duckdb import DuckDBResource
 from enrichment_assets.contacts.merge import merge_list_if_changed, rebuild_provider_performance
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.privacy import mask_phone
 from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.settings import PROVIDERS
@@ -116,7 +117,10 @@ def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSetting
         lists = lists_to_merge(context, conn)
         reused = []
         for list_id in lists:
-            summary = merge_list_if_changed(conn, list_id, config.active_order, suppression)
+            try:
+                summary = merge_list_if_changed(conn, list_id, config.active_order, suppression)
+            finally:
+                release_freed_memory()
             if summary.reused:
                 reused.append(list_id)
             phones += summary.phones

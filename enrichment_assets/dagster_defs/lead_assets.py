@@ -20,6 +20,7 @@ from dagster_duckdb import DuckDBResource
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, ingest_lead_file, list_id_for
+from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.privacy import mask_email
 
 OWNERS = ["team:revops-data"]
@@ -103,7 +104,10 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
     settings = enrichment.settings()
     path = resolve_lead_file(context, config, settings.inbox)
     context.log.info(f"Reading lead list '{context.partition_key}' from {path.name}")
-    summary = ingest_lead_file(lambda: warehouse(duckdb), path, context.partition_key)
+    try:
+        summary = ingest_lead_file(lambda: warehouse(duckdb), path, context.partition_key)
+    finally:
+        release_freed_memory()
     with warehouse(duckdb) as conn:
         preview_rows = conn.execute(
             "SELECT record_id, first_name, company, country, email, linkedin_url IS NOT NULL "

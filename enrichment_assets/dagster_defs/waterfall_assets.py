@@ -32,6 +32,7 @@ from enrichment_assets.dagster_defs.vendor_resources import (
     VendorResource,
 )
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.privacy import mask_phone
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.response_store import ResponseStore
@@ -197,6 +198,7 @@ def waterfall(
                 previews = {p: _preview(conn, p, list_id) for p in selected}
     finally:
         vendor_log.removeHandler(handler)
+        release_freed_memory()
 
     context.log.info(
         f"Waterfall done in {stats.wall_seconds:.1f}s: {stats.leads} leads, {stats.calls} vendor requests, "
