@@ -106,3 +106,15 @@ def test_walk_key_ignores_speed_and_money_but_not_where_a_walk_ends() -> None:
     assert key != _key({**base, "providers": {"pronto": {"personal_email_consent": True}}})
     assert key != _key(base, Suppression(emails={"someone@example.com"}))
     assert key != _key(base, call=("leadmagic",))
+
+
+def test_windows_of_file_rows_give_the_same_leads_in_file_order(conn, tmp_path: Path, monkeypatch) -> None:
+    from enrichment_assets.storage import walks
+
+    load_leads(conn, {"c": "fc", "a": "fa", "b": "fb", "d": "fd"})
+    walk(conn, tmp_path, {"a": ("error", NOW)})
+    load_leads(conn, {"c": "fc", "a": "fa", "b": "fb-new", "d": "fd"})
+    whole = to_walk(conn, tmp_path)
+    monkeypatch.setattr(walks, "WINDOW_ROWS", 1)
+    assert to_walk(conn, tmp_path) == whole == ["a", "b"]
+    assert to_walk(conn, tmp_path, key="k2") == ["c", "a", "b", "d"]
