@@ -191,7 +191,8 @@ def waterfall(
                 f"{walking} of {total} leads to walk; {kept} unchanged since their last walk (same fields, same "
                 "settings, answers younger than cache_ttl_days, nothing pending): their results are kept")
             sink = ParquetResultSink(Path(tmp), context.run_id)
-            stats = asyncio.run(engine.run(iter_leads(leads_path, list_id), sink))
+            # Nothing to walk: no vendor client is even opened.
+            stats = asyncio.run(engine.run(iter_leads(leads_path, list_id), sink)) if walking else engine.stats
             with warehouse(duckdb) as conn, transaction(conn):
                 replace_walked(conn, list_id, key, leads_path, sink.files(selected))
             with warehouse(duckdb) as conn:
