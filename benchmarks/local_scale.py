@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from enrichment_assets.storage.warehouse import memory_limit
+
 from _common import (
     git_revision,
     RESULTS_DIR,
@@ -143,6 +145,7 @@ def main() -> int:
                    "counter must stay 0",
         "memory": "peak RSS of the enrich process: /usr/bin/time -v (ru_maxrss) and a /proc/<pid>/status "
                   "VmRSS sampler every 0.2 s; children (dbt) sampled separately",
+        "duckdb_memory_limit": memory_limit(),
     })
     previous = {}
     if args.output.exists():
