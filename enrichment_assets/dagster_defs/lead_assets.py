@@ -100,7 +100,8 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
 )
 def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enrichment: EnrichmentSettings,
                    duckdb: DuckDBResource):
-    """Read one lead file (CSV or Parquet), normalize it, and load raw_leads and rejected_leads."""
+    """Read one lead file (CSV or Parquet), normalize it, and load raw_leads and rejected_leads. A file byte for
+    byte identical to the one the list was last loaded from is not read again."""
     settings = enrichment.settings()
     path = resolve_lead_file(context, config, settings.inbox)
     context.log.info(f"Reading lead list '{context.partition_key}' from {path.name}")
