@@ -24,7 +24,7 @@ from enrichment_assets.phones.classify import (
 from enrichment_assets.phones.parse import region_hints
 from enrichment_assets.phones.score import choose_best
 from enrichment_assets.storage.step_state import read_digest, stable_digest, table_digest, write_digest
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, transaction
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, row_windows, transaction
 from enrichment_assets.waterfall.engine import PENDING_OUTCOMES
 from enrichment_assets.waterfall.suppression import Suppression
 
@@ -96,11 +96,8 @@ def _lead_batches(conn: duckdb.DuckDBPyConnection, list_id: str) -> Iterator[lis
     union = _results_union()
     cursor = conn.cursor()  # a cursor of its own: the caller may use ``conn`` between batches
     try:
-        [(first, last)] = cursor.execute(
-            "SELECT min(coalesce(row_number, 0)), max(coalesce(row_number, 0)) FROM raw_leads WHERE list_id = ?",
-            [list_id]).fetchall()
-        for low in range(first, last + 1, WINDOW_ROWS) if first is not None else ():
-            yield from _window_batches(cursor, union, list_id, low, low + WINDOW_ROWS)
+        for low, high in row_windows(cursor, list_id, WINDOW_ROWS):
+            yield from _window_batches(cursor, union, list_id, low, high)
     finally:
         cursor.close()
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, row_windows
+from enrichment_assets.waterfall.engine import PENDING_OUTCOMES
 
-#: Outcomes that leave a lead unfinished (engine.PENDING_OUTCOMES; repeated here: storage does not import it).
-_PENDING = ("skipped_budget", "provider_unavailable", "error")
+_PENDING = sorted(PENDING_OUTCOMES)
 
 _ROWS = results_union("record_id, outcome, called_at", "list_id = $list_id")
 
@@ -38,23 +38,20 @@ def leads_to_walk(conn: duckdb.DuckDBPyConnection, list_id: str, key: str, answe
     """
     cursor = conn.cursor()  # its own result sets: the caller's connection stays usable
     try:
-        [(first, last)] = cursor.execute(
-            "SELECT min(coalesce(row_number, 0)), max(coalesce(row_number, 0)) FROM raw_leads WHERE list_id = ?",
-            [list_id]).fetchall()
         count = 0
         writer: pq.ParquetWriter | None = None
         try:
-            for low in range(first, last + 1, WINDOW_ROWS) if first is not None else ():
+            for low, high in row_windows(cursor, list_id, WINDOW_ROWS):
                 reader = cursor.sql(_WINDOW_SQL, params={
-                    "list_id": list_id, "key": key, "cutoff": answered_after, "pending": list(_PENDING),
-                    "low": low, "high": low + WINDOW_ROWS}).to_arrow_reader(WINDOW_ROWS)
+                    "list_id": list_id, "key": key, "cutoff": answered_after, "pending": _PENDING,
+                    "low": low, "high": high}).to_arrow_reader(WINDOW_ROWS)
                 for batch in reader:
                     writer = writer or pq.ParquetWriter(str(out), batch.schema)
                     writer.write_batch(batch)
                     count += batch.num_rows
             if writer is None:  # no lead to walk: an empty file with the right columns
                 empty = cursor.sql(_WINDOW_SQL, params={
-                    "list_id": list_id, "key": key, "cutoff": answered_after, "pending": list(_PENDING),
+                    "list_id": list_id, "key": key, "cutoff": answered_after, "pending": _PENDING,
                     "low": 0, "high": 0}).to_arrow_table()
                 pq.write_table(empty, str(out))
         finally:

@@ -31,6 +31,18 @@ def results_union(columns: str, where: str | None = None) -> str:
                               for provider, table in PROVIDER_RESULT_TABLES.items())
 
 
+def row_windows(conn: duckdb.DuckDBPyConnection, list_id: str, size: int) -> list[tuple[int, int]]:
+    """``[low, high)`` ranges of the list's ``raw_leads.row_number`` (file rows), ``size`` rows each.
+
+    Queried one window at a time, a step's joins and sorts in DuckDB stay bounded by ``size`` instead of
+    growing with the list.
+    """
+    [(first, last)] = conn.execute(
+        "SELECT min(coalesce(row_number, 0)), max(coalesce(row_number, 0)) FROM raw_leads WHERE list_id = ?",
+        [list_id]).fetchall()
+    return [] if first is None else [(low, low + size) for low in range(first, last + 1, size)]
+
+
 _RESULTS_COLUMNS = """
     list_id VARCHAR NOT NULL,
     record_id VARCHAR NOT NULL,
