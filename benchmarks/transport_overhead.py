@@ -24,13 +24,14 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
+
+from _common import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,25 +56,6 @@ def serve(port: int) -> None:
 
     app = Starlette(routes=[Route("/echo", echo, methods=["POST"]), Route("/v1/people/mobile-finder", echo, methods=["POST"])])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=1024)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the echo server exited early")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the echo server did not start")
 
 
 # --------------------------------------------------------------------------- clients
@@ -189,7 +171,7 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], cwd=str(ROOT))
     try:
-        wait_for_port(port, server)
+        wait_for_port(port, server, timeout=20.0)
         url = f"http://127.0.0.1:{port}"
         rows: dict[str, dict] = {}
         # Interleave rounds so a slow moment of the machine does not land on one transport only.
