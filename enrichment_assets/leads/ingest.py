@@ -307,10 +307,7 @@ def load_staged(conn: duckdb.DuckDBPyConnection, list_id: str, valid_path: Path,
             [list_id, loaded_at, str(valid_path), list_id, loaded_at, str(rejected_path)],
         )
         conn.execute("DROP TABLE duplicate_ids")
-        leads, countries = conn.execute(
-            "SELECT count(*), count(DISTINCT country) FROM raw_leads WHERE list_id = ?", [list_id]
-        ).fetchone()
-        (rejected,) = conn.execute("SELECT count(*) FROM rejected_leads WHERE list_id = ?", [list_id]).fetchone()
+        leads, rejected, countries = _list_counts(conn, list_id)
     return IngestSummary(list_id=list_id, rows_read=rows_read, leads=leads, rejected=rejected, countries=countries)
 
 
@@ -330,10 +327,16 @@ def _loaded_digest(conn: duckdb.DuckDBPyConnection, list_id: str, source: str) -
                          table_digest(conn, "rejected_leads", "list_id = ?", [list_id]))
 
 
-def _current_summary(conn: duckdb.DuckDBPyConnection, list_id: str) -> IngestSummary:
+def _list_counts(conn: duckdb.DuckDBPyConnection, list_id: str) -> tuple[int, int, int]:
+    """The list's leads, rejected rows and distinct countries as the tables hold them."""
     leads, countries = conn.execute(
         "SELECT count(*), count(DISTINCT country) FROM raw_leads WHERE list_id = ?", [list_id]).fetchone()
     (rejected,) = conn.execute("SELECT count(*) FROM rejected_leads WHERE list_id = ?", [list_id]).fetchone()
+    return leads, rejected, countries
+
+
+def _current_summary(conn: duckdb.DuckDBPyConnection, list_id: str) -> IngestSummary:
+    leads, rejected, countries = _list_counts(conn, list_id)
     # Every row of the file is either a lead or rejected (duplicates included).
     return IngestSummary(list_id=list_id, rows_read=leads + rejected, leads=leads, rejected=rejected,
                          countries=countries, reused=True)
