@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from enrichment_assets.storage.step_state import ALL_LISTS, read_digest, stable_digest, write_digest
+from enrichment_assets.storage.step_state import ALL_LISTS, file_stamp, read_digest, stable_digest, write_digest
 from enrichment_assets.storage.warehouse import transaction
 
 _STEP = "provider_funnel_chart"
@@ -69,8 +69,7 @@ def funnel_png_file(conn: duckdb.DuckDBPyConnection, rows: Sequence[FunnelRow], 
     """The chart of ``rows`` at ``path``: drawn again only when the figures or the file changed (matplotlib
     costs about a second, most of an unchanged rerun's work otherwise)."""
     def digest() -> str:
-        stat = path.stat() if path.exists() else None
-        return stable_digest([astuple(r) for r in rows], (stat.st_size, stat.st_mtime_ns) if stat else None)
+        return stable_digest([astuple(r) for r in rows], file_stamp(path))
 
     if path.exists() and read_digest(conn, _STEP, ALL_LISTS) == digest():
         return path.read_bytes()

@@ -8,7 +8,14 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from enrichment_assets.storage.step_state import ALL_LISTS, read_digest, stable_digest, table_digest, write_digest
+from enrichment_assets.storage.step_state import (
+    ALL_LISTS,
+    file_stamp,
+    read_digest,
+    stable_digest,
+    table_digest,
+    write_digest,
+)
 from enrichment_assets.storage.warehouse import transaction
 
 MART_TABLES = ("contacts", "contact_phones", "credit_ledger", "provider_performance")
@@ -39,11 +46,7 @@ def publish_marts(conn: duckdb.DuckDBPyConnection, marts_dir: Path) -> dict[str,
 
 def _marts_digest(conn: duckdb.DuckDBPyConnection, marts_dir: Path) -> str:
     """The tables' contents and the files as this process would find them (deleted or replaced by hand)."""
-    files = []
-    for table in MART_TABLES:
-        path = marts_dir / f"{table}.parquet"
-        stat = path.stat() if path.exists() else None
-        files.append((table, stat.st_size, stat.st_mtime_ns) if stat else (table, None, None))
+    files = [(table, file_stamp(marts_dir / f"{table}.parquet")) for table in MART_TABLES]
     return stable_digest(str(marts_dir.resolve()), files, *(table_digest(conn, t) for t in MART_TABLES))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -21,6 +22,13 @@ def stable_digest(*parts: Any) -> str:
     """sha256 of JSON-encoded parts (sorted keys): the same inputs give the same digest in any process."""
     payload = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """Size and modification time of a file this package wrote, None when it is gone: a digest that includes
+    it changes when someone deletes or replaces the file."""
+    stat = path.stat() if path.exists() else None
+    return (stat.st_size, stat.st_mtime_ns) if stat else None
 
 
 def table_digest(conn: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE",
