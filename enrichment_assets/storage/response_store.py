@@ -259,11 +259,11 @@ class ResponseStore:
         by run and in journal order within a run; batches are filled across runs.
         """
         if run_ids is None:
-            yield from self._all_attempt_batches(batch_size)
+            yield from self._attempt_pages(batch_size)
             return
         batch: list[AttemptRow] = []
         for run_id in sorted(set(run_ids), key=lambda r: (r is not None, r or "")):
-            for rows in self._run_attempt_pages(run_id, batch_size):
+            for rows in self._attempt_pages(batch_size, by_run=True, run_id=run_id):
                 for row in rows:
                     batch.append(row)
                     if len(batch) == batch_size:
@@ -272,27 +272,19 @@ class ResponseStore:
         if batch:
             yield batch
 
-    def _all_attempt_batches(self, batch_size: int) -> Iterator[list[AttemptRow]]:
+    def _attempt_pages(self, page_size: int, *, by_run: bool = False, run_id: str | None = None
+                       ) -> Iterator[list[AttemptRow]]:
+        """Attempts in journal order, a page per short statement (keyset paging on rowid); ``by_run``: only
+        those of ``run_id``. "run_id IS ?" matches NULL too, and SQLite still searches attempts_by_run
+        (run_id, rowid) with it: a small run is read without scanning the journal."""
+        where = "run_id IS ? AND rowid > ?" if by_run else "rowid > ?"
         last = 0
         while True:
+            params = [run_id, last, page_size] if by_run else [last, page_size]
             with self._lock:
                 rows = self._conn.execute(
-                    f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                    [last, batch_size]).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield [self._attempt_row(r[1:]) for r in rows]
-
-    def _run_attempt_pages(self, run_id: str | None, page_size: int) -> Iterator[list[AttemptRow]]:
-        # "run_id IS ?" matches NULL too, and SQLite still searches attempts_by_run (run_id, rowid) with it:
-        # a small run is read without scanning the journal.
-        last = 0
-        while True:
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE run_id IS ? AND rowid > ? "
-                    "ORDER BY rowid LIMIT ?", [run_id, last, page_size]).fetchall()
+                    f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE {where} ORDER BY rowid LIMIT ?",
+                    params).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
