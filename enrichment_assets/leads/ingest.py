@@ -1,23 +1,23 @@
-"""Stream a lead file (CSV or Parquet) into ``raw_leads`` and ``rejected_leads``.
+"""Stream a lead file (CSV, Parquet or Excel) into ``raw_leads`` and ``rejected_leads``.
 
 Rows are read and normalized in chunks and staged to Parquet files on disk, so
 a file of any size ingests in bounded memory; DuckDB then deduplicates
 ``record_id`` (the first row wins) and loads the partition in one short
 transaction. A bad row never stops the run: it lands in ``rejected_leads``
 with the reason and the raw row. Only a file that cannot be used at all
-(missing, unreadable, not a table, no ``record_id`` column) raises
-:class:`LeadFileError`.
+(missing, unreadable, not a table, no ``record_id`` column or two candidates) raises
+:class:`LeadFileError`. Reading the file (formats, encodings) is ``sources.py``; which column is which
+field is ``headers.py``.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,18 +25,23 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from enrichment_assets.leads.normalize import InvalidField, map_headers, normalize_row
+from enrichment_assets.leads.headers import ColumnError, ColumnMapping, resolve_columns
+from enrichment_assets.leads.normalize import InvalidField, normalize_row
+from enrichment_assets.leads.sources import (
+    CHUNK_ROWS,
+    SUPPORTED_SUFFIXES,
+    LeadFileError,
+    Row,
+    open_table,
+    printable,
+)
 from enrichment_assets.storage.step_state import read_digest, stable_digest, table_digest, write_digest
 from enrichment_assets.storage.warehouse import transaction
 
-CHUNK_ROWS = 50_000
 RAW_PREVIEW_CHARS = 2_000
-SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq")
-_DELIMITERS = (",", ";", "\t", "|")
 
-
-class LeadFileError(Exception):
-    """The file cannot be used at all; the message is one line for the user."""
+__all__ = ["CHUNK_ROWS", "SUPPORTED_SUFFIXES", "IngestSummary", "LeadFile", "LeadFileError", "check_lead_file",
+           "ingest_lead_file", "list_id_for", "open_lead_file", "stage_lead_file"]
 
 
 def list_id_for(path: Path) -> str:
@@ -59,10 +64,18 @@ class IngestSummary:
     countries: int
     #: True when the file was byte for byte the one the list was last loaded from: its rows were kept.
     reused: bool = False
+    file_format: str | None = None
+    #: The text encoding a CSV was read with (utf-8, utf-8-sig, utf-16, cp1252, ...).
+    encoding: str | None = None
+    sheet: str | None = None
+    #: sha256 of the file's bytes: which file the rows came from.
+    source_sha256: str | None = None
+    #: Lead field -> the file's column it was read from.
+    columns: dict[str, str] = field(default_factory=dict)
 
 
 #: Raise when normalization changes: every list is read again from its file at its next run.
-INGEST_RULES_VERSION = 1
+INGEST_RULES_VERSION = 2
 _STEP = "lead_ingestion"
 
 
@@ -99,111 +112,50 @@ def _raw_json(headers: list[str], values: list[str]) -> str:
     return text[:RAW_PREVIEW_CHARS]
 
 
-def _printable(text: str) -> str:
-    """Text from the file, safe to show on one terminal line: control characters and undecodable bytes -> '?'."""
-    return "".join(ch if ch.isprintable() else "?" for ch in text)
+@dataclass
+class LeadFile:
+    """A lead file ready to be read: its table, and which of its columns feeds which lead field."""
+
+    path: Path
+    headers: list[str]
+    rows: Iterator[Row]
+    mapping: ColumnMapping
+    file_format: str
+    encoding: str | None = None
+    sheet: str | None = None
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Lead field -> header of the column it is read from."""
+        return {target: self.headers[index] for target, index in sorted(self.mapping.indexes.items())}
 
 
-def _sniff_delimiter(header_line: str) -> str:
-    counts = {d: header_line.count(d) for d in _DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > 0 else ","
+def open_lead_file(path: Path, columns: Mapping[str, str] | None = None, sheet: str | None = None,
+                   config_columns: Mapping[str, str] | None = None) -> LeadFile:
+    """Check the file is usable and return it with a row iterator; raise LeadFileError if not.
 
-
-def _open_text(path: Path):
-    return path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-
-def _skip_to_header(handle) -> str:  # noqa: ANN001
-    first = handle.readline()
-    while first and not first.strip():
-        first = handle.readline()
-    return first
-
-
-def _iter_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | None, str | None]]]:
-    """Header and an iterator of (row_number, values or None, problem) for a delimited text file."""
-    csv.field_size_limit(16 * 1024 * 1024)
-    with _open_text(path) as handle:
-        first = _skip_to_header(handle)
-    if not first:
-        raise LeadFileError(f"{path.name}: the file is empty")
-    delimiter = _sniff_delimiter(first)
-    headers = [h.strip() for h in next(csv.reader([first], delimiter=delimiter))]
-
-    def rows() -> Iterator[tuple[int, list[str] | None, str | None]]:
-        with _open_text(path) as handle:
-            _skip_to_header(handle)
-            reader = csv.reader(handle, delimiter=delimiter)
-            row_number = 1
-            while True:
-                row_number += 1
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    yield row_number, None, f"unreadable CSV row: {exc}"
-                    continue
-                if not values or all(not v.strip() for v in values):
-                    continue
-                if len(values) > len(headers) and any(v.strip() for v in values[len(headers):]):
-                    yield row_number, values, (f"row has {len(values)} fields but the header has {len(headers)} "
-                                               "(mixed delimiters or unquoted commas?)")
-                    continue
-                yield row_number, values, None
-
-    return headers, rows()
-
-
-def _iter_parquet(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | None, str | None]]]:
+    ``columns`` maps lead fields to the file's headers (``--map``; each must exist), ``config_columns``
+    likewise (``columns:`` in enrichment.yaml; applied where the file has the column); both win over the
+    recognised header names. ``sheet`` picks an Excel sheet (default: the first visible one).
+    """
+    table = open_table(path, sheet)
+    name = printable(path.name, 200)
     try:
-        parquet = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise LeadFileError(f"{path.name}: not a readable Parquet file ({exc.__class__.__name__})") from None
-    headers = list(parquet.schema_arrow.names)
-
-    def rows() -> Iterator[tuple[int, list[str] | None, str | None]]:
-        row_number = 1
-        for batch in parquet.iter_batches(batch_size=CHUNK_ROWS):
-            columns = [col.cast(pa.string(), safe=False).to_pylist() if not pa.types.is_string(col.type)
-                       else col.to_pylist() for col in batch.columns]
-            for i in range(batch.num_rows):
-                row_number += 1
-                yield row_number, ["" if c[i] is None else str(c[i]) for c in columns], None
-
-    return headers, rows()
+        mapping = resolve_columns(table.headers, columns, config_columns)
+    except ColumnError as exc:
+        raise LeadFileError(f"{name}: {exc}") from None
+    if "record_id" not in mapping.indexes:
+        shown = ", ".join(printable(h, 40) for h in table.headers[:8]) or "(none)"
+        raise LeadFileError(f"{name}: no record_id column (an 'id' or 'record_id' header, or a CRM's own such "
+                            f"as 'Record ID'; or choose one with --map record_id=\"...\"); found: {shown}")
+    return LeadFile(path=path, headers=table.headers, rows=table.rows, mapping=mapping,
+                    file_format=table.file_format, encoding=table.encoding, sheet=table.sheet)
 
 
-def open_lead_file(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str] | None, str | None]]]:
-    """Check the file is usable and return its header and a row iterator; raise LeadFileError if not."""
-    if not path.exists():
-        raise LeadFileError(f"{path}: no such file")
-    if not path.is_file():
-        raise LeadFileError(f"{path}: not a file")
-    try:
-        with path.open("rb") as probe:
-            head = probe.read(4)
-    except OSError as exc:
-        raise LeadFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if head == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
-        headers, rows = _iter_parquet(path)
-    else:
-        try:
-            headers, rows = _iter_csv(path)
-        except OSError as exc:
-            raise LeadFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if "record_id" not in map_headers(headers):
-        shown = ", ".join(_printable(h[:40]) for h in headers[:8]) or "(none)"
-        raise LeadFileError(f"{_printable(path.name)}: no record_id column (an 'id' or 'record_id' header); "
-                            f"found: {shown}")
-    return headers, rows
-
-
-def check_lead_file(path: Path) -> list[str]:
-    """Raise LeadFileError unless the file is usable; return its header."""
-    headers, _rows = open_lead_file(path)
-    return headers
+def check_lead_file(path: Path, columns: Mapping[str, str] | None = None, sheet: str | None = None,
+                    config_columns: Mapping[str, str] | None = None) -> LeadFile:
+    """Raise LeadFileError unless the file is usable; return it (its rows are not read)."""
+    return open_lead_file(path, columns, sheet, config_columns)
 
 
 class _ChunkWriter:
@@ -230,10 +182,15 @@ class _ChunkWriter:
         self._writer.close()
 
 
-def stage_lead_file(path: Path, workdir: Path) -> tuple[Path, Path, int]:
+def stage_lead_file(path: Path, workdir: Path, columns: Mapping[str, str] | None = None,
+                    sheet: str | None = None, config_columns: Mapping[str, str] | None = None
+                    ) -> tuple[Path, Path, int]:
     """Normalize every row of ``path`` into two Parquet files (valid, rejected); no DuckDB involved."""
-    headers, rows = open_lead_file(path)
-    mapping = map_headers(headers)
+    return _stage(open_lead_file(path, columns, sheet, config_columns), workdir)
+
+
+def _stage(lead_file: LeadFile, workdir: Path) -> tuple[Path, Path, int]:
+    headers, rows, mapping = lead_file.headers, lead_file.rows, lead_file.mapping.indexes
     valid_path, rejected_path = workdir / "valid.parquet", workdir / "rejected.parquet"
     valid, rejected = _ChunkWriter(valid_path, _STAGED_SCHEMA), _ChunkWriter(rejected_path, _REJECTED_SCHEMA)
     rows_read = 0
@@ -342,21 +299,29 @@ def _current_summary(conn: duckdb.DuckDBPyConnection, list_id: str) -> IngestSum
                          countries=countries, reused=True)
 
 
-def ingest_lead_file(conn_factory, path: Path, list_id: str, loaded_at: datetime | None = None) -> IngestSummary:
+def ingest_lead_file(conn_factory, path: Path, list_id: str, loaded_at: datetime | None = None, *,
+                     columns: Mapping[str, str] | None = None, sheet: str | None = None,
+                     config_columns: Mapping[str, str] | None = None) -> IngestSummary:
     """Stage the file without touching DuckDB, then load it with a connection from ``conn_factory``.
 
     ``conn_factory`` is a context manager factory yielding a DuckDB connection, so the
     write lock is only held for the final load. When the list was last loaded from the very same bytes
-    (and its rows are as that load left them), nothing is read or written again.
+    with the same column mapping and sheet (and its rows are as that load left them), nothing is read or
+    written again.
     """
-    source = file_digest(path)
+    lead_file = check_lead_file(path, columns, sheet, config_columns)
+    sha256 = file_digest(path)
+    described = {"file_format": lead_file.file_format, "encoding": lead_file.encoding, "sheet": lead_file.sheet,
+                 "source_sha256": sha256, "columns": lead_file.columns}
+    # The same bytes read with another mapping or sheet are other rows.
+    source = stable_digest(sha256, sorted(lead_file.columns.items()), lead_file.sheet)
     with conn_factory() as conn:
         if read_digest(conn, _STEP, list_id) == _loaded_digest(conn, list_id, source):
-            return _current_summary(conn, list_id)
+            return replace(_current_summary(conn, list_id), **described)
     with tempfile.TemporaryDirectory(prefix="leads-") as tmp:
-        valid_path, rejected_path, rows_read = stage_lead_file(path, Path(tmp))
+        valid_path, rejected_path, rows_read = _stage(lead_file, Path(tmp))
         with conn_factory() as conn:
             summary = load_staged(conn, list_id, valid_path, rejected_path, rows_read, loaded_at)
             with transaction(conn):
                 write_digest(conn, _STEP, list_id, _loaded_digest(conn, list_id, source))
-            return summary
+            return replace(summary, **described)

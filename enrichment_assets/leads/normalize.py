@@ -18,47 +18,17 @@ from urllib.parse import unquote, urlsplit
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
+# Header recognition lives in headers.py; these names stay importable from here.
+from enrichment_assets.leads.countries import country_code
+from enrichment_assets.leads.headers import HEADER_ALIASES, canonical_header, header_key, map_headers
+
+__all__ = ["HEADER_ALIASES", "InvalidField", "NormalizedRow", "canonical_header", "clean_name", "clean_text",
+           "header_key", "lead_fingerprint", "map_headers", "normalize_country", "normalize_domain",
+           "normalize_email", "normalize_linkedin", "normalize_record_id", "normalize_row"]
+
 
 class InvalidField(ValueError):
     """A field's value cannot be normalized; ``str(exc)`` is the human-readable reason."""
-
-
-# Canonical column -> accepted header spellings, compared after `header_key()`.
-HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    "record_id": ("record_id", "id", "recordid", "lead_id", "contact_id", "crm_id"),
-    "first_name": ("first_name", "firstname", "first", "given_name"),
-    "last_name": ("last_name", "lastname", "last", "surname", "family_name"),
-    "full_name": ("full_name", "name", "fullname", "contact_name"),
-    "company": ("company", "company_name", "companyname", "organization", "organisation", "account",
-                "account_name", "employer"),
-    "domain": ("domain", "company_domain", "website", "company_website", "url", "web", "site", "homepage"),
-    "email": ("email", "work_email", "email_address", "business_email", "e_mail", "mail"),
-    "linkedin_url": ("linkedin_url", "linkedin", "profile_url", "linkedin_id", "linkedin_profile",
-                     "linkedin_profile_url", "li_url", "linkedin_slug"),
-    "country": ("country", "country_code", "countrycode", "nation"),
-}
-
-_ALIAS_TO_CANONICAL = {alias: canon for canon, aliases in HEADER_ALIASES.items() for alias in aliases}
-
-
-def header_key(header: str) -> str:
-    """Lowercase, strip a BOM and whitespace, and fold spaces, dashes and dots to underscores."""
-    text = (header or "").replace("\ufeff", "").strip().lower()
-    return re.sub(r"[\s\-./]+", "_", text).strip("_")
-
-
-def canonical_header(header: str) -> str | None:
-    return _ALIAS_TO_CANONICAL.get(header_key(header))
-
-
-def map_headers(headers: list[str]) -> dict[str, int]:
-    """Canonical column -> index in the header row. The first matching column wins."""
-    mapping: dict[str, int] = {}
-    for index, header in enumerate(headers):
-        canon = canonical_header(header)
-        if canon and canon not in mapping:
-            mapping[canon] = index
-    return mapping
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -191,26 +161,12 @@ def normalize_domain(value: object) -> str | None:
     return host
 
 
-_COUNTRY_ALIASES = {
-    "uk": "GB", "u.k.": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "great britain": "GB",
-    "britain": "GB", "northern ireland": "GB",
-    "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US", "america": "US",
-    "deutschland": "DE", "allemagne": "DE", "españa": "ES", "espana": "ES", "brasil": "BR",
-    "holland": "NL", "the netherlands": "NL", "nederland": "NL", "south korea": "KR", "korea": "KR",
-    "russia": "RU", "uae": "AE", "czech republic": "CZ", "türkiye": "TR", "turkey": "TR",
-    "ivory coast": "CI", "vietnam": "VN", "iran": "IR", "taiwan": "TW", "bolivia": "BO",
-    "venezuela": "VE", "tanzania": "TZ", "syria": "SY", "laos": "LA", "moldova": "MD",
-}
-
-
 @lru_cache(maxsize=4_096)
-def _country_code(key: str) -> str:
-    if key in _COUNTRY_ALIASES:
-        return _COUNTRY_ALIASES[key]
-    try:
-        return pycountry.countries.lookup(key).alpha_2
-    except LookupError:
-        pass
+def _country_code(text: str) -> str:
+    code = country_code(text)
+    if code:
+        return code
+    key = text.lower().strip(" .")
     try:
         matches = pycountry.countries.search_fuzzy(key) if len(key) > 3 else []
     except LookupError:
@@ -224,7 +180,7 @@ def normalize_country(value: object) -> str | None:
     text = clean_text(value, "country")
     if text is None:
         return None
-    return _country_code(text.lower().strip(" ."))
+    return _country_code(text)
 
 
 FINGERPRINT_FIELDS = ("first_name", "last_name", "company", "domain", "email", "linkedin_url", "country")
