@@ -53,34 +53,46 @@ def _instance_lock(folder: Path):  # noqa: ANN202
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def parse_maps(pairs: list[str] | None) -> dict[str, str]:
+    """``--map TARGET="Source column"`` pairs as {target: source}; raise ValueError naming a bad one."""
+    from enrichment_assets.leads.headers import check_targets
+
+    columns: dict[str, str] = {}
+    for pair in pairs or []:
+        target, sep, source = pair.partition("=")
+        if not sep or not target.strip() or not source.strip():
+            raise ValueError(f'--map {pair!r}: expected TARGET="Source column", e.g. --map record_id="Contact Key"')
+        columns[target.strip()] = source.strip()
+    check_targets(columns, "--map")
+    return columns
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from enrichment_assets.config import ConfigError, load_config
     from enrichment_assets.leads.ingest import LeadFileError, check_lead_file, list_id_for
+    from enrichment_assets.settings import load_settings
+    from enrichment_assets.storage.warehouse import memory_limit
 
     path = Path(args.path).expanduser().resolve()
     try:
-        check_lead_file(path)
-    except LeadFileError as exc:
-        return _fail_input(str(exc))
-    list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
-
-    from enrichment_assets.config import ConfigError, load_config
-    from enrichment_assets.settings import load_settings
-
-    from enrichment_assets.storage.warehouse import memory_limit
-
-    try:
+        columns = parse_maps(args.map)
         settings = load_settings()
-        load_config(settings.config_path)
+        config = load_config(settings.config_path)
         memory_limit()
     except (ConfigError, ValueError) as exc:
         return _fail_input(str(exc))
+    try:
+        check_lead_file(path, columns, args.sheet, config.columns)
+    except LeadFileError as exc:
+        return _fail_input(str(exc))
+    list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
 
     from enrichment_assets.runner import run_list
 
     instance = get_instance()
     console.print(f"[bold]Enriching[/bold] {path.name} as lead list [cyan]{list_id}[/cyan] "
                   f"({settings.mode} mode)")
-    outcome = run_list(instance, path, list_id, log_level=args.log_level)
+    outcome = run_list(instance, path, list_id, log_level=args.log_level, columns=columns, sheet=args.sheet)
     _print_summary(outcome)
     if not outcome.success:
         errors.print(f"enrich: the run failed (run id {outcome.run_id}); see the logs above or the Dagster UI",
@@ -154,9 +166,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="enrich", description="Turn lead lists into reachable phone numbers.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="enrich one lead file (CSV or Parquet) through the whole asset graph")
+    run = sub.add_parser("run", help="enrich one lead file (CSV, Parquet or Excel) through the whole asset graph")
     run.add_argument("path", help="the lead file")
     run.add_argument("--list", help="lead list name (partition key); default: the file's stem")
+    run.add_argument("--map", action="append", metavar='TARGET="COLUMN"',
+                     help="read lead field TARGET (record_id, first_name, last_name, full_name, company, domain, "
+                          "email, linkedin_url, country) from the file's COLUMN; repeatable; overrides "
+                          "enrichment.yaml's columns:")
+    run.add_argument("--sheet", help="the Excel sheet to read (default: the first visible one)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="Dagster log level printed while the run goes (default INFO)")
     run.set_defaults(func=cmd_run)

@@ -12,6 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from enrichment_assets.leads.headers import TARGET_FIELDS
 from enrichment_assets.settings import PROVIDERS
 
 
@@ -121,6 +122,19 @@ class EnrichmentConfig(_Strict):
     cache_ttl_days: float = Field(default=90, ge=0)
     budget_warn_share: float = Field(default=0.8, gt=0, le=1)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    #: Lead field -> the lead file's column to read it from, for headers the recognised names miss.
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_targets(cls, columns: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(t for t in columns if t not in TARGET_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown target field(s) {unknown}; known: {list(TARGET_FIELDS)}")
+        empty = sorted(t for t, source in columns.items() if not source.strip())
+        if empty:
+            raise ValueError(f"no source column given for {empty}")
+        return columns
 
     @model_validator(mode="before")
     @classmethod

@@ -79,8 +79,12 @@ def fail_dead_cli_runs(instance: DagsterInstance) -> list[str]:
     return failed
 
 
-def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO") -> RunOutcome:
-    """Register the list as a partition and materialize the whole graph for it, in process."""
+def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO", *,
+             columns: dict[str, str] | None = None, sheet: str | None = None) -> RunOutcome:
+    """Register the list as a partition and materialize the whole graph for it, in process.
+
+    ``columns`` and ``sheet`` (``--map``, ``--sheet``) go to the ingestion step's run config.
+    """
     from enrichment_assets.definitions import defs
 
     register_list(instance, list_id)
@@ -90,7 +94,8 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
         instance=instance,
         partition_key=list_id,
         run_config={
-            "ops": {"lead_ingestion": {"config": {"path": str(path)}}},
+            "ops": {"lead_ingestion": {"config": {"path": str(path), "columns": dict(columns or {}),
+                                                  "sheet": sheet or ""}}},
             "loggers": {"console": {"config": {"log_level": log_level}}},
         },
         tags={"enrichment/trigger": "cli", "enrichment/file": path.name, PID_TAG: str(os.getpid()),

@@ -1,6 +1,7 @@
 """Lead ingestion assets: ``raw_leads`` and ``rejected_leads`` for one lead list."""
 
-
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from dagster import (
@@ -9,6 +10,7 @@ from dagster import (
     AssetRecordsFilter,
     AssetSpec,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -19,7 +21,7 @@ from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
-from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, ingest_lead_file, list_id_for
+from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, LeadFileError, ingest_lead_file, list_id_for
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.privacy import mask_email
 
@@ -47,28 +49,61 @@ REJECTED_LEADS_SCHEMA = TableSchema(columns=[
 
 
 class LeadFileConfig(Config):
-    """Which file to read for this list; empty means: find it in the inbox or reuse the last file read."""
+    """Which file to read for this list; empty means: find it in the inbox or reuse the last file read.
+
+    ``columns`` (lead field -> the file's column, as ``enrich run --map``) adds to and overrides
+    ``columns:`` in enrichment.yaml; ``sheet`` names the Excel sheet to read (default: the first).
+    """
 
     path: str = ""
+    columns: dict[str, str] = {}
+    sheet: str = ""
 
 
-def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, inbox: Path) -> Path:
-    list_id = context.partition_key
-    if config.path:
-        return Path(config.path).expanduser().resolve()
-    if inbox.is_dir():
-        for candidate in sorted(inbox.iterdir()):
-            if candidate.suffix.lower() in SUPPORTED_SUFFIXES and list_id_for(candidate) == list_id:
-                return candidate
-    # Reuse the path of this list's last materialization (a file registered with `enrich run PATH`).
+@dataclass(frozen=True)
+class LeadSource:
+    """The file to read and how: the run's own column mapping and sheet, if any."""
+
+    path: Path
+    columns: dict[str, str]
+    sheet: str | None
+
+
+def last_lead_source(context: AssetExecutionContext, list_id: str) -> dict:
+    """The metadata of the list's last ``raw_leads`` materialization (empty if none)."""
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=AssetKey("raw_leads"), asset_partitions=[list_id]), limit=1
     ).records
     for record in records:
         mat = record.asset_materialization
-        if mat and "source_path" in mat.metadata:
-            return Path(str(mat.metadata["source_path"].value))
-    raise FileNotFoundError(f"No file for lead list '{list_id}': put it in {inbox} or run `enrich run PATH`.")
+        if mat:
+            return {key: value.value for key, value in mat.metadata.items()}
+    return {}
+
+
+def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, inbox: Path) -> LeadSource:
+    list_id = context.partition_key
+    if config.path:
+        return LeadSource(Path(config.path).expanduser().resolve(), dict(config.columns), config.sheet or None)
+    last = last_lead_source(context, list_id)
+    path = None
+    if inbox.is_dir():
+        for candidate in sorted(inbox.iterdir()):
+            if (candidate.suffix.lower() in SUPPORTED_SUFFIXES and not candidate.name.startswith("~$")
+                    and list_id_for(candidate) == list_id):
+                path = candidate
+                break
+    # Else reuse the path of this list's last materialization (a file registered with `enrich run PATH`).
+    if path is None and "source_path" in last:
+        path = Path(str(last["source_path"]))
+    if path is None:
+        raise FileNotFoundError(f"No file for lead list '{list_id}': put it in {inbox} or run `enrich run PATH`.")
+    columns, sheet = dict(config.columns), config.sheet or None
+    if str(path) == str(last.get("source_path")):
+        # A scheduled rerun reads the file the way the run that registered it did (`--map`, `--sheet`).
+        columns = columns or json.loads(str(last.get("run_columns") or "{}"))
+        sheet = sheet or (str(last["run_sheet"]) if last.get("run_sheet") else None)
+    return LeadSource(path, columns, sheet)
 
 
 @multi_asset(
@@ -80,7 +115,7 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
                 "canonical form, emails lowercased and checked, the company domain taken from the website, "
                 "and the country as an ISO code. Only these leads are ever sent to a vendor."
             ),
-            group_name="leads", kinds={"duckdb", "csv"}, owners=OWNERS, partitions_def=lead_lists,
+            group_name="leads", kinds={"duckdb", "csv", "excel"}, owners=OWNERS, partitions_def=lead_lists,
             metadata={"dagster/column_schema": RAW_LEADS_SCHEMA, "dagster/table_name": "main.raw_leads"},
         ),
         AssetSpec(
@@ -100,13 +135,18 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
 )
 def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enrichment: EnrichmentSettings,
                    duckdb: DuckDBResource):
-    """Read one lead file (CSV or Parquet), normalize it, and load raw_leads and rejected_leads. A file byte for
-    byte identical to the one the list was last loaded from is not read again."""
+    """Read one lead file (CSV, Parquet or Excel; CRM and prospecting-tool exports are recognised by their
+    headers), normalize it, and load raw_leads and rejected_leads. A file byte for byte identical to the one the
+    list was last loaded from, read with the same column mapping, is not read again."""
     settings = enrichment.settings()
-    path = resolve_lead_file(context, config, settings.inbox)
+    source = resolve_lead_file(context, config, settings.inbox)
+    path = source.path
     context.log.info(f"Reading lead list '{context.partition_key}' from {path.name}")
     try:
-        summary = ingest_lead_file(lambda: warehouse(duckdb), path, context.partition_key)
+        summary = ingest_lead_file(lambda: warehouse(duckdb), path, context.partition_key, columns=source.columns,
+                                   sheet=source.sheet, config_columns=enrichment.config().columns)
+    except LeadFileError as exc:
+        raise Failure(description=str(exc)) from None
     finally:
         release_freed_memory()
     with warehouse(duckdb) as conn:
@@ -125,7 +165,11 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
     reason_md = "| reason | rows |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in reasons)
     if summary.reused:
         context.log.info(f"{path.name} is byte for byte the file this list was last loaded from: rows kept")
-    context.log.info(f"{summary.leads} leads loaded, {summary.rejected} rows rejected")
+    read_as = summary.file_format + (f", {summary.encoding}" if summary.encoding else "") + (
+        f", sheet '{summary.sheet}'" if summary.sheet else "")
+    context.log.info(f"{summary.leads} leads loaded, {summary.rejected} rows rejected ({read_as})")
+    mapping_md = "| field | column |\n|---|---|\n" + "\n".join(
+        f"| {field} | {column} |" for field, column in summary.columns.items())
     yield MaterializeResult(
         asset_key="raw_leads",
         metadata={
@@ -134,6 +178,14 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
             "leads": summary.leads,
             "countries": summary.countries,
             "source_path": MetadataValue.path(str(path)),
+            "source_sha256": summary.source_sha256 or "",
+            "file_format": summary.file_format or "",
+            "encoding": summary.encoding or "",
+            "sheet": summary.sheet or "",
+            "columns": MetadataValue.md(mapping_md),
+            # What this run was told (--map, --sheet), so a scheduled rerun reads the file the same way.
+            "run_columns": json.dumps(source.columns, sort_keys=True),
+            "run_sheet": source.sheet or "",
             "file_unchanged": summary.reused,
             "preview": MetadataValue.md(preview),
         },

@@ -37,7 +37,9 @@ def scan_inbox(inbox: Path, cursor: dict[str, str]) -> tuple[list[tuple[Path, st
     if not inbox.is_dir():
         return changes, next_cursor
     for path in sorted(inbox.iterdir()):
-        if not path.is_file() or path.name.startswith(".") or path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        # "~$name.xlsx" is the lock file Excel keeps beside a workbook it has open, not a lead list.
+        if (not path.is_file() or path.name.startswith((".", "~$"))
+                or path.suffix.lower() not in SUPPORTED_SUFFIXES):
             continue
         try:
             digest = file_digest(path)
@@ -56,9 +58,9 @@ def scan_inbox(inbox: Path, cursor: dict[str, str]) -> tuple[list[tuple[Path, st
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description=(
-        "Watches the inbox folder (ENRICHMENT_INBOX, default data/inbox). A new CSV or Parquet file becomes a "
-        "lead list partition and is enriched; a file whose content changed is enriched again, and only its "
-        "changed leads reach a vendor."
+        "Watches the inbox folder (ENRICHMENT_INBOX, default data/inbox). A new CSV, Parquet or Excel (.xlsx) file "
+        "becomes a lead list partition and is enriched; a file whose content changed is enriched again, and only "
+        "its changed leads reach a vendor. Columns are read as enrichment.yaml's `columns:` says."
     ),
 )
 def lead_inbox(context: SensorEvaluationContext) -> SensorResult | SkipReason:
