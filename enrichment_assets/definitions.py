@@ -18,6 +18,7 @@ from enrichment_assets.dagster_defs.contact_assets import (
     published_marts,
 )
 from enrichment_assets.dagster_defs.dbt_assets import dbt_executable, dbt_marts, dbt_project
+from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
@@ -41,7 +42,7 @@ def build_resources() -> dict:
 
 defs = Definitions(
     assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts,
-            dbt_marts],
+            dbt_marts, enriched_lead_file],
     asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
                   spend_below_budget_warning],
     jobs=[enrich_list_job],

@@ -40,6 +40,11 @@ class Settings:
     def marts_dir(self) -> Path:
         return self.db_path.parent / "marts"
 
+    @property
+    def out_dir(self) -> Path:
+        """Where the enriched copy of each lead file is written: ``<list>.enriched.csv`` (and ``.xlsx``)."""
+        return self.db_path.parent / "out"
+
 
 def load_settings() -> Settings:
     mode = os.environ.get("ENRICHMENT_MODE", "sandbox").strip().lower() or "sandbox"
