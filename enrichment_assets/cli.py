@@ -146,7 +146,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     try:
         with ResponseStore(settings.response_store_path) as store:
             report = forget(conn, store, settings.marts_dir, record_id=args.record_id, email=email,
-                            linkedin_url=linkedin)
+                            linkedin_url=linkedin, out_dir=settings.out_dir)
     finally:
         conn.close()
     if report.found:
@@ -159,6 +159,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     console.print(f"Forgot {len(report.record_ids)} record(s) matching {who}: {deleted} table rows and "
                   f"{report.responses_deleted} stored vendor responses deleted, {report.ledger_rows_scrubbed} "
                   "ledger rows kept with identifiers removed, marts republished.")
+    if report.enriched_files_deleted:
+        console.print(f"Deleted the enriched file(s) holding them: {', '.join(report.enriched_files_deleted)} "
+                      "(the next run of the list writes them again).")
     return EXIT_OK
 
 

@@ -1,6 +1,8 @@
 """Erasure (right to be forgotten): remove a person from every table, the response store and the marts.
 
-The ledger keeps its amounts — the money was spent — but loses every identifier of the person.
+The ledger keeps its amounts — the money was spent — but loses every identifier of the person. The enriched
+copies of the person's lead lists (``data/out/<list>.enriched.*``) are deleted: they hold the person's row
+and the numbers found for them; the next run of a list writes its copy again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class ErasureReport:
     rows_deleted: dict[str, int] = field(default_factory=dict)
     responses_deleted: int = 0
     ledger_rows_scrubbed: int = 0
+    enriched_files_deleted: list[str] = field(default_factory=list)
 
     @property
     def found(self) -> bool:
@@ -51,7 +54,7 @@ def _stored_anywhere(conn: duckdb.DuckDBPyConnection, record_id: str) -> bool:
 
 def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Path | None, *,
            record_id: str | None = None, email: str | None = None, linkedin_url: str | None = None,
-           ) -> ErasureReport:
+           out_dir: Path | None = None) -> ErasureReport:
     report = ErasureReport(record_ids=find_record_ids(conn, record_id=record_id, email=email,
                                                       linkedin_url=linkedin_url))
     ids = report.record_ids
@@ -93,6 +96,13 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
         report.ledger_rows_scrubbed = int(scrubbed[0][0]) if scrubbed else 0
     if marts_dir is not None and marts_dir.exists():
         publish_marts(conn, marts_dir)
+    if out_dir is not None:
+        for list_id in lists:
+            for suffix in (".enriched.csv", ".enriched.xlsx"):
+                path = out_dir / f"{list_id}{suffix}"
+                if path.exists():
+                    path.unlink()
+                    report.enriched_files_deleted.append(path.name)
     return report
 
 

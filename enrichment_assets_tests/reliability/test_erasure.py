@@ -33,6 +33,7 @@ def copy_state(live_run: LiveRun, dest: Path) -> dict[str, str]:
     for path in store.parent.glob(store.name + "*"):
         shutil.copy2(path, dest / path.name)
     shutil.copytree(db.parent / "marts", dest / "marts")
+    shutil.copytree(db.parent / "out", dest / "out")  # the enriched lead files
     return {**live_run.env, "ENRICHMENT_DB": str(dest / db.name)}
 
 
@@ -89,6 +90,8 @@ def test_forget_removes_the_person_everywhere_but_keeps_the_money(live_run: Live
     for _, person in targets:
         texts = {**all_text(db), **mart_text(marts)}
         assert any(person.work_email in t or person.linkedin_slug in t for t in texts.values())
+    enriched = sorted((Path(db).parent / "out").glob("*.enriched.csv"))
+    assert enriched and all(any(p.linkedin_slug in f.read_text("utf-8-sig") for _, p in targets) for f in enriched)
 
     # A hostile value is a parameter, never SQL: it matches nobody and deletes nothing.
     hostile = run_enrich(["forget", "--record-id", "x' OR '1'='1"], env, timeout=120)
@@ -104,6 +107,9 @@ def test_forget_removes_the_person_everywhere_but_keeps_the_money(live_run: Live
         assert "Forgot 1 record(s)" in result.stdout, result.stdout
         for _, person in targets:  # the command's own output names nobody
             assert person.work_email not in result.stdout + result.stderr
+
+    # The enriched copies of their list, which hold their rows and numbers, are gone.
+    assert not [f for f in enriched if f.exists()]
 
     # Every table: no row of theirs, and none of their identifiers anywhere (free text included).
     for table in TABLES:
