@@ -45,3 +45,37 @@ def test_missing_inbox_skips(isolated_env: dict[str, str], monkeypatch) -> None:
     monkeypatch.setenv("ENRICHMENT_INBOX", isolated_env["ENRICHMENT_INBOX"] + "/nope")
     with DagsterInstance.ephemeral() as instance:
         assert isinstance(_evaluate(instance, None), SkipReason)
+
+
+def test_an_xlsx_export_in_the_inbox_is_enriched_with_the_configs_columns(isolated_env: dict[str, str],
+                                                                          tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The sensor picks up .xlsx (not Excel's ~$ lock file), and enrichment.yaml's columns: reach its run."""
+    import duckdb
+    from dagster import materialize
+    from openpyxl import Workbook
+
+    from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
+    from enrichment_assets.definitions import build_resources
+
+    config = tmp_path / "enrichment.yaml"
+    config.write_text('columns:\n  record_id: "LinkedIn Profile"\n', encoding="utf-8")
+    monkeypatch.setenv("ENRICHMENT_CONFIG", str(config))
+    inbox = Path(isolated_env["ENRICHMENT_INBOX"])
+    book = Workbook()
+    book.active.append(["First Name", "Last Name", "Company Name", "LinkedIn Profile", "Country"])  # Clay: no id
+    book.active.append(["Priya", "Shah", "Brightline", "linkedin.com/in/priya-shah", "United Kingdom"])
+    book.active.append(["Luca", "Rossi", "Rossi Srl", "https://www.linkedin.com/in/lucarossi/", "Italia"])
+    book.save(inbox / "Clay Export.xlsx")
+    (inbox / "~$Clay Export.xlsx").write_bytes(b"\x00lock")
+    with DagsterInstance.ephemeral() as instance:
+        result = _evaluate(instance, None)
+        assert isinstance(result, SensorResult)
+        (request,) = result.run_requests
+        assert request.partition_key == "clay_export"
+        instance.add_dynamic_partitions(lead_lists.name, ["clay_export"])
+        run = materialize([lead_ingestion], instance=instance, partition_key=request.partition_key,
+                          run_config=request.run_config, resources=build_resources())
+        assert run.success
+    with duckdb.connect(isolated_env["ENRICHMENT_DB"], read_only=True) as conn:
+        assert conn.execute("SELECT record_id, country FROM raw_leads ORDER BY row_number").fetchall() == [
+            ("linkedin.com/in/priya-shah", "GB"), ("https://www.linkedin.com/in/lucarossi/", "IT")]
