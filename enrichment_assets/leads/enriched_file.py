@@ -96,6 +96,17 @@ def output_columns(headers: list[str]) -> list[tuple[str, str]]:
     return columns
 
 
+def _arrow_batch(columns: list[list], schema: pa.Schema) -> pa.Table:
+    try:
+        arrays = [pa.array(c, t) for c, t in zip(columns, schema.types, strict=True)]
+    except (UnicodeEncodeError, pa.ArrowException):
+        # Undecodable bytes are lone surrogates in Python, which Arrow cannot store: keep them, escaped.
+        arrays = [pa.array(columns[0], pa.int64())] + [
+            pa.array([None if v is None else v.encode("utf-8", "backslashreplace").decode("utf-8") for v in c],
+                     pa.string()) for c in columns[1:]]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _stage_source(table: LeadTable, target: Path) -> None:
     """The file's rows as text columns c0..cN plus row_number, in Parquet."""
     width = len(table.headers)
@@ -104,17 +115,14 @@ def _stage_source(table: LeadTable, target: Path) -> None:
         batch: list[list] = [[] for _ in range(width + 1)]
         for row_number, values, _problem in table.rows:
             batch[0].append(row_number)
-            for i in range(width):
-                value = values[i] if values is not None and i < len(values) else None
-                # Undecodable bytes are lone surrogates in Python: keep them visible, escaped.
-                batch[i + 1].append(None if value is None
-                                    else value.encode("utf-8", "backslashreplace").decode("utf-8"))
+            cells = (values or [])[:width]
+            cells = cells + [None] * (width - len(cells))
+            for column, value in zip(batch[1:], cells, strict=True):
+                column.append(value)
             if len(batch[0]) >= CHUNK_ROWS:
-                writer.write_table(pa.Table.from_arrays([pa.array(c, t) for c, t in zip(batch, schema.types, strict=True)],
-                                                        schema=schema))
+                writer.write_table(_arrow_batch(batch, schema))
                 batch = [[] for _ in range(width + 1)]
-        writer.write_table(pa.Table.from_arrays([pa.array(c, t) for c, t in zip(batch, schema.types, strict=True)],
-                                                schema=schema))
+        writer.write_table(_arrow_batch(batch, schema))
 
 
 def _csv_safe(expression: str) -> str:

@@ -109,7 +109,8 @@ def detect_encoding(path: Path) -> str:
     for bom, encoding in _BOMS:
         if head.startswith(bom):
             return encoding
-    if b"\x00" in head:
+    # Text has no NUL bytes (a stray one in a cell is that row's problem); binaries and BOM-less UTF-16 do.
+    if b"\x00" in head.split(b"\n", 1)[0] or head.count(b"\x00") * 1000 > len(head):
         raise LeadFileError(f"{printable(path.name, 200)}: {NOT_A_TABLE}")
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -129,7 +130,7 @@ def _legacy_encoding(path: Path) -> str:
     utf8_lines = invalid_lines = 0
     sample = bytearray()
     with path.open("rb") as handle:
-        for line in handle:
+        for line in iter(lambda: handle.readline(1 << 20), b""):  # bounded: a binary may have no line breaks
             if line.isascii():
                 continue
             try:
@@ -278,6 +279,30 @@ def _pick_sheet(workbook, name: str, sheet: str | None):  # noqa: ANN001, ANN202
     return (visible or sheets)[0]
 
 
+_HEADER_SEARCH_ROWS = 30
+
+
+def _find_header(worksheet) -> tuple[int, list[str]]:  # noqa: ANN001
+    """The header row: the first of the top rows naming two lead fields, else the first non-empty row.
+
+    Formatted report exports (Salesforce's, for one) put a title and filters above the table.
+    """
+    from enrichment_assets.leads.headers import map_headers
+
+    first: tuple[int, list[str]] = (0, [])
+    for row_number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
+        texts = [cell_text(v) for v in values]
+        if not any(t.strip() for t in texts):
+            continue
+        if not first[0]:
+            first = (row_number, texts)
+        if len(map_headers(texts)) >= 2:
+            return row_number, texts
+        if row_number >= _HEADER_SEARCH_ROWS:
+            break
+    return first
+
+
 def _excel_table(path: Path, name: str, sheet: str | None) -> LeadTable:
     workbook = _open_workbook(path, name)
     try:
@@ -285,12 +310,7 @@ def _excel_table(path: Path, name: str, sheet: str | None) -> LeadTable:
         title = worksheet.title
         # Trust the rows, not the <dimension> the writing program declared (some write a wrong one).
         worksheet.reset_dimensions()
-        header_row, headers = 0, []
-        for row_number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
-            texts = [cell_text(v) for v in values]
-            if any(t.strip() for t in texts):
-                header_row, headers = row_number, texts
-                break
+        header_row, headers = _find_header(worksheet)
     except LeadFileError:
         workbook.close()
         raise

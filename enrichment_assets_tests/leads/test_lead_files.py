@@ -242,6 +242,19 @@ def test_xlsx_export_with_numbers_dates_and_a_second_sheet(tmp_path: Path, db) -
     assert [values for _n, values, _p in table.rows][0][7] == "2024-03-02 10:14:00"
 
 
+def test_a_formatted_report_workbook_with_a_title_above_the_table(tmp_path: Path, db) -> None:  # noqa: ANN001
+    path = tmp_path / "Open Leads.xlsx"  # Salesforce's "Formatted Report" export puts these rows on top
+    _workbook(path, [
+        ["Open Leads"], ["Filtered By:", "Lead Status equals Open - Not Contacted"], [],
+        ["Lead ID", "First Name", "Last Name", "Company / Account", "Email", "Country"],
+        ["00Q5g00000AbCdEEAV", "Lena", "Schmidt", "Schmidt & Söhne KG", "lena@schmidt-soehne.de", "Germany"],
+    ])
+    ingest(db, path)
+    assert leads(db) == {"00Q5g00000AbCdEEAV": ("Lena", "Schmidt", "Schmidt & Söhne KG", None,
+                                                "lena@schmidt-soehne.de", None, "DE")}
+    assert db.execute("SELECT row_number FROM raw_leads").fetchall() == [(5,)]
+
+
 def test_xlsx_sheet_by_name_and_a_missing_sheet(tmp_path: Path, db) -> None:  # noqa: ANN001
     path = tmp_path / "book.xlsx"
     _workbook(path, [["Notes"], ["nothing here"]], title="Readme", extra_sheets=("Leads",))
@@ -275,6 +288,14 @@ def test_a_string_that_looks_like_a_formula_in_a_workbook_is_still_rejected(tmp_
 
 
 # --------------------------------------------------------------------------- what is not a table
+
+
+def test_a_stray_nul_in_a_text_file_rejects_its_row_not_the_file(tmp_path: Path, db) -> None:  # noqa: ANN001
+    path = tmp_path / "leads.csv"
+    body = "".join(f"{i},person{i}@acme.io\n" for i in range(1, 200))
+    path.write_bytes(b"id,email\n" + body.encode() + b"200,bad\x00@acme.io\n")
+    summary = ingest(db, path)
+    assert (summary.leads, summary.rejected) == (199, 1)
 
 def _zip_bytes() -> bytes:
     buffer = io.BytesIO()
