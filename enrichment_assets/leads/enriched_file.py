@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from enrichment_assets.leads.ingest import file_digest
 from enrichment_assets.leads.sources import CHUNK_ROWS, LeadFileError, LeadTable, open_table, printable
+from enrichment_assets.storage.warehouse import memory_limit
 
 ADDED_COLUMNS = ("best_phone", "best_phone_type", "phone_status", "all_phones", "phone_sources", "rejected_reason")
 XLSX_CELL_LIMIT = 32_767
@@ -215,6 +216,9 @@ def write_enriched_file(conn_factory: Callable[[], AbstractContextManager[duckdb
             conn.execute(f"COPY ({_RESULTS_SQL}) TO '{_sql_path(results)}' (FORMAT parquet)", {"list": list_id})
         columns = output_columns(headers)
         with duckdb.connect(":memory:") as mem:
+            # The pipeline's DuckDB cap here too: beyond it the join and the sort spill to disk.
+            mem.execute(f"SET memory_limit = '{memory_limit()}'")
+            mem.execute(f"SET temp_directory = '{_sql_path(Path(tmp) / 'spill')}'")
             mem.execute("SET preserve_insertion_order = true")
             join = (f"FROM read_parquet('{_sql_path(staged)}') s "
                     f"LEFT JOIN read_parquet('{_sql_path(results)}') r USING (row_number) ORDER BY s.row_number")
