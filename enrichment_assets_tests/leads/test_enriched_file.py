@@ -124,3 +124,22 @@ def test_a_changed_or_missing_source_writes_nothing(tmp_path: Path, db) -> None:
     with pytest.raises(EnrichedFileError, match="the lead file is gone"):
         write_enriched_file(_factory(db), "l", source, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_long_list_comes_back_in_the_files_order(tmp_path: Path, db) -> None:  # noqa: ANN001
+    """Enough rows for DuckDB to join in parallel (several row groups): the order is the file's, not the join's."""
+    n = 150_000
+    source = tmp_path / "long.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("id,email\n")
+        handle.writelines(f"R{i},p{i}@acme.io\n" for i in range(n))
+    # The tables as an ingestion and a merge leave them (written directly: the join is what is under test).
+    db.execute("INSERT INTO raw_leads (list_id, record_id, fingerprint, loaded_at, row_number) "
+               "SELECT 'long', 'R' || i, 'f', now(), i + 2 FROM range(?) t(i)", [n])
+    db.execute("INSERT INTO contacts (record_id, list_id, best_phone, status) "
+               "SELECT 'R' || i, 'long', '+4930' || lpad(i::VARCHAR, 7, '0'), 'phone_found' FROM range(?) t(i) "
+               "ORDER BY random()", [n])
+    summary = write_enriched_file(_factory(db), "long", source, tmp_path / "out")
+    rows = list(csv.reader(summary.csv_path.read_text("utf-8-sig").splitlines()))[1:]
+    assert [r[0] for r in rows] == [f"R{i}" for i in range(n)]
+    assert all(r[2] == "+4930" + str(i).zfill(7) for i, r in enumerate(rows))

@@ -255,6 +255,16 @@ def test_a_formatted_report_workbook_with_a_title_above_the_table(tmp_path: Path
     assert db.execute("SELECT row_number FROM raw_leads").fetchall() == [(5,)]
 
 
+def test_excel_cells_read_as_a_csv_export_would_hold_them() -> None:
+    from enrichment_assets.leads.sources import cell_text
+
+    assert [cell_text(v) for v in (5102.0, 5102, 0.5, 1e16, True, None, "  x ")] == [
+        "5102", "5102", "0.5", "1e+16", "TRUE", "", "  x "]
+    assert cell_text(dt.datetime(2024, 3, 2)) == "2024-03-02"
+    assert cell_text(dt.datetime(2024, 3, 2, 10, 14, 5)) == "2024-03-02 10:14:05"
+    assert cell_text(dt.time(9, 30)) == "09:30:00"
+
+
 def test_xlsx_sheet_by_name_and_a_missing_sheet(tmp_path: Path, db) -> None:  # noqa: ANN001
     path = tmp_path / "book.xlsx"
     _workbook(path, [["Notes"], ["nothing here"]], title="Readme", extra_sheets=("Leads",))
@@ -311,6 +321,7 @@ BINARIES = {
     "truncated.xlsx": b"PK\x03\x04" + random.Random(3).randbytes(300),
     "legacy.xls": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500),
     "latin1_noise.csv": bytes(random.Random(11).randrange(0x80, 0x100) for _ in range(3000)),
+    "utf16_no_bom.csv": "id,email\r\n1,a@b.io\r\n".encode("utf-16-le"),
 }
 
 
