@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ import pyarrow.parquet as pq
 
 CHUNK_ROWS = 50_000
 SUPPORTED_SUFFIXES = (".csv", ".txt", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm")
-EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 _DELIMITERS = (",", ";", "\t", "|")
 NOT_A_TABLE = "not a CSV, Parquet or Excel file"
 
@@ -347,10 +345,3 @@ def _excel_table(path: Path, name: str, sheet: str | None) -> LeadTable:
             book.close()
 
     return LeadTable(headers=headers, rows=rows(), file_format="xlsx", sheet=title)
-
-
-def is_excel(path: Path) -> bool:
-    try:
-        return zipfile.is_zipfile(path) and path.suffix.lower() in EXCEL_SUFFIXES
-    except OSError:
-        return False
