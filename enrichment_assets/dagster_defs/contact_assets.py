@@ -15,7 +15,8 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.contacts.merge import merge_list_if_changed, rebuild_provider_performance
+from enrichment_assets.contacts.merge import merge_list_if_changed
+from enrichment_assets.contacts.performance import rebuild_provider_performance
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.memory import release_freed_memory

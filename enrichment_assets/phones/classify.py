@@ -1,120 +1,44 @@
 """Merge every provider's numbers for one contact into classified phones.
 
-The input is what the providers returned (:class:`PhoneObservation`: which
-provider, the raw string, the provider's own line-type claim if any); the
-output is one :class:`ContactPhone` per distinct E.164 number, ready for the
-``contact_phones`` table. The rules that decide type, score and "personal
-mobile" are in :mod:`enrichment_assets.phones.score`.
+The input is what the providers returned (:class:`~enrichment_assets.phones.model.PhoneObservation`: which
+provider, the raw string, the provider's own line-type claim if any); the output is one
+:class:`~enrichment_assets.phones.model.ContactPhone` per distinct E.164 number, ready for the
+``contact_phones`` table. The rules that decide type, score and "personal mobile" are in
+:mod:`enrichment_assets.phones.score`; which numbers are shared by colleagues is decided before
+(:mod:`enrichment_assets.phones.companies`) and passed in.
 
-Switchboard detection needs the whole list: :func:`find_shared_numbers` finds
-numbers returned for two or more people of the same company
-(:func:`company_key`), and :func:`classify_many` runs both passes for a whole
-list, parsing every raw string once.
+:func:`classify_many` does both for a whole list held in memory, parsing every raw string once; the pipeline
+streams lists instead (``contacts/merge.py``).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
-from collections.abc import Container, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections.abc import Container, Hashable, Iterable, Sequence
 
+from enrichment_assets.phones.companies import (
+    find_shared_numbers,
+    shared_numbers_by_company,
+)
+from enrichment_assets.phones.model import ContactPhone, LeadPhones, PhoneObservation
 from enrichment_assets.phones.parse import (
     ParsedPhone,
-    _host_of,
     _parse_cached,
-    _normalize_hints,
     digits_of,
+    normalize_hints,
     parse_phone,
 )
 from enrichment_assets.phones.score import COMPANY_LINE_SOURCES, evaluate, rank_phones
 
 __all__ = [
-    "FREE_MAIL_DOMAINS",
     "IMPLIED_CLAIMS",
-    "LEGAL_SUFFIXES",
     "MOBILE_CLAIMS",
     "NON_MOBILE_CLAIMS",
-    "ContactPhone",
-    "LeadPhones",
-    "PhoneObservation",
     "classify_contact",
     "classify_many",
-    "company_key",
-    "find_shared_numbers",
+    "distinct_numbers",
     "normalize_claim",
-    "shared_numbers_by_company",
 ]
-
-
-# --------------------------------------------------------------------------- #
-# Data
-# --------------------------------------------------------------------------- #
-
-
-class PhoneObservation(NamedTuple):
-    """One number as one provider returned it.
-
-    ``claimed_type`` is the provider's own line type (Pronto's ``type``), or
-    ``None``. LeadMagic numbers need none: its endpoint only returns mobiles
-    (see :data:`IMPLIED_CLAIMS`).
-    """
-
-    provider: str
-    raw: str
-    claimed_type: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ContactPhone:
-    """One distinct number of one contact: a row of ``contact_phones``.
-
-    ``e164`` is ``None`` only for strings that could not be parsed at all;
-    those are grouped by their digits (see :attr:`key`). ``number_type``
-    reflects the combined evidence (see :mod:`~enrichment_assets.phones.score`).
-    ``sources`` are the providers that returned the number, sorted;
-    ``claimed_types`` the distinct normalized vendor claims, sorted;
-    ``raw_values`` the distinct raw strings seen, sorted.
-    """
-
-    record_id: str
-    e164: str | None
-    number_type: str
-    region: str | None
-    sources: list[str]
-    source_count: int
-    claimed_types: list[str]
-    shared_with_others: bool
-    suppressed: bool
-    score: float
-    is_personal_mobile: bool
-    valid: bool = False
-    has_extension: bool = False
-    raw_values: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        """Identity of the number within its contact: E.164, else ``digits:<digits>``."""
-        return self.e164 if self.e164 is not None else "digits:" + digits_of(
-            self.raw_values[0] if self.raw_values else ""
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LeadPhones:
-    """Everything :func:`classify_many` needs about one lead.
-
-    ``person_key`` identifies the person when spotting shared numbers (default:
-    ``record_id``); pass the canonical LinkedIn URL when the same person may
-    appear under several record ids, so they do not count as colleagues.
-    """
-
-    record_id: str
-    observations: Sequence[PhoneObservation]
-    region_hints: Sequence[str | None] = ()
-    company_key: str | None = None
-    person_key: Hashable | None = None
 
 
 # --------------------------------------------------------------------------- #
@@ -166,121 +90,23 @@ def normalize_claim(claimed_type: object) -> str | None:
 
 
 # --------------------------------------------------------------------------- #
-# Company identity and shared numbers
-# --------------------------------------------------------------------------- #
-
-#: Mailbox providers: such a "domain" says nothing about the employer.
-FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
-    {
-        "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com",
-        "live.com", "msn.com", "aol.com", "icloud.com", "me.com", "mac.com",
-        "proton.me", "protonmail.com", "gmx.de", "gmx.net", "web.de", "yandex.ru",
-        "mail.ru", "qq.com", "163.com", "zoho.com",
-    }
-)  # fmt: skip
-
-#: Legal-form words dropped from the end of a company name.
-LEGAL_SUFFIXES: frozenset[str] = frozenset(
-    {
-        "inc", "incorporated", "corp", "corporation", "co", "company", "llc",
-        "llp", "lp", "ltd", "limited", "plc", "gmbh", "mbh", "ag", "kg", "kgaa",
-        "ohg", "ug", "se", "sa", "sas", "sarl", "sasu", "sl", "slu", "srl",
-        "spa", "bv", "nv", "oy", "oyj", "ab", "as", "asa", "aps", "pty",
-        "pte", "pvt", "private", "ltda", "eireli", "kk", "group", "holding",
-        "holdings", "and",
-    }
-)  # fmt: skip
-
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def _normalize_company_name(company: str) -> str | None:
-    text = unicodedata.normalize("NFKD", company).encode("ascii", "ignore").decode("ascii")
-    text = text.lower().replace("&", " and ").replace("+", " and ")
-    text = text.replace(".", "")  # S.A. -> sa, G.m.b.H. -> gmbh, J.P. -> jp
-    tokens = [t for t in _NON_WORD.split(text) if t]
-    if tokens and tokens[0] == "the" and len(tokens) > 1:
-        tokens = tokens[1:]
-    while len(tokens) > 1 and tokens[-1] in LEGAL_SUFFIXES:
-        tokens.pop()
-    name = " ".join(tokens)
-    return name or None
-
-
-def company_key(company: str | None, domain: str | None) -> str | None:
-    """Normalized company identity: the domain if any, else the cleaned name.
-
-    ``("Acme GmbH", "www.Acme.de")`` → ``"acme.de"``;
-    ``("Acme Inc.", None)`` → ``"acme"``. Free-mail domains (gmail.com, ...)
-    are ignored. ``None`` when neither is usable.
-    """
-    if isinstance(domain, str) and domain.strip():
-        host = _host_of(domain)
-        if host and "." in host and host not in FREE_MAIL_DOMAINS:
-            return host
-    if isinstance(company, str) and company.strip():
-        return _normalize_company_name(company)
-    return None
-
-
-def find_shared_numbers(
-    rows: Iterable[tuple[Hashable, str | None, str | None]],
-) -> set[tuple[str, str]]:
-    """``(company_key, e164)`` pairs returned for two or more distinct people.
-
-    ``rows`` are ``(record_id, company_key, e164)`` over a whole list or table;
-    rows without a company key or E.164 are ignored. Pass a person identity
-    instead of the record id to keep duplicate leads of one person from
-    counting as colleagues.
-    """
-    first_seen: dict[tuple[str, str], Hashable] = {}
-    shared: set[tuple[str, str]] = set()
-    for record_id, key, e164 in rows:
-        if not key or not e164:
-            continue
-        pair = (key, e164)
-        if pair in shared:
-            continue
-        seen = first_seen.setdefault(pair, record_id)
-        if seen != record_id:
-            shared.add(pair)
-    return shared
-
-
-def shared_numbers_by_company(pairs: Iterable[tuple[str, str]]) -> dict[str, frozenset[str]]:
-    """Index the output of :func:`find_shared_numbers` by company key."""
-    by_company: dict[str, set[str]] = {}
-    for key, e164 in pairs:
-        by_company.setdefault(key, set()).add(e164)
-    return {key: frozenset(numbers) for key, numbers in by_company.items()}
-
-
-# --------------------------------------------------------------------------- #
 # Classification
 # --------------------------------------------------------------------------- #
 
 _Parsed = list[tuple[PhoneObservation, ParsedPhone]]
 
 
-def _as_observation(obs: object) -> PhoneObservation | None:
-    if isinstance(obs, PhoneObservation):
-        pass
-    elif isinstance(obs, Mapping):
-        obs = PhoneObservation(obs.get("provider", ""), obs.get("raw", ""), obs.get("claimed_type"))
-    elif isinstance(obs, tuple) and 2 <= len(obs) <= 3:
-        obs = PhoneObservation(*obs)
-    else:
-        return None
+def _normalized(obs: PhoneObservation) -> PhoneObservation | None:
     if not isinstance(obs.raw, str) or not obs.raw.strip():
         return None  # an empty value is "no number", not an invalid number
     provider = obs.provider.strip().lower() if isinstance(obs.provider, str) else ""
     return PhoneObservation(provider, obs.raw, obs.claimed_type)
 
 
-def _parse_all(observations: Iterable[object], hints: tuple[str, ...]) -> _Parsed:
+def _parse_all(observations: Iterable[PhoneObservation], hints: tuple[str, ...]) -> _Parsed:
     parsed: _Parsed = []
     for item in observations:
-        obs = _as_observation(item)
+        obs = _normalized(item)
         if obs is not None:
             try:
                 phone = _parse_cached(obs.raw, hints)  # hints are normalized already
@@ -356,7 +182,7 @@ def _classify_parsed(
 
 def distinct_numbers(observations: Iterable[PhoneObservation], region_hints: Sequence[str | None] = ()) -> set[str]:
     """The distinct valid-or-not E.164 numbers a contact's observations parse to (for finding shared numbers)."""
-    parsed = _parse_all(observations, _normalize_hints(region_hints))
+    parsed = _parse_all(observations, normalize_hints(region_hints))
     return {p.e164 for _, p in parsed if p.e164 is not None}
 
 
@@ -378,7 +204,7 @@ def classify_contact(
     independent of the order of ``observations``; its first element is
     ``choose_best``'s answer when that one is not ``None``.
     """
-    parsed = _parse_all(observations, _normalize_hints(region_hints))
+    parsed = _parse_all(observations, normalize_hints(region_hints))
     return _classify_parsed(record_id, parsed, shared_numbers, suppressed, provider_priority)
 
 
@@ -395,7 +221,7 @@ def classify_many(
     staged: dict[str, tuple[LeadPhones, _Parsed]] = {}
     rows: list[tuple[Hashable, str | None, str | None]] = []
     for lead in leads:
-        parsed = _parse_all(lead.observations, _normalize_hints(lead.region_hints))
+        parsed = _parse_all(lead.observations, normalize_hints(lead.region_hints))
         if lead.record_id in staged:  # the same record twice: one contact
             first, earlier = staged[lead.record_id]
             earlier.extend(parsed)

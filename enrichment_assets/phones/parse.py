@@ -39,6 +39,15 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
+# Region hints are built in regions.py; re-exported here, where the waterfall and the merge import them from.
+from enrichment_assets.phones.regions import (
+    SUPPORTED_REGIONS,
+    normalize_hints,
+    normalize_region,
+    region_from_domain,
+    region_hints,
+)
+
 __all__ = [
     "NUMBER_TYPES",
     "ParsedPhone",
@@ -111,113 +120,6 @@ class ParsedPhone:
     region: str | None
     valid: bool
     extension: str | None = None
-
-
-# --------------------------------------------------------------------------- #
-# Regions
-# --------------------------------------------------------------------------- #
-
-_SUPPORTED_REGIONS: frozenset[str] = frozenset(phonenumbers.SUPPORTED_REGIONS)
-
-#: Country-code spellings that are not ISO-3166 alpha-2 but show up in data.
-_REGION_ALIASES: dict[str, str] = {"UK": "GB", "EL": "GR"}
-
-
-def normalize_region(value: object) -> str | None:
-    """Upper-case ISO-2 region libphonenumber knows, or ``None``."""
-    if not isinstance(value, str):
-        return None
-    code = value.strip().upper()
-    code = _REGION_ALIASES.get(code, code)
-    return code if code in _SUPPORTED_REGIONS else None
-
-
-#: ccTLDs that differ from the ISO-3166 code of their country.
-_TLD_TO_REGION: dict[str, str] = {"uk": "GB"}
-
-#: ccTLDs mostly bought as vanity/generic domains (``acme.io``, ``foo.ai``,
-#: ``bar.co``): a bare ``<name>.io`` says nothing about the company's country.
-#: They count only under a national second level (``empresa.com.co``).
-GENERIC_USE_CCTLDS: frozenset[str] = frozenset(
-    {
-        "ac", "ad", "ai", "am", "as", "bz", "cc", "cd", "co", "dj", "fm", "gd",
-        "gg", "gl", "io", "la", "ly", "me", "ms", "nu", "sh", "so", "st", "sx",
-        "tk", "to", "tv", "vc", "vu", "ws",
-    }
-)  # fmt: skip
-
-#: Second-level labels that mark a national registry (``.co.uk``, ``.com.au``).
-_NATIONAL_SLDS: frozenset[str] = frozenset(
-    {"co", "com", "org", "net", "gov", "edu", "ac", "or", "ne", "gob", "gouv", "ltd", "plc"}
-)
-
-_URL_PREFIX = re.compile(r"^[a-z][a-z0-9+.-]*://")
-
-
-def _host_of(domain: str) -> str:
-    host = domain.strip().lower()
-    if "@" in host:
-        host = host.rsplit("@", 1)[1]
-    host = _URL_PREFIX.sub("", host)
-    host = host.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    host = host.split(":", 1)[0].strip().strip(".")
-    if host.startswith("www."):
-        host = host[4:]
-    return host
-
-
-@lru_cache(maxsize=65536)
-def _region_from_host(host: str) -> str | None:
-    labels = [label for label in host.split(".") if label]
-    if len(labels) < 2:
-        return None
-    tld = labels[-1]
-    if len(tld) != 2 or not tld.isascii() or not tld.isalpha():
-        return None  # generic TLD (.com, .org, .tech) or an IDN / punycode TLD
-    if tld in GENERIC_USE_CCTLDS and not (len(labels) >= 3 and labels[-2] in _NATIONAL_SLDS):
-        return None
-    return normalize_region(_TLD_TO_REGION.get(tld, tld))
-
-
-def region_from_domain(domain: str | None) -> str | None:
-    """ISO-2 country implied by a company domain's ccTLD, ``None`` for generic TLDs.
-
-    ``acme.de`` → ``DE``, ``acme.co.uk`` / ``acme.uk`` → ``GB``,
-    ``acme.com.au`` → ``AU``, ``acme.com.br`` → ``BR``; ``acme.com``,
-    ``acme.eu`` and vanity ccTLDs (``acme.io``, ``acme.ai``, ``acme.co``) →
-    ``None``. Accepts a bare host, a URL or an email address; never raises.
-    """
-    if not isinstance(domain, str) or not domain.strip():
-        return None
-    try:
-        return _region_from_host(_host_of(domain))
-    except Exception:  # pragma: no cover - defensive: never raise on data
-        return None
-
-
-def region_hints(country: str | None, domain: str | None) -> tuple[str, ...]:
-    """Region hints in the order :func:`parse_phone` should try them.
-
-    The lead's country first, then the country of the company domain's TLD;
-    unknown values are dropped and duplicates removed.
-    """
-    return _normalize_hints((country, region_from_domain(domain)))
-
-
-def _normalize_hints(hints: object) -> tuple[str, ...]:
-    if hints is None:
-        return ()
-    if isinstance(hints, str):
-        hints = (hints,)
-    out: list[str] = []
-    try:
-        for hint in hints:  # type: ignore[union-attr]
-            region = normalize_region(hint)
-            if region is not None and region not in out:
-                out.append(region)
-    except TypeError:
-        return ()
-    return tuple(out)
 
 
 # --------------------------------------------------------------------------- #
@@ -329,7 +231,7 @@ def _result(raw: str, number: phonenumbers.PhoneNumber, valid: bool, region: str
         return ParsedPhone(raw, e164, "invalid", None, False, extension)
     if e164 is None:  # pragma: no cover - a valid number always formats
         return ParsedPhone(raw, None, "invalid", None, False, extension)
-    region = region if region in _SUPPORTED_REGIONS else None
+    region = region if region in SUPPORTED_REGIONS else None
     return ParsedPhone(raw, e164, _TYPE_NAMES.get(kind, "unknown"), region, True, extension)
 
 
@@ -386,13 +288,10 @@ def parse_phone(raw: str, region_hints: Sequence[str | None] = ()) -> ParsedPhon
     if not isinstance(raw, str):
         return ParsedPhone("" if raw is None else str(raw), None, "invalid", None, False)
     try:
-        return _parse_cached(raw, _normalize_hints(region_hints))
+        return _parse_cached(raw, normalize_hints(region_hints))
     except Exception:  # pragma: no cover - defensive: never raise on data
         return ParsedPhone(raw, None, "invalid", None, False)
 
-
-parse_phone.cache_info = _parse_cached.cache_info  # type: ignore[attr-defined]
-parse_phone.cache_clear = _parse_cached.cache_clear  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- #

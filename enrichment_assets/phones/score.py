@@ -69,19 +69,20 @@ line type, a score, and a yes/no "personal mobile" verdict, by these rules:
    the E.164 string, so the result never depends on the order in which
    vendors answered.
 
-7. **Contact status.** ``mobile_found`` when the best phone is a personal
-   mobile, ``phone_found`` when it is another number, ``not_found`` when there
-   is no valid, non-suppressed number.
+7. **Contact status** (``contacts/rows.py``, ``contact_status``): ``suppressed``
+   when the lead is on the do-not-contact list; else ``mobile_found`` when the
+   best phone is a personal mobile; else ``pending`` when a provider that could
+   still have answered did not (out of credits, over budget, failing: a rerun
+   finishes it); else ``phone_found`` when there is another best phone, and
+   ``not_found`` when there is none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from enrichment_assets.phones.classify import ContactPhone
+from enrichment_assets.phones.model import ContactPhone
 
 __all__ = [
     "AGREEMENT_BONUS",
@@ -93,15 +94,10 @@ __all__ = [
     "INVALID_SCORE",
     "LIB_MOBILE_WEIGHT",
     "SHARED_PENALTY",
-    "STATUS_MOBILE_FOUND",
-    "STATUS_NOT_FOUND",
-    "STATUS_PHONE_FOUND",
     "TYPE_ADJUSTMENT",
     "VENDOR_MOBILE_WEIGHT",
     "choose_best",
-    "contact_status",
     "evaluate",
-    "rank_key",
     "rank_phones",
 ]
 
@@ -154,10 +150,6 @@ DEFAULT_PROVIDER_PRIORITY: tuple[str, ...] = (
     "lantern",
     "crustdata",
 )
-
-STATUS_MOBILE_FOUND = "mobile_found"
-STATUS_PHONE_FOUND = "phone_found"
-STATUS_NOT_FOUND = "not_found"
 
 # Ranking tiers (lower is better).
 _TIER_PERSONAL_MOBILE = 0
@@ -254,17 +246,6 @@ def _ranker_for(priority: tuple[str, ...]):  # noqa: ANN202 - a key function
     return key
 
 
-def rank_key(
-    phone: ContactPhone, provider_priority: Sequence[str] | None = None
-) -> tuple[int, float, int, int, str]:
-    """Sort key, best first: tier, score, source count, provider priority, number.
-
-    Tiers: personal mobiles, then other numbers, then numbers shared with
-    colleagues, then invalid or suppressed numbers (never chosen).
-    """
-    return _ranker(provider_priority)(phone)
-
-
 def rank_phones(
     phones: Iterable[ContactPhone], provider_priority: Sequence[str] | None = None
 ) -> list[ContactPhone]:
@@ -284,9 +265,3 @@ def choose_best(
         return None
     return min(candidates, key=_ranker(provider_priority))
 
-
-def contact_status(best: ContactPhone | None) -> str:
-    """``mobile_found``, ``phone_found`` or ``not_found`` for a chosen best phone."""
-    if best is None or not _is_choosable(best):
-        return STATUS_NOT_FOUND
-    return STATUS_MOBILE_FOUND if best.is_personal_mobile else STATUS_PHONE_FOUND

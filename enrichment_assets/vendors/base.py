@@ -18,6 +18,14 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, quote_plus
 
+# One free-mail list for the whole project; re-exported here for the vendor clients that import it from base.
+from enrichment_assets.leads.email_domains import (  # noqa: F401
+    FREE_MAIL_DOMAINS,
+    email_domain,
+    email_kind,
+    is_free_mail,
+)
+
 
 class CallStatus(StrEnum):
     """The typed outcome of one lookup (never an exception)."""
@@ -240,56 +248,3 @@ def dedupe_exact(numbers: Iterable[PhoneClaim]) -> list[PhoneClaim]:
         seen.add(claim.number)
         out.append(claim)
     return out
-
-
-# --------------------------------------------------------------------------- email kinds
-
-FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
-    {
-        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
-        "yahoo.com", "ymail.com", "rocketmail.com", "aol.com", "icloud.com", "me.com", "mac.com",
-        "proton.me", "protonmail.com", "pm.me", "tutanota.com", "tuta.io", "gmx.com", "gmx.net",
-        "gmx.de", "web.de", "t-online.de", "freenet.de", "mail.com", "zoho.com", "zohomail.com",
-        "fastmail.com", "hey.com", "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com",
-        "126.com", "sina.com", "naver.com", "daum.net", "hanmail.net", "orange.fr", "wanadoo.fr",
-        "free.fr", "laposte.net", "sfr.fr", "libero.it", "virgilio.it", "btinternet.com",
-        "sky.com", "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "cox.net",
-        "rediffmail.com", "seznam.cz", "wp.pl", "o2.pl", "interia.pl", "bluewin.ch", "telenet.be",
-        "skynet.be", "ziggo.nl", "kpnmail.nl", "uol.com.br", "bol.com.br", "terra.com.br",
-    }
-)
-# Free-mail brands that exist under many country TLDs (yahoo.co.uk, hotmail.fr, outlook.de ...).
-_FREE_MAIL_BRANDS = frozenset({"gmail", "yahoo", "hotmail", "outlook", "live", "aol", "gmx", "yandex", "icloud"})
-
-
-def email_domain(email: str | None) -> str | None:
-    if not email or "@" not in email:
-        return None
-    return email.rsplit("@", 1)[1].strip().lower() or None
-
-
-def is_free_mail(domain: str | None) -> bool:
-    if not domain:
-        return False
-    domain = domain.lower()
-    return domain in FREE_MAIL_DOMAINS or domain.split(".", 1)[0] in _FREE_MAIL_BRANDS
-
-
-def _same_or_subdomain(a: str, b: str) -> bool:
-    return a == b or a.endswith("." + b) or b.endswith("." + a)
-
-
-def email_kind(email: str | None, company_domain: str | None) -> str | None:
-    """``"work"`` or ``"personal"`` (``None`` without a usable email).
-
-    The company's own domain (or a subdomain of it) is work; a free-mail domain is personal;
-    any other domain is taken as work (a corporate alias or a sister company's domain).
-    """
-    domain = email_domain(email)
-    if domain is None:
-        return None
-    if company_domain and _same_or_subdomain(domain, company_domain.lower()):
-        return "work"
-    if is_free_mail(domain):
-        return "personal"
-    return "work"

@@ -59,12 +59,12 @@ def test_new_order_or_suppression_merges_again(conn) -> None:  # noqa: ANN001
 
 
 def test_windows_of_file_rows_give_the_same_merge(conn, monkeypatch) -> None:  # noqa: ANN001
-    from enrichment_assets.contacts import merge
+    from enrichment_assets.contacts import answers, merge
 
     whole = merge.merge_list(conn, "l1", ORDER, Suppression())
     rows = conn.execute("SELECT * EXCLUDE (enriched_at) FROM contacts ORDER BY record_id").fetchall()
     phones = conn.execute("SELECT * FROM contact_phones ORDER BY record_id, e164").fetchall()
-    monkeypatch.setattr(merge, "WINDOW_ROWS", 1)  # one query per lead
+    monkeypatch.setattr(answers, "WINDOW_ROWS", 1)  # one query per lead
     windowed = merge.merge_list(conn, "l1", ORDER, Suppression())
     assert windowed == whole
     assert conn.execute("SELECT * EXCLUDE (enriched_at) FROM contacts ORDER BY record_id").fetchall() == rows

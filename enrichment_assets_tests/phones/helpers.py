@@ -37,3 +37,10 @@ def mobile_of(region: str) -> str:
 
 def fixed_of(region: str) -> str:
     return e164(region, PhoneNumberType.FIXED_LINE)
+
+
+def status_of(best):  # noqa: ANN001, ANN202
+    """The contact status of a lead with this best phone (no pending answer, not suppressed)."""
+    from enrichment_assets.contacts.rows import contact_status
+
+    return contact_status(best, set(), False)

@@ -13,7 +13,6 @@ from enrichment_assets.phones import (
     classify_contact,
     classify_many,
     company_key,
-    contact_status,
     find_shared_numbers,
     normalize_claim,
     shared_numbers_by_company,
@@ -28,7 +27,7 @@ from enrichment_assets.phones.score import (
     VENDOR_MOBILE_WEIGHT,
 )
 
-from .helpers import REGIONS, dashed, fixed_of, mobile_of, national
+from .helpers import REGIONS, dashed, fixed_of, mobile_of, national, status_of
 
 Obs = PhoneObservation
 
@@ -67,7 +66,7 @@ def test_nanp_number_alone_is_not_a_mobile(region: str) -> None:
     assert not phone.is_personal_mobile
     assert phone.score == BASE_VALID
     best = choose_best(phones)
-    assert best is phone and contact_status(best) == "phone_found"
+    assert best is phone and status_of(best) == "phone_found"
 
 
 @pytest.mark.parametrize("region", ["US", "CA"])
@@ -78,7 +77,7 @@ def test_nanp_number_with_vendor_mobile_claim_is_a_mobile(region: str) -> None:
         assert phone.number_type == "mobile", obs
         assert phone.is_personal_mobile
         assert phone.score == BASE_VALID + VENDOR_MOBILE_WEIGHT
-        assert contact_status(choose_best([phone])) == "mobile_found"
+        assert status_of(choose_best([phone])) == "mobile_found"
 
 
 def test_nanp_conflicting_claims_do_not_make_a_mobile() -> None:
@@ -117,7 +116,7 @@ def test_fixed_line_contradicts_vendor_mobile_claim(region: str) -> None:
     assert phone.number_type == "fixed_line"
     assert not phone.is_personal_mobile
     assert phone.claimed_types == ["mobile"]
-    assert contact_status(choose_best(phones)) == "phone_found"
+    assert status_of(choose_best(phones)) == "phone_found"
 
 
 @pytest.mark.parametrize("region", REGIONS)
@@ -159,12 +158,12 @@ def test_switchboard_from_three_providers_never_beats_the_persons_mobile() -> No
     assert mobile.is_personal_mobile and mobile.score > sb.score
     assert choose_best(result["alice"]) is mobile
     assert result["alice"][0] is mobile
-    assert contact_status(choose_best(result["alice"])) == "mobile_found"
+    assert status_of(choose_best(result["alice"])) == "mobile_found"
 
     # Colleagues without a mobile still get the switchboard, as a phone, not a mobile.
     bob_best = choose_best(result["bob"])
     assert bob_best is not None and bob_best.e164 == switchboard
-    assert contact_status(bob_best) == "phone_found"
+    assert status_of(bob_best) == "phone_found"
 
 
 def test_shared_mobile_claim_is_ignored_and_shared_number_comes_last() -> None:
@@ -263,6 +262,8 @@ def test_classify_contact_with_shared_set() -> None:
         ("Société Générale SA", None, "societe generale"),
         ("Procter & Gamble Co.", None, "procter and gamble"),
         ("Acme Inc", "gmail.com", "acme"),
+        ("Acme Inc", "gmx.com", "acme"),  # personal mail, as for the vendors' email kinds
+        ("Acme Inc", "yahoo.co.uk", "acme"),
         ("Acme Inc", "https://acme.com/contact", "acme.com"),
         ("Inc", None, "inc"),
         (None, None, None),
@@ -307,12 +308,12 @@ def test_suppressed_numbers_are_never_chosen() -> None:
     p = by_e164(phones)
     assert p[GB_MOBILE].suppressed and not p[GB_FIXED].suppressed
     best = choose_best(phones)
-    assert best.e164 == GB_FIXED and contact_status(best) == "phone_found"
+    assert best.e164 == GB_FIXED and status_of(best) == "phone_found"
 
     all_suppressed = classify_contact("r1", obs, ["GB"], suppressed={GB_MOBILE, GB_FIXED})
     assert len(all_suppressed) == 2
     assert choose_best(all_suppressed) is None
-    assert contact_status(choose_best(all_suppressed)) == "not_found"
+    assert status_of(choose_best(all_suppressed)) == "not_found"
 
 
 def test_invalid_numbers_are_kept_but_never_chosen() -> None:
@@ -337,7 +338,7 @@ def test_invalid_numbers_are_kept_but_never_chosen() -> None:
     unparsed = sorted((ph.key, ph.sources) for ph in phones if ph.e164 is None)
     assert unparsed == [("digits:", ["lantern"]), ("digits:1234", ["enrichlayer", "lantern"])]
     assert choose_best(phones) is None
-    assert contact_status(None) == "not_found"
+    assert status_of(None) == "not_found"
 
     # Next to a valid number, the valid one wins even with fewer sources.
     mixed = classify_contact("r1", [Obs("enrichlayer", GB_FIXED), *[Obs(p, "+44 12") for p in ("a", "b", "c")]], [])
@@ -355,9 +356,8 @@ def test_extension_means_office_line() -> None:
     assert phone.e164 == US_A and phone.has_extension and not phone.is_personal_mobile
 
 
-def test_observations_as_plain_tuples_and_dicts() -> None:
-    a = classify_contact("r1", [("leadmagic", GB_MOBILE), {"provider": "Pronto", "raw": GB_MOBILE}], ["GB"])
-    (phone,) = a
+def test_provider_names_are_normalized() -> None:
+    (phone,) = classify_contact("r1", [Obs("leadmagic", GB_MOBILE), Obs(" Pronto", GB_MOBILE)], ["GB"])
     assert phone.sources == ["leadmagic", "pronto"]
 
 

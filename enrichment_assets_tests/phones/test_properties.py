@@ -16,14 +16,13 @@ from enrichment_assets.phones import (
     choose_best,
     classify_contact,
     classify_many,
-    contact_status,
     mask_phone,
     parse_phone,
     rank_phones,
     region_from_domain,
 )
 
-from .helpers import REGIONS, dashed, fixed_of, mobile_of, national
+from .helpers import REGIONS, dashed, fixed_of, mobile_of, national, status_of
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("PHONES_HYPOTHESIS_EXAMPLES", "300")),
@@ -136,7 +135,7 @@ def test_choose_best_never_returns_invalid_or_suppressed(
     shared = set(data.draw(st.lists(st.sampled_from(e164s), max_size=3))) if e164s else set()
     phones = classify_contact("r", obs, hints, shared, suppressed)
     best = choose_best(phones)
-    status = contact_status(best)
+    status = status_of(best)
     choosable = [p for p in phones if p.valid and not p.suppressed]
     if best is None:
         assert not choosable and status == "not_found"
