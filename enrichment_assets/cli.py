@@ -125,12 +125,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
+    from enrichment_assets.config import ConfigError, load_config
     from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
     from enrichment_assets.privacy import mask_email
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.erasure import forget, rewrite_database
     from enrichment_assets.storage.response_store import ResponseStore
     from enrichment_assets.storage.warehouse import connect
+    from enrichment_assets.waterfall.suppression import load_suppression
 
     try:
         email = normalize_email(args.email) if args.email else None
@@ -142,11 +144,17 @@ def cmd_forget(args: argparse.Namespace) -> int:
     settings = load_settings()
     if not settings.db_path.exists():
         return _fail_input(f"no database at {settings.db_path}")
+    try:  # colleagues whose number is no longer shared are re-scored as the merge would: same order, same list
+        order = load_config(settings.config_path).active_order
+    except ConfigError as exc:
+        return _fail_input(str(exc))
+    suppression = load_suppression(settings.suppression_path)
     conn = connect(settings.db_path)
     try:
         with ResponseStore(settings.response_store_path) as store:
             report = forget(conn, store, settings.marts_dir, record_id=args.record_id, email=email,
-                            linkedin_url=linkedin, out_dir=settings.out_dir)
+                            linkedin_url=linkedin, out_dir=settings.out_dir, provider_order=order,
+                            suppression=suppression)
     finally:
         conn.close()
     if report.found:
@@ -158,7 +166,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     deleted = sum(report.rows_deleted.values())
     console.print(f"Forgot {len(report.record_ids)} record(s) matching {who}: {deleted} table rows and "
                   f"{report.responses_deleted} stored vendor responses deleted, {report.ledger_rows_scrubbed} "
-                  "ledger rows kept with identifiers removed, marts republished.")
+                  "ledger rows kept with identifiers removed, marts republished."
+                  + (f" Re-scored {sum(report.rescored.values())} lead(s) of colleagues whose number is no longer "
+                     "shared." if report.rescored else ""))
     if report.enriched_files_deleted:
         console.print(f"Deleted the enriched file(s) holding them: {', '.join(report.enriched_files_deleted)} "
                       "(the next run of the list writes them again).")

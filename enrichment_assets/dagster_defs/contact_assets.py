@@ -15,7 +15,8 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.contacts.merge import merge_list_if_changed
+from enrichment_assets.contacts.evidence import lists_without_evidence
+from enrichment_assets.contacts.merge import merge_list, merge_list_if_changed
 from enrichment_assets.contacts.performance import rebuild_provider_performance
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
@@ -37,8 +38,8 @@ CONTACT_PHONES_SCHEMA = TableSchema(columns=[
     TableColumn("region", "varchar", description="ISO country of the number"),
     TableColumn("sources", "varchar[]", description="Providers that returned it"),
     TableColumn("source_count", "integer"),
-    TableColumn("shared_with_others", "boolean", description="Also returned for colleagues: a switchboard or "
-                                                             "shared office line"),
+    TableColumn("shared_with_others", "boolean", description="Also returned for colleagues (in any list): a "
+                                                             "switchboard or shared office line, never chosen"),
     TableColumn("score", "double", description="Agreement across providers + type evidence (see README)"),
     TableColumn("list_id", "varchar"), TableColumn("raw", "varchar"), TableColumn("claimed_types", "varchar[]"),
     TableColumn("is_personal_mobile", "boolean"), TableColumn("suppressed", "boolean"),
@@ -94,12 +95,14 @@ def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:  # noqa: 
                   kinds={"duckdb", "python"}, owners=OWNERS,
                   description=("Every distinct number found for each person, normalized to E.164 and classified: "
                                "line type, which providers agree, and whether it was also returned for colleagues "
-                               "(a switchboard). Invalid numbers are kept, marked invalid, and never chosen."),
+                               "in any list (a switchboard). Invalid numbers and switchboards are kept, never "
+                               "chosen."),
                   metadata={"dagster/column_schema": CONTACT_PHONES_SCHEMA,
                             "dagster/table_name": "main.contact_phones"}),
         AssetSpec("contacts", deps=["contact_phones"], group_name="contacts", kinds={"duckdb"}, owners=OWNERS,
                   description=("One row per lead with the number to dial: the best personal mobile when one was "
-                               "found, else the best other number, and a status (mobile_found, phone_found, "
+                               "found, else the best other number (never a colleague's switchboard), and a status "
+                               "(mobile_found, phone_found, "
                                "not_found, pending when a vendor still owes an answer, suppressed)."),
                   metadata={"dagster/column_schema": CONTACTS_SCHEMA, "dagster/table_name": "main.contacts"}),
     ],
@@ -107,21 +110,38 @@ def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:  # noqa: 
     name="merge_contacts",
 )
 def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource):
-    """Classify every number and pick each person's best phone. A list whose leads, provider results and
-    settings are unchanged since its last merge keeps its contacts as they are."""
+    """Classify every number and pick each person's best phone. A number returned for two or more people of one
+    company, in any lists, is a switchboard for all of them: when this list's numbers reveal one, the leads of
+    other lists holding it are re-scored too (only those). A list whose leads, provider results, settings and
+    switchboard evidence are unchanged since its last merge keeps its contacts as they are."""
     settings = enrichment.settings()
     config = enrichment.config()
     suppression = load_suppression(settings.suppression_path)
     by_status: dict[str, int] = {}
-    phones = contacts = 0
+    phones = contacts = newly_shared = no_longer_shared = 0
+    rescored: dict[str, int] = {}
     with warehouse(duckdb) as conn:
         lists = lists_to_merge(context, conn)
+        # Lists merged before the switchboard evidence existed: once, so their numbers count for everyone.
+        behind = [list_id for list_id in lists_without_evidence(conn) if list_id not in lists]
+        if behind:
+            context.log.info(f"Merging {', '.join(behind)} again to add their numbers to the switchboard evidence "
+                             "(merged by an earlier version)")
         reused = []
-        for list_id in lists:
+        for list_id in [*behind, *lists]:
             try:
-                summary = merge_list_if_changed(conn, list_id, config.active_order, suppression)
+                if list_id in behind:
+                    summary = merge_list(conn, list_id, config.active_order, suppression)
+                else:
+                    summary = merge_list_if_changed(conn, list_id, config.active_order, suppression)
             finally:
                 release_freed_memory()
+            for other, n in summary.rescored.items():
+                rescored[other] = rescored.get(other, 0) + n
+            newly_shared += summary.newly_shared
+            no_longer_shared += summary.no_longer_shared
+            if list_id in behind:
+                continue
             if summary.reused:
                 reused.append(list_id)
             phones += summary.phones
@@ -141,15 +161,25 @@ def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSetting
            f"{', '.join(r[5] or [])} | {r[6]} |" for r in preview_rows])
     mobile_rate = round(by_status.get("mobile_found", 0) / contacts, 4) if contacts else 0.0
     if reused:
-        context.log.info(f"Kept the contacts of {', '.join(reused)}: leads, provider results and settings "
-                         "unchanged since the last merge")
+        context.log.info(f"Kept the contacts of {', '.join(reused)}: leads, provider results, settings and "
+                         "switchboard evidence unchanged since the last merge")
     context.log.info(f"Merged {contacts} contacts of {len(lists)} list(s): {by_status}")
+    rescored_leads = sum(rescored.values())
+    if rescored_leads or newly_shared or no_longer_shared:
+        context.log.info(
+            f"Switchboard evidence across lists: {newly_shared} number(s) newly shared with colleagues, "
+            f"{no_longer_shared} no longer shared; re-scored {rescored_leads} lead(s) of other lists holding them "
+            f"({', '.join(f'{k}: {v}' for k, v in sorted(rescored.items())) or 'none merged yet'})")
+    evidence_metadata = {
+        "rescored_other_lists": ", ".join(sorted(rescored)), "rescored_leads": rescored_leads,
+        "newly_shared_numbers": newly_shared, "no_longer_shared_numbers": no_longer_shared,
+        "lists_merged_for_evidence": ", ".join(behind)}
     yield MaterializeResult(asset_key="contact_phones", metadata={
         "dagster/row_count": phone_total, "phones_this_run": phones, "lists": ", ".join(lists),
-        "lists_unchanged": ", ".join(reused)})
+        "lists_unchanged": ", ".join(reused), **evidence_metadata})
     yield MaterializeResult(asset_key="contacts", metadata={
         "dagster/row_count": totals[0], "contacts_this_run": contacts, "mobile_found_rate": mobile_rate,
-        "lists_unchanged": ", ".join(reused),
+        "lists_unchanged": ", ".join(reused), **evidence_metadata,
         **{f"status_{k}": v for k, v in by_status.items()}, "preview": MetadataValue.md(preview)})
 
 

@@ -61,10 +61,11 @@ line type, a score, and a yes/no "personal mobile" verdict, by these rules:
 5. **Suppression.** A number on the do-not-contact list keeps its score and is
    flagged ``suppressed``; it is never chosen.
 
-6. **Best phone** = among valid, non-suppressed numbers: the personal mobile
-   with the highest score; if there is none, the best other number that is not
-   shared with colleagues; switchboards shared with colleagues come last.
-   Ties are broken by score, then the number of providers that returned it,
+6. **Best phone** = among valid, non-suppressed numbers not shared with
+   colleagues: the personal mobile with the highest score; if there is none,
+   the best other number. A number shared with colleagues (rule 3) is never
+   chosen: a contact whose only numbers are switchboards has no best phone
+   (its ``contact_phones`` rows keep them). Ties are broken by score, then the number of providers that returned it,
    then the provider priority order (the waterfall order by default), then
    the E.164 string, so the result never depends on the order in which
    vendors answered.
@@ -258,9 +259,9 @@ def choose_best(
 ) -> ContactPhone | None:
     """The best phone of one contact (rule 6), or ``None``.
 
-    Never returns an invalid or suppressed number.
+    Never returns an invalid or suppressed number, nor one shared with colleagues.
     """
-    candidates = [p for p in phones if _is_choosable(p)]
+    candidates = [p for p in phones if _is_choosable(p) and not p.shared_with_others]
     if not candidates:
         return None
     return min(candidates, key=_ranker(provider_priority))

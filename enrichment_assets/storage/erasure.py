@@ -2,21 +2,30 @@
 
 The ledger keeps its amounts — the money was spent — but loses every identifier of the person. The enriched
 copies of the person's lead lists (``data/out/<list>.enriched.*``) are deleted: they hold the person's row
-and the numbers found for them; the next run of a list writes its copy again.
+and the numbers found for them; the next run of a list writes its copy again. Their numbers leave the
+switchboard evidence too: a number that was shared only with them is a candidate mobile again for the colleague
+who still holds it, whose lead is re-scored at once (in any list).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from enrichment_assets.contacts import evidence
+from enrichment_assets.contacts.merge import digests_in_force, refresh_digests
+from enrichment_assets.contacts.rescore import rescore_leads
+from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.step_state import forget_digests
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+from enrichment_assets.waterfall.suppression import Suppression
 
 
 @dataclass
@@ -26,6 +35,8 @@ class ErasureReport:
     responses_deleted: int = 0
     ledger_rows_scrubbed: int = 0
     enriched_files_deleted: list[str] = field(default_factory=list)
+    #: Leads of the person's colleagues re-scored because a number is no longer shared with them, per list.
+    rescored: dict[str, int] = field(default_factory=dict)
 
     @property
     def found(self) -> bool:
@@ -54,7 +65,11 @@ def _stored_anywhere(conn: duckdb.DuckDBPyConnection, record_id: str) -> bool:
 
 def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Path | None, *,
            record_id: str | None = None, email: str | None = None, linkedin_url: str | None = None,
-           out_dir: Path | None = None) -> ErasureReport:
+           out_dir: Path | None = None, provider_order: Sequence[str] = DEFAULT_PROVIDER_PRIORITY,
+           suppression: Suppression | None = None) -> ErasureReport:
+    """Erase everyone matching one of the identifiers. ``provider_order`` and ``suppression`` are the merge's
+    (the config's waterfall order and the do-not-contact list): colleagues' leads are re-scored with them."""
+    suppression = suppression or Suppression()
     report = ErasureReport(record_ids=find_record_ids(conn, record_id=record_id, email=email,
                                                       linkedin_url=linkedin_url))
     ids = report.record_ids
@@ -74,26 +89,37 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
         "SELECT DISTINCT list_id FROM raw_leads WHERE record_id IN (SELECT unnest(?::VARCHAR[])) UNION "
         "SELECT DISTINCT list_id FROM rejected_leads WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
         [ids, ids]).fetchall()]
-    with transaction(conn):
-        # The next run of those lists rebuilds them from their files instead of keeping what was built.
-        forget_digests(conn, lists)
-        for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", "waterfall_walks",
-                      *PROVIDER_RESULT_TABLES.values()):
-            deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
-                                   [ids]).fetchall()
-            report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
-        scrubbed = conn.execute(
-            """
-            UPDATE credit_ledger SET
-                record_id = CASE WHEN record_id IN (SELECT unnest($ids::VARCHAR[])) THEN NULL ELSE record_id END,
-                request_fingerprint = CASE WHEN request_fingerprint IN (SELECT unnest($fps::VARCHAR[]))
-                                           THEN NULL ELSE request_fingerprint END,
-                record_ids = list_filter(record_ids, lambda x: NOT list_contains($ids::VARCHAR[], x)),
-                request_fingerprints = list_filter(request_fingerprints,
-                                                   lambda x: NOT list_contains($fps::VARCHAR[], x))
-            WHERE record_id IN (SELECT unnest($ids::VARCHAR[])) OR list_has_any(record_ids, $ids::VARCHAR[])
-            """, {"ids": ids, "fps": sorted(fingerprints)}).fetchall()
-        report.ledger_rows_scrubbed = int(scrubbed[0][0]) if scrubbed else 0
+    try:
+        with transaction(conn):
+            evidence.stage_erasure(conn, ids)
+            in_force = digests_in_force(conn, set(evidence.lists_holding_flips(conn)) - set(lists), provider_order,
+                                        suppression)
+            # The next run of those lists rebuilds them from their files instead of keeping what was built; their
+            # evidence minus the person's rows stays valid.
+            forget_digests(conn, lists, keep_steps=(evidence.MARK_STEP,))
+            for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", "waterfall_walks",
+                          *PROVIDER_RESULT_TABLES.values()):
+                deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
+                                       [ids]).fetchall()
+                report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
+            evidence.apply_erasure(conn, ids)
+            report.rescored = rescore_leads(conn, evidence.holders_to_rescore(conn), provider_order, suppression,
+                                            datetime.now(UTC))
+            refresh_digests(conn, in_force, provider_order, suppression)
+            scrubbed = conn.execute(
+                """
+                UPDATE credit_ledger SET
+                    record_id = CASE WHEN record_id IN (SELECT unnest($ids::VARCHAR[])) THEN NULL ELSE record_id END,
+                    request_fingerprint = CASE WHEN request_fingerprint IN (SELECT unnest($fps::VARCHAR[]))
+                                               THEN NULL ELSE request_fingerprint END,
+                    record_ids = list_filter(record_ids, lambda x: NOT list_contains($ids::VARCHAR[], x)),
+                    request_fingerprints = list_filter(request_fingerprints,
+                                                       lambda x: NOT list_contains($fps::VARCHAR[], x))
+                WHERE record_id IN (SELECT unnest($ids::VARCHAR[])) OR list_has_any(record_ids, $ids::VARCHAR[])
+                """, {"ids": ids, "fps": sorted(fingerprints)}).fetchall()
+            report.ledger_rows_scrubbed = int(scrubbed[0][0]) if scrubbed else 0
+    finally:
+        evidence.drop_staging(conn)
     if marts_dir is not None and marts_dir.exists():
         publish_marts(conn, marts_dir)
     if out_dir is not None:

@@ -56,7 +56,8 @@ def write_digest(conn: duckdb.DuckDBPyConnection, step: str, scope: str, digest:
     conn.execute("INSERT INTO step_state VALUES (?, ?, ?, now())", [step, scope, digest])
 
 
-def forget_digests(conn: duckdb.DuckDBPyConnection, scopes: list[str]) -> None:
-    """Make the next run rebuild these scopes (and every all-lists step) from scratch."""
-    conn.execute("DELETE FROM step_state WHERE scope = ? OR scope IN (SELECT unnest(?::VARCHAR[]))",
-                 [ALL_LISTS, scopes])
+def forget_digests(conn: duckdb.DuckDBPyConnection, scopes: list[str], keep_steps: tuple[str, ...] = ()) -> None:
+    """Make the next run rebuild these scopes (and every all-lists step) from scratch; ``keep_steps`` records
+    facts rather than digests and stay."""
+    conn.execute("DELETE FROM step_state WHERE (scope = ? OR scope IN (SELECT unnest(?::VARCHAR[]))) "
+                 "AND step NOT IN (SELECT unnest(?::VARCHAR[]))", [ALL_LISTS, scopes, list(keep_steps)])

@@ -165,6 +165,18 @@ DDL: tuple[str, ...] = (
         updated_at TIMESTAMPTZ NOT NULL
     )
     """,
+    # Switchboard evidence across lists (contacts/evidence.py): one row per merged lead and distinct number.
+    """
+    CREATE TABLE IF NOT EXISTS number_evidence (
+        list_id VARCHAR NOT NULL,
+        record_id VARCHAR NOT NULL,
+        person_key VARCHAR NOT NULL,
+        alias_key VARCHAR,
+        company_key VARCHAR NOT NULL,
+        e164 VARCHAR NOT NULL,
+        shared BOOLEAN NOT NULL
+    )
+    """,
     """
     CREATE TABLE IF NOT EXISTS waterfall_walks (
         list_id VARCHAR NOT NULL,

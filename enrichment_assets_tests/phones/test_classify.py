@@ -160,13 +160,12 @@ def test_switchboard_from_three_providers_never_beats_the_persons_mobile() -> No
     assert result["alice"][0] is mobile
     assert status_of(choose_best(result["alice"])) == "mobile_found"
 
-    # Colleagues without a mobile still get the switchboard, as a phone, not a mobile.
-    bob_best = choose_best(result["bob"])
-    assert bob_best is not None and bob_best.e164 == switchboard
-    assert status_of(bob_best) == "phone_found"
+    # A colleague with nothing but the switchboard has no number of their own: it is kept, never chosen.
+    assert [p.e164 for p in result["bob"]] == [switchboard] and result["bob"][0].shared_with_others
+    assert choose_best(result["bob"]) is None and status_of(None) == "not_found"
 
 
-def test_shared_mobile_claim_is_ignored_and_shared_number_comes_last() -> None:
+def test_shared_mobile_claim_is_ignored_and_shared_number_is_never_chosen() -> None:
     company = company_key(None, "acme.co.uk")
     leads = [
         LeadPhones("a", [Obs("leadmagic", GB_MOBILE), Obs("enrichlayer", GB_FIXED)], ["GB"], company),
@@ -180,6 +179,8 @@ def test_shared_mobile_claim_is_ignored_and_shared_number_comes_last() -> None:
     assert a[GB_MOBILE].shared_with_others and not a[GB_MOBILE].is_personal_mobile
     assert a[GB_FIXED].score > a[GB_MOBILE].score
     assert choose_best(result["a"]).e164 == GB_FIXED
+    # b has nothing but the shared number: no best phone (a switchboard is nobody's number).
+    assert result["b"][0].e164 == GB_MOBILE and choose_best(result["b"]) is None
 
     # NANP: a vendor's mobile claim on a shared number does not make it a mobile.
     nanp = classify_many([LeadPhones(r, [Obs("leadmagic", US_A)], ["US"], "acme.com") for r in "xy"])

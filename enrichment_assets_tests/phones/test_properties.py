@@ -127,7 +127,7 @@ def test_classification_is_order_independent(obs: list[PhoneObservation], hints:
 
 @SETTINGS
 @given(obs=observations, hints=lead_hints, data=st.data())
-def test_choose_best_never_returns_invalid_or_suppressed(
+def test_choose_best_never_returns_invalid_suppressed_or_shared(
     obs: list[PhoneObservation], hints: list[str | None], data: st.DataObject
 ) -> None:
     e164s = sorted({p.e164 for o in obs if (p := parse_phone(o.raw, hints)).e164})
@@ -136,18 +136,17 @@ def test_choose_best_never_returns_invalid_or_suppressed(
     phones = classify_contact("r", obs, hints, shared, suppressed)
     best = choose_best(phones)
     status = status_of(best)
-    choosable = [p for p in phones if p.valid and not p.suppressed]
+    choosable = [p for p in phones if p.valid and not p.suppressed and not p.shared_with_others]
     if best is None:
         assert not choosable and status == "not_found"
         return
     assert best.valid and best.number_type != "invalid" and best.e164 is not None
     assert best.e164 not in suppressed and not best.suppressed
+    assert best.e164 not in shared and not best.shared_with_others
     if any(p.is_personal_mobile for p in choosable):
         assert best.is_personal_mobile and status == "mobile_found"
     else:
         assert status == "phone_found"
-        if any(not p.shared_with_others for p in choosable):
-            assert not best.shared_with_others
     for p in phones:
         if p.number_type == "invalid":
             assert p.score <= 0 and not p.is_personal_mobile
