@@ -42,6 +42,7 @@ def test_unchanged_list_keeps_its_contacts(conn) -> None:  # noqa: ANN001
     "WHERE record_id = 'c'",
     "UPDATE raw_leads SET company = 'Initech' WHERE record_id = 'b'",
     "DELETE FROM contacts WHERE record_id = 'a'",  # another list took the record over
+    "UPDATE number_evidence SET shared = NOT shared WHERE record_id = 'a'",  # what other lists say of its numbers
 ])
 def test_any_change_merges_again(conn, change: str) -> None:  # noqa: ANN001
     merge_list_if_changed(conn, "l1", ORDER, Suppression())
