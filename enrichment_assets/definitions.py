@@ -24,7 +24,7 @@ from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.dagster_defs.schedules import refresh_stale_lists, retry_pending_leads
 from enrichment_assets.dagster_defs.sensors import lead_inbox
-from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCES, vendor_resource_key
+from enrichment_assets.dagster_defs.vendor_resources import vendor_resources_from_environment
 from enrichment_assets.dagster_defs.waterfall_assets import waterfall
 from enrichment_assets.settings import load_settings
 
@@ -36,7 +36,7 @@ def build_resources() -> dict:
         "enrichment": EnrichmentSettings.from_environment(),
         "duckdb": DuckDBResource(database=str(settings.db_path)),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-        **{vendor_resource_key(p): cls.from_environment() for p, cls in VENDOR_RESOURCES.items()},
+        **vendor_resources_from_environment(),
     }
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from dagster import DagsterInstance
 
-from enrichment_assets.settings import PROVIDERS, load_settings
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, connect
+from enrichment_assets.settings import load_settings
+from enrichment_assets.storage.warehouse import connect
+from enrichment_assets.vendors.registry import PROVIDER_SPECS
 
 
 @dataclass
@@ -120,15 +121,15 @@ def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
             "SELECT count(*) FILTER (WHERE status = 'mobile_found'), "
             "count(*) FILTER (WHERE status IN ('mobile_found', 'phone_found')) FROM contacts WHERE list_id = ?",
             [list_id]).fetchone()
-        for provider in PROVIDERS:
+        for spec in PROVIDER_SPECS:
             calls, credits, usd = conn.execute(
                 "SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0) FROM credit_ledger "
-                "WHERE run_id = ? AND provider = ?", [run_id, provider]).fetchone()
+                "WHERE run_id = ? AND provider = ?", [run_id, spec.name]).fetchone()
             cache_hits, found = conn.execute(
                 f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found') "
-                f"FROM {PROVIDER_RESULT_TABLES[provider]} WHERE list_id = ?", [list_id]).fetchone()
+                f"FROM {spec.results_table} WHERE list_id = ?", [list_id]).fetchone()
             if calls or cache_hits or found:
-                summary.providers.append(ProviderLine(provider, calls, cache_hits, found, credits, usd))
+                summary.providers.append(ProviderLine(spec.name, calls, cache_hits, found, credits, usd))
         return summary
     finally:
         conn.close()

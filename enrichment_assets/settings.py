@@ -1,4 +1,4 @@
-"""Where things live: paths and mode from the environment (see DESIGN.md, "Contract: environment")."""
+"""Where things live: paths and mode from the environment (README, "Environment")."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROVIDERS: tuple[str, ...] = ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
+from enrichment_assets.vendors.registry import PROVIDER_NAMES
+
+#: The provider names, in the registry's order (``enrichment_assets.vendors.registry``).
+PROVIDERS: tuple[str, ...] = PROVIDER_NAMES
 
 
 def repo_root() -> Path:

@@ -23,13 +23,13 @@ from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehou
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.privacy import mask_phone
 from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
-from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts_if_changed
 from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.vendors.registry import PROVIDER_SPECS
 from enrichment_assets.waterfall.suppression import load_suppression
 
-RESULT_KEYS = [AssetKey(f"{p}_results") for p in PROVIDERS]
+RESULT_KEYS = [AssetKey(spec.results_table) for spec in PROVIDER_SPECS]
 
 CONTACT_PHONES_SCHEMA = TableSchema(columns=[
     TableColumn("record_id", "varchar"), TableColumn("e164", "varchar", description="E.164 form"),

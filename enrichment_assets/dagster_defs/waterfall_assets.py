@@ -23,33 +23,18 @@ from dagster_duckdb import DuckDBResource
 from enrichment_assets.dagster_defs.lead_assets import OWNERS
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
-from enrichment_assets.dagster_defs.vendor_resources import (
-    CrustdataResource,
-    EnrichLayerResource,
-    LanternResource,
-    LeadMagicResource,
-    ProntoResource,
-    VendorResource,
-)
+from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource, vendor_resource_key
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.privacy import mask_phone
-from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+from enrichment_assets.storage.warehouse import transaction
+from enrichment_assets.vendors.registry import PROVIDER_SPECS, ProviderSpec, provider_spec
 from enrichment_assets.waterfall.engine import WaterfallEngine, WaterfallStats
 from enrichment_assets.waterfall.suppression import load_suppression
 from enrichment_assets.waterfall.walk_key import walk_key
-
-VENDOR_LABELS = {
-    "leadmagic": "LeadMagic mobile finder",
-    "pronto": "Pronto single contact enrichment",
-    "enrichlayer": "Enrich Layer personal contact number",
-    "lantern": "Lantern phone enrichment",
-    "crustdata": "Crustdata person contact enrich",
-}
 
 RESULTS_SCHEMA = TableSchema(columns=[
     TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar"),
@@ -65,17 +50,17 @@ RESULTS_SCHEMA = TableSchema(columns=[
 ])
 
 
-def _spec(provider: str) -> AssetSpec:
+def _spec(provider: ProviderSpec) -> AssetSpec:
     return AssetSpec(
-        f"{provider}_results",
+        provider.results_table,
         description=(
-            f"What {VENDOR_LABELS[provider]} returned for each lead of the list that reached it in the waterfall: "
+            f"What {provider.label} returned for each lead of the list that reached it in the waterfall: "
             "the numbers as the vendor gave them, the outcome, and the credits the lookup cost. A lead answered "
             "from the response store (younger than cache_ttl_days) is marked from_cache and costs nothing."
         ),
         deps=["raw_leads"], group_name="vendors", kinds={"duckdb", "python"}, owners=OWNERS,
         partitions_def=lead_lists, skippable=True,
-        metadata={"dagster/column_schema": RESULTS_SCHEMA, "dagster/table_name": f"main.{provider}_results"},
+        metadata={"dagster/column_schema": RESULTS_SCHEMA, "dagster/table_name": f"main.{provider.results_table}"},
     )
 
 
@@ -118,7 +103,7 @@ def _provider_metadata(provider: str, stats: WaterfallStats, usd_per_credit: flo
 
 def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
     rows = conn.execute(
-        f"SELECT record_id, outcome, phones, credits, from_cache FROM {PROVIDER_RESULT_TABLES[provider]} "
+        f"SELECT record_id, outcome, phones, credits, from_cache FROM {provider_spec(provider).results_table} "
         "WHERE list_id = ? AND outcome <> 'ineligible' ORDER BY record_id LIMIT 10", [list_id]).fetchall()
     lines = ["| record_id | outcome | phones | credits | cached |", "|---|---|---|---|---|"]
     for record_id, outcome, phones, credits, cached in rows:
@@ -128,10 +113,13 @@ def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
 
 
 @multi_asset(
-    specs=[_spec(p) for p in PROVIDERS],
+    specs=[_spec(spec) for spec in PROVIDER_SPECS],
     partitions_def=lead_lists,
     can_subset=True,
     name="waterfall",
+    # Dagster refuses resources both as parameters and as keys: with one key per vendor from the registry, all
+    # resources are keys, read from context.resources.
+    required_resource_keys={"enrichment", "duckdb", *VENDOR_RESOURCE_KEYS},
     description=(
         "Send each lead through the vendors in waterfall order until a good mobile is found. Every response is "
         "stored durably the moment it arrives, so nothing is paid for twice. A rerun walks only the leads that "
@@ -139,32 +127,24 @@ def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
         "keep their rows. Select one provider's results to call only that vendor."
     ),
 )
-def waterfall(
-    context: AssetExecutionContext,
-    enrichment: EnrichmentSettings,
-    duckdb: DuckDBResource,
-    leadmagic_api: LeadMagicResource,
-    pronto_api: ProntoResource,
-    enrichlayer_api: EnrichLayerResource,
-    lantern_api: LanternResource,
-    crustdata_api: CrustdataResource,
-):
+def waterfall(context: AssetExecutionContext):
+    enrichment: EnrichmentSettings = context.resources.enrichment
+    duckdb: DuckDBResource = context.resources.duckdb
     list_id = context.partition_key
     settings = enrichment.settings()
     config = enrichment.config()
     vendors: dict[str, VendorResource] = {
-        "leadmagic": leadmagic_api, "pronto": pronto_api, "enrichlayer": enrichlayer_api,
-        "lantern": lantern_api, "crustdata": crustdata_api,
-    }
-    selected = [p for p in PROVIDERS if AssetKey(f"{p}_results") in context.selected_asset_keys]
+        spec.name: getattr(context.resources, vendor_resource_key(spec.name)) for spec in PROVIDER_SPECS}
+    selected = [spec.name for spec in PROVIDER_SPECS if AssetKey(spec.results_table) in context.selected_asset_keys]
     suppression = load_suppression(settings.suppression_path)
     if len(suppression):
         context.log.info(f"Suppression list: {len(suppression)} entries")
 
     def client_factory(provider: str, journal):  # noqa: ANN001, ANN202
-        client = vendors[provider].build_client(config, settings.mode, journal)
+        spec = provider_spec(provider)
+        client = vendors[provider].build_client(spec, config, settings.mode, journal)
         if client is None:
-            context.log.warning(f"{provider}: no {provider.upper()}_API_KEY in live mode; skipped for this run")
+            context.log.warning(f"{provider}: no {spec.api_key_env} in live mode; skipped for this run")
         return client
 
     def progress(stats: WaterfallStats, done: int) -> None:
@@ -206,7 +186,7 @@ def waterfall(
         f"{stats.credits:g} credits, {stats.suppressed} suppressed")
     for provider in selected:
         yield MaterializeResult(
-            asset_key=f"{provider}_results",
+            asset_key=provider_spec(provider).results_table,
             metadata={**_provider_metadata(provider, stats, config.provider(provider).usd_per_credit,
                                            previews[provider]),
                       "leads_walked": walking, "leads_kept": kept},

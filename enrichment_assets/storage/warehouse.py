@@ -1,6 +1,6 @@
 """The DuckDB warehouse: the contract tables users, dbt and notebooks read.
 
-Columns may be added, never renamed or dropped (DESIGN.md, "Contract: tables").
+Columns may be added, never renamed or dropped (README, "The tables").
 Writes go through short transactions; nothing here ever waits on the network.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import duckdb
 
-PROVIDER_RESULT_TABLES = {
-    provider: f"{provider}_results" for provider in ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
-}
+from enrichment_assets.vendors.registry import PROVIDER_SPECS
 
+#: Provider name -> its ``<provider>_results`` table, in registry order.
+PROVIDER_RESULT_TABLES: dict[str, str] = {spec.name: spec.results_table for spec in PROVIDER_SPECS}
 
 
 def results_union(columns: str, where: str | None = None) -> str:

@@ -19,15 +19,10 @@ from enrichment_assets.vendors.enrichlayer import EnrichLayerClient
 from enrichment_assets.vendors.lantern import LanternClient
 from enrichment_assets.vendors.leadmagic import LeadMagicClient
 from enrichment_assets.vendors.pronto import ProntoClient
+from enrichment_assets.vendors.registry import PROVIDER_SPECS
 
-#: Provider name -> client class.
-CLIENTS: dict[str, type[VendorClient]] = {
-    "leadmagic": LeadMagicClient,
-    "pronto": ProntoClient,
-    "enrichlayer": EnrichLayerClient,
-    "lantern": LanternClient,
-    "crustdata": CrustdataClient,
-}
+#: Provider name -> client class (from the registry).
+CLIENTS: dict[str, type[VendorClient]] = {spec.name: spec.client for spec in PROVIDER_SPECS}
 
 __all__ = [
     "CLIENTS",

@@ -31,7 +31,7 @@ import httpx
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 
-from enrichment_assets.config import ProviderConfig
+from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import (
     Attempt,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from enrichment_assets.config import ProviderConfig
+from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim
 from enrichment_assets.vendors.client import Exchange, Request, ShapeError, SingleLeadClient, compact, vendor_message

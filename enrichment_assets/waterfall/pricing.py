@@ -7,10 +7,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from enrichment_assets.config import ProviderConfig
-
-# How many numbers one call can return at most, for the worst-case reservation of `per_number`.
-_MAX_NUMBERS = {"enrichlayer": 25, "crustdata": 10, "pronto": 5, "leadmagic": 1, "lantern": 1}
+from enrichment_assets.provider_config import ProviderConfig
+from enrichment_assets.vendors.registry import provider_spec
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +44,16 @@ def rule_credits(config: ProviderConfig, lookups: Sequence[LookupCharge]) -> flo
 def worst_case_credits(provider: str, config: ProviderConfig, identifiers: int = 1) -> float:
     """The most one request for ``identifiers`` lookups could cost: reserved against the budget before sending."""
     p = config.pricing
-    max_numbers = _MAX_NUMBERS.get(provider, 5)
-    if provider == "enrichlayer" and config.page_size:
-        max_numbers = config.page_size
+    # A page_size (only a provider that caps its numbers per call takes one) bounds the numbers; 0 means all.
+    max_numbers = config.page_size or provider_spec(provider).max_numbers
     per_match = p.per_match + field_credits(config)
     if p.max_per_match is not None:
         per_match = min(per_match, p.max_per_match)
     per_lookup = p.per_found + p.per_number * max_numbers + per_match
-    if provider == "pronto":
-        types = set(config.enrichment_type or [])
-        per_lookup += p.per_email * ("email" in types)
-        per_lookup += p.per_personal_email * ("personal_email" in types and bool(config.personal_email_consent))
+    # Emails are priced only where they can be asked for (enrichment_type is a provider-specific key).
+    types = set(config.enrichment_type or [])
+    per_lookup += p.per_email * ("email" in types)
+    per_lookup += p.per_personal_email * ("personal_email" in types and bool(config.personal_email_consent))
     return p.per_call + per_lookup * identifiers
 
 

@@ -12,11 +12,12 @@ import pytest
 
 from enrichment_assets.vendors.base import CallStatus, ListJournal
 from enrichment_assets.vendors.client import VendorClient
+from enrichment_assets.vendors.registry import PROVIDER_NAMES
 
 from .helpers import FOUND_BODY, KEY, LEAD, NOT_FOUND_BODY, MockVendor, SleepRecorder, config, lookup, make_client
 
 pytestmark = pytest.mark.anyio
-PROVIDERS = ["leadmagic", "pronto", "enrichlayer", "lantern", "crustdata"]
+PROVIDERS = list(PROVIDER_NAMES)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

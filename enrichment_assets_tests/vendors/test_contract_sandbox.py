@@ -24,11 +24,12 @@ from enrichment_assets.leads.model import Lead
 from enrichment_assets.sandbox import SandboxConfig, SandboxServer
 from enrichment_assets.sandbox.world import VENDORS, Knowledge, Person, World, dashed
 from enrichment_assets.vendors import CLIENTS, CallStatus, ListJournal, PhoneClaim, VendorResult
+from enrichment_assets.vendors.registry import PROVIDER_NAMES
 from enrichment_assets.waterfall.pricing import LookupCharge, rule_credits
 
 pytestmark = pytest.mark.anyio
 
-PROVIDERS = ["leadmagic", "pronto", "enrichlayer", "lantern", "crustdata"]
+PROVIDERS = list(PROVIDER_NAMES)
 KEY = "sk_sandbox_CONTRACT_5e1f0c2a9b"
 WRONG_KEY = "sk_sandbox_WRONG_77aa01bc3d"
 #: What the sandbox answers when a request costs more than the balance (its defaults, see README).

@@ -1,0 +1,113 @@
+"""The provider registry: one ``ProviderSpec`` per vendor, the only list of vendors in the code.
+
+Everything that needs "all providers" iterates over ``PROVIDER_SPECS``: the config file's defaults and
+validation, the results tables, the vendor clients, the Dagster resources and their environment variables,
+the waterfall asset, the ledger summaries. Its order is the default waterfall order.
+
+Adding a vendor is one new client module in this package and one ``ProviderSpec`` below
+(docs/ARCHITECTURE.md, "Adding a vendor"). Where the numbers come from: docs/vendors.md.
+
+No Dagster here (the domain core has none): the Dagster side keys its own table by these names.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from enrichment_assets.provider_config import PROVIDER_SPECIFIC_KEYS
+from enrichment_assets.vendors.client import VendorClient
+from enrichment_assets.vendors.crustdata import CrustdataClient
+from enrichment_assets.vendors.enrichlayer import EnrichLayerClient
+from enrichment_assets.vendors.lantern import LanternClient
+from enrichment_assets.vendors.leadmagic import LeadMagicClient
+from enrichment_assets.vendors.pronto import ProntoClient
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """Everything the code outside a vendor's own module needs to know about it."""
+
+    #: Config key, table prefix, ``provider`` column value, ``<NAME>_API_KEY`` prefix.
+    name: str
+    #: What the UI calls the vendor's endpoint.
+    label: str
+    client: type[VendorClient]
+    #: The config file's defaults for ``providers.<name>`` (a user's ``pricing`` replaces the default rule whole).
+    defaults: Mapping[str, Any]
+    #: The provider-specific config keys (of ``PROVIDER_SPECIFIC_KEYS``) this provider accepts.
+    own_keys: frozenset[str] = frozenset()
+    #: The most numbers one lookup can return: the worst case that ``per_number`` reserves against the budget.
+    max_numbers: int = 1
+
+    def __post_init__(self) -> None:
+        unknown = self.own_keys - PROVIDER_SPECIFIC_KEYS
+        if unknown:
+            raise ValueError(f"{self.name}: own_keys {sorted(unknown)} are not provider-specific config keys")
+        if self.client.name != self.name:
+            raise ValueError(f"{self.name}: its client calls itself {self.client.name!r}")
+
+    def config_defaults(self) -> dict[str, Any]:
+        """A fresh, deep copy of ``defaults`` (callers merge the user's keys into it)."""
+        return copy.deepcopy(dict(self.defaults))
+
+    @property
+    def results_table(self) -> str:
+        return f"{self.name}_results"
+
+    @property
+    def api_key_env(self) -> str:
+        return f"{self.name.upper()}_API_KEY"
+
+    @property
+    def base_url_env(self) -> str:
+        return f"{self.name.upper()}_BASE_URL"
+
+
+PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        name="leadmagic", label="LeadMagic mobile finder", client=LeadMagicClient, max_numbers=1,
+        defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "usd_per_credit": 0.0,
+                  "pricing": {"per_found": 5}},
+    ),
+    ProviderSpec(
+        name="pronto", label="Pronto single contact enrichment", client=ProntoClient, max_numbers=5,
+        own_keys=frozenset({"enrichment_type", "personal_email_consent", "path"}),
+        defaults={"rate_limit_per_second": 50, "max_concurrency": 5, "enrichment_type": ["phone"],
+                  "personal_email_consent": False, "path": "/v2/contacts/single_enrich",
+                  "pricing": {"per_found": 10, "per_email": 1, "per_personal_email": 1}},
+    ),
+    ProviderSpec(
+        # page_size caps the numbers of one call (0 = all found, which this cap then bounds).
+        name="enrichlayer", label="Enrich Layer personal contact number", client=EnrichLayerClient, max_numbers=25,
+        own_keys=frozenset({"page_size"}),
+        defaults={"rate_limit_per_second": 5, "burst": 25, "max_concurrency": 16, "timeout_seconds": 60,
+                  "page_size": 3, "pricing": {"per_number": 1}},
+    ),
+    ProviderSpec(
+        name="lantern", label="Lantern phone enrichment", client=LanternClient, max_numbers=1,
+        defaults={"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1}},
+    ),
+    ProviderSpec(
+        name="crustdata", label="Crustdata person contact enrich", client=CrustdataClient, max_numbers=10,
+        own_keys=frozenset({"batch_size", "batch_wait_seconds", "fields"}),
+        defaults={"rate_limit_per_second": 0.25, "burst": 1, "max_concurrency": 2, "batch_size": 25,
+                  "batch_wait_seconds": 5.0, "fields": ["contact.phone_numbers"],
+                  "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2}}},
+    ),
+)
+
+#: Provider names in registry order (the default waterfall order).
+PROVIDER_NAMES: tuple[str, ...] = tuple(spec.name for spec in PROVIDER_SPECS)
+
+_BY_NAME: dict[str, ProviderSpec] = {spec.name: spec for spec in PROVIDER_SPECS}
+
+
+def provider_spec(name: str) -> ProviderSpec:
+    """The spec of a provider by name; ``KeyError`` naming the known ones for anything else."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown provider {name!r}; known: {list(PROVIDER_NAMES)}") from None
