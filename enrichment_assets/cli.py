@@ -127,7 +127,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     from enrichment_assets.config import ConfigError, load_config
     from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
-    from enrichment_assets.privacy import mask_email
+    from enrichment_assets.masking import mask_email
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.erasure import forget, rewrite_database
     from enrichment_assets.storage.response_store import ResponseStore

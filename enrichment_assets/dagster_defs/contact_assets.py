@@ -21,7 +21,7 @@ from enrichment_assets.contacts.performance import rebuild_provider_performance
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.memory import release_freed_memory
-from enrichment_assets.privacy import mask_phone
+from enrichment_assets.masking import mask_phone
 from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts_if_changed

@@ -10,7 +10,7 @@ from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.enriched_file import EnrichedFileError, write_enriched_file
 from enrichment_assets.memory import release_freed_memory
-from enrichment_assets.privacy import mask_phone, redact
+from enrichment_assets.masking import mask_phone, mask_sensitive
 
 
 @asset(
@@ -42,7 +42,7 @@ def enriched_lead_file(context: AssetExecutionContext, enrichment: EnrichmentSet
         release_freed_memory()
     preview = "\n".join(
         ["| row | record_id | best phone | type | status | rejected reason |", "|---|---|---|---|---|---|"]
-        + [f"| {row} | {redact(rid or '')} | {mask_phone(phone)} | {kind or ''} | {status or ''} | {reason or ''} |"
+        + [f"| {row} | {mask_sensitive(rid or '')} | {mask_phone(phone)} | {kind or ''} | {status or ''} | {reason or ''} |"
            for row, rid, phone, kind, status, reason in summary.preview])
     written = [summary.csv_path.name] + ([summary.xlsx_path.name] if summary.xlsx_path else [])
     context.log.info(f"Wrote {', '.join(written)} to {out_dir}: {summary.rows} rows, {summary.with_phone} with a "

@@ -23,7 +23,7 @@ from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, LeadFileError, ingest_lead_file, list_id_for
 from enrichment_assets.memory import release_freed_memory
-from enrichment_assets.privacy import mask_email
+from enrichment_assets.masking import mask_email
 
 OWNERS = ["team:revops-data"]
 DUCKDB_POOL = "duckdb_writers"

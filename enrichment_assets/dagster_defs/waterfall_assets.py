@@ -26,7 +26,7 @@ from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehou
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource, vendor_resource_key
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.memory import release_freed_memory
-from enrichment_assets.privacy import mask_phone
+from enrichment_assets.masking import mask_phone
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked

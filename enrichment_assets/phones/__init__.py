@@ -1,7 +1,7 @@
 """Phone normalization, classification and scoring (pure Python, no Dagster).
 
 * :mod:`.parse`: raw vendor strings → E.164, line type, country
-  (:func:`parse_phone`, :func:`mask_phone`); :mod:`.regions`: which countries
+  (:func:`parse_phone`); :mod:`.regions`: which countries
   to read a national number in (:func:`region_hints`, :func:`region_from_domain`).
 * :mod:`.model`: the shared types (:class:`PhoneObservation`,
   :class:`ContactPhone`, :class:`LeadPhones`).
@@ -20,7 +20,7 @@ from __future__ import annotations
 from enrichment_assets.phones.classify import classify_contact, classify_many, normalize_claim
 from enrichment_assets.phones.companies import company_key, find_shared_numbers, shared_numbers_by_company
 from enrichment_assets.phones.model import ContactPhone, LeadPhones, PhoneObservation
-from enrichment_assets.phones.parse import NUMBER_TYPES, ParsedPhone, mask_phone, parse_phone
+from enrichment_assets.phones.parse import NUMBER_TYPES, ParsedPhone, parse_phone
 from enrichment_assets.phones.regions import region_from_domain, region_hints
 from enrichment_assets.phones.score import choose_best, rank_phones
 
@@ -35,7 +35,6 @@ __all__ = [
     "classify_many",
     "company_key",
     "find_shared_numbers",
-    "mask_phone",
     "normalize_claim",
     "parse_phone",
     "rank_phones",

@@ -52,7 +52,6 @@ __all__ = [
     "NUMBER_TYPES",
     "ParsedPhone",
     "digits_of",
-    "mask_phone",
     "normalize_region",
     "parse_phone",
     "region_from_domain",
@@ -291,41 +290,3 @@ def parse_phone(raw: str, region_hints: Sequence[str | None] = ()) -> ParsedPhon
         return _parse_cached(raw, normalize_hints(region_hints))
     except Exception:  # pragma: no cover - defensive: never raise on data
         return ParsedPhone(raw, None, "invalid", None, False)
-
-
-
-# --------------------------------------------------------------------------- #
-# Masking for logs and previews
-# --------------------------------------------------------------------------- #
-
-MASK_CHAR = "\u2022"  # •
-_MASK_MIN_VISIBLE = 6  # show the last 2 digits only of numbers at least this long
-
-
-def mask_phone(e164_or_raw: object) -> str:
-    """Mask a phone number for logs: country code and last 2 digits only.
-
-    ``+4915123456789`` → ``+49 •••••••••89``. Raw strings are parsed first
-    (without hints); anything that is not an international number keeps only
-    its last 2 digits. Extensions are never shown. Never raises.
-    """
-    try:
-        if not isinstance(e164_or_raw, str):
-            return ""
-        parsed = parse_phone(e164_or_raw, ())
-        country = ""
-        national = ""
-        if parsed.e164 is not None:
-            number = _try_parse(parsed.e164, None)
-            if number is not None:
-                country = str(number.country_code)
-                national = parsed.e164[1 + len(country) :]
-        if not country:
-            national = digits_of(_main_part(_clean(e164_or_raw)))
-        if len(national) >= _MASK_MIN_VISIBLE:
-            masked = MASK_CHAR * (len(national) - 2) + national[-2:]
-        else:
-            masked = MASK_CHAR * len(national)
-        return f"+{country} {masked}" if country else masked
-    except Exception:  # pragma: no cover - defensive
-        return MASK_CHAR * 4

@@ -10,7 +10,6 @@ from enrichment_assets.vendors.base import (
     NullJournal,
     PhoneClaim,
     VendorResult,
-    mask_sensitive,
     request_fingerprint,
 )
 from enrichment_assets.vendors.client import SingleLeadClient, VendorClient
@@ -40,6 +39,5 @@ __all__ = [
     "SingleLeadClient",
     "VendorClient",
     "VendorResult",
-    "mask_sensitive",
     "request_fingerprint",
 ]

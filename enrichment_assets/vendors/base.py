@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import quote, quote_plus
 
 # One free-mail list for the whole project; re-exported here for the vendor clients that import it from base.
 from enrichment_assets.leads.email_domains import (  # noqa: F401
@@ -169,73 +167,6 @@ def request_fingerprint(provider: str, endpoint: str, identity: dict[str, Any]) 
     """sha256 hex of the canonical JSON of (provider, endpoint, identity)."""
     payload = canonical_json({"provider": provider, "endpoint": endpoint, "identity": identity})
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-# --------------------------------------------------------------------------- masking
-
-_MASK = "•••"
-_URL_QUERY = re.compile(r"((?:https?://|/)[^\s?#'\"<>]*)\?[^\s'\"<>]*")
-_LINKEDIN_PATH = re.compile(r"(linkedin\.com(?:/|%2F)in(?:/|%2F))[^\s/?#&'\"<>%]+", re.IGNORECASE)
-_EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*(?:@|%40)([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"\+?\d[\d\s().\-]{5,}\d")
-
-
-def mask_phone(number: str) -> str:
-    """Keep only the last two digits: ``+1-555-0100`` -> ``••••••00``."""
-    digits = re.sub(r"\D", "", number)
-    if len(digits) <= 2:
-        return "•" * len(digits)
-    return "•" * (len(digits) - 2) + digits[-2:]
-
-
-def mask_email(email: str) -> str:
-    """``jane.doe@acme.io`` -> ``j•••@acme.io``."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}{_MASK}@{domain}" if domain else _MASK
-
-
-def _mask_phone_match(match: re.Match[str]) -> str:
-    text = match.group(0)
-    if sum(ch.isdigit() for ch in text) < 7:  # ports, IPs, small counts: not a phone number
-        return text
-    return mask_phone(text)
-
-
-def mask_sensitive(text: str, secrets: Iterable[str] = ()) -> str:
-    """Mask secrets and personal data in free text (error messages, log lines).
-
-    - each secret (an API key), raw or URL-encoded -> ``•••``;
-    - URL query strings (Enrich Layer puts the LinkedIn URL there) -> ``?•••``;
-    - LinkedIn profile slugs -> ``linkedin.com/in/•••``;
-    - emails -> first character + domain;
-    - phone-like digit runs (7+ digits) -> only the last two digits kept.
-    """
-    if not text:
-        return text
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-                text = text.replace(form, _MASK)
-    text = _URL_QUERY.sub(lambda m: f"{m.group(1)}?{_MASK}", text)
-    text = _LINKEDIN_PATH.sub(lambda m: f"{m.group(1)}{_MASK}", text)
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}{_MASK}@{m.group(2)}", text)
-    return _PHONE.sub(_mask_phone_match, text)
-
-
-def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
-    """Replace secrets anywhere inside a parsed JSON value (vendors should never echo keys; if one does, drop it)."""
-    secrets = [s for s in secrets if s and len(s) >= 4]
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for s in secrets:
-            value = value.replace(s, _MASK)
-        return value
-    if isinstance(value, list):
-        return [scrub_secrets(v, secrets) for v in value]
-    if isinstance(value, dict):
-        return {k: scrub_secrets(v, secrets) for k, v in value.items()}
-    return value
 
 
 def dedupe_exact(numbers: Iterable[PhoneClaim]) -> list[PhoneClaim]:

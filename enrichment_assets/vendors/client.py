@@ -33,6 +33,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result
 
 from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.masking import mask_sensitive, scrub_secrets
 from enrichment_assets.vendors.base import (
     Attempt,
     AttemptJournal,
@@ -40,10 +41,8 @@ from enrichment_assets.vendors.base import (
     NullJournal,
     PhoneClaim,
     VendorResult,
-    mask_sensitive,
     new_attempt_id,
     request_fingerprint,
-    scrub_secrets,
     utcnow,
 )
 from enrichment_assets.vendors.http import build_async_client

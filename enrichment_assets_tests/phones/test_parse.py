@@ -4,7 +4,7 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberType
 
-from enrichment_assets.phones import NUMBER_TYPES, mask_phone, parse_phone, region_from_domain, region_hints
+from enrichment_assets.phones import NUMBER_TYPES, parse_phone, region_from_domain, region_hints
 from enrichment_assets.phones.parse import normalize_region
 
 from .helpers import REGIONS, dashed, e164, fixed_of, international, mobile_of, national
@@ -211,34 +211,6 @@ def test_normalize_region() -> None:
     assert normalize_region("UK") == "GB"
     assert normalize_region("XX") is None
     assert normalize_region(None) is None
-
-
-@pytest.mark.parametrize(
-    ("value", "masked"),
-    [
-        ("+4915123456789", "+49 •••••••••89"),
-        ("+12015550123", "+1 ••••••••23"),
-        ("+1-201-555-0123", "+1 ••••••••23"),
-        ("+44 7400 123456", "+44 ••••••••56"),
-        ("+12015550123 ext. 77", "+1 ••••••••23"),
-        ("2015550123", "••••••••23"),
-        ("12", "••"),
-        ("", ""),
-        (None, ""),
-    ],
-)
-def test_mask_phone(value: object, masked: str) -> None:
-    assert mask_phone(value) == masked
-
-
-def test_mask_never_shows_more_than_two_trailing_digits() -> None:
-    for region in REGIONS:
-        number = mobile_of(region)
-        masked = mask_phone(number)
-        cc = str(phonenumbers.parse(number).country_code)
-        assert masked.startswith(f"+{cc} ")
-        shown = [c for c in masked[len(cc) + 2 :] if c.isdigit()]
-        assert shown == list(number[-2:])
 
 
 def test_type_and_validity_match_public_libphonenumber_api_for_every_region() -> None:
