@@ -12,13 +12,14 @@ from enrichment_assets.vendors.base import (
     VendorResult,
     request_fingerprint,
 )
-from enrichment_assets.vendors.client import SingleLeadClient, VendorClient
+from enrichment_assets.vendors.client import VendorClient
 from enrichment_assets.vendors.crustdata import CrustdataClient
 from enrichment_assets.vendors.enrichlayer import EnrichLayerClient
 from enrichment_assets.vendors.lantern import LanternClient
 from enrichment_assets.vendors.leadmagic import LeadMagicClient
 from enrichment_assets.vendors.pronto import ProntoClient
 from enrichment_assets.vendors.registry import PROVIDER_SPECS
+from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 #: Provider name -> client class (from the registry).
 CLIENTS: dict[str, type[VendorClient]] = {spec.name: spec.client for spec in PROVIDER_SPECS}

@@ -169,6 +169,25 @@ def request_fingerprint(provider: str, endpoint: str, identity: dict[str, Any]) 
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def as_float(value: Any) -> float | None:
+    """A number from a vendor's JSON (a number or a numeric string); ``None`` for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def compact(values: dict[str, Any]) -> dict[str, Any]:
+    """Drop ``None`` values (a field the lead does not have is not sent)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def dedupe_exact(numbers: Iterable[PhoneClaim]) -> list[PhoneClaim]:
     """Drop a claim whose number string repeats one already seen exactly (vendor order kept)."""
     seen: set[str] = set()

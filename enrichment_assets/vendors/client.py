@@ -1,17 +1,16 @@
-"""The machinery every vendor client shares: pooling, rate limit, concurrency, retries, journal.
+"""The machinery every vendor client shares: pooling, pace, concurrency, retries, journal.
 
-A vendor module subclasses :class:`VendorClient` and supplies the wire format (request,
-auth header, success parsing, its own error bodies). Everything here turns the HTTP
-outcome into a typed :class:`~enrichment_assets.vendors.base.VendorResult`; nothing a
-vendor does raises to the caller (only a failing journal does, on purpose).
+A vendor module subclasses :class:`VendorClient` (or :class:`~.single_lead.SingleLeadClient`) and supplies the wire
+format: request, auth header, success parsing, its own reading of its error codes. Everything here turns
+the HTTP outcome into a typed :class:`~enrichment_assets.vendors.base.VendorResult`; nothing a vendor does
+raises to the caller (only a failing journal does, on purpose).
 
-Per request, in order: the provider's stop state (out of credits / unavailable) is
-checked, a concurrency slot is taken (``asyncio.Semaphore(max_concurrency)``), any
-pause a 429 asked for is waited out (and the client's own pace is cut, then restored step by step
-as answers come back without 429s), a rate-limit token is taken (``aiolimiter``: a leaky
-bucket of ``effective_burst`` that drips ``rate_limit_per_second``), the stop state is
-checked again, the attempt is recorded as sent, and the request goes out under a total
-deadline of ``timeout_seconds``. Retries (tenacity) release the slot while they wait.
+Per request, in order: the provider's stop state (out of credits / unavailable) is checked, a concurrency
+slot is taken (``asyncio.Semaphore(max_concurrency)``), the client's pace is waited for (any Retry-After
+pause, then a rate-limit token: :mod:`.pace`), the stop state is checked again, the attempt is recorded
+as sent, and the request goes out under a total deadline of ``timeout_seconds``. Whether and when it is
+asked again is the :class:`~enrichment_assets.vendors.retry.RetryPolicy`'s call; retries release the
+slot while they wait. What a vendor's error means: :mod:`.errors`.
 """
 
 from __future__ import annotations
@@ -19,226 +18,42 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-import re
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httpx
-from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result
+from pydantic import SecretStr
 
-from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.masking import mask_sensitive, scrub_secrets
+from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.vendors.base import (
     Attempt,
     AttemptJournal,
     CallStatus,
     NullJournal,
-    PhoneClaim,
     VendorResult,
     new_attempt_id,
     request_fingerprint,
     utcnow,
 )
+from enrichment_assets.vendors.errors import error_status, is_transient_status, retry_after_seconds, vendor_message
+from enrichment_assets.vendors.exchange import CallOutcome, Exchange, ExchangeKind, Request
 from enrichment_assets.vendors.http import build_async_client
+from enrichment_assets.vendors.log_masking import register_secret
+from enrichment_assets.vendors.pace import AdaptivePace, Sleep
+from enrichment_assets.vendors.retry import RetryPolicy
 
 logger = logging.getLogger("enrichment_assets.vendors")
 
-_NO_JSON = object()
-#: A 2xx whose body is not JSON is asked again this many times before it is the record's error.
-MALFORMED_RETRIES = 1
 _MAX_RAW_TEXT = 10_000
 _MAX_MESSAGE = 300
 
 HttpClientFactory = Callable[..., httpx.AsyncClient]
-Sleep = Callable[[float], Awaitable[None]]
-
-_CREDIT_PROBLEM = re.compile(
-    r"(insufficient|not enough|out of|no remaining|no|exhausted|zero|depleted)\s+(\w+\s+){0,2}credits?"
-    r"|credits?\s+(\w+\s+){0,3}(insufficient|exhausted|exceeded|depleted|required|balance|limit|remaining)"
-    r"|payment required|insufficient (funds|balance)|top up|add credits|billing",
-    re.IGNORECASE,
-)
-
-
-def looks_like_credit_problem(message: str | None) -> bool:
-    return bool(message) and bool(_CREDIT_PROBLEM.search(message))
-
-
-class ShapeError(ValueError):
-    """A 2xx response whose JSON is not the shape the vendor documents."""
-
-
-class _MaskingFilter(logging.Filter):
-    """Masks what httpx / httpcore log about requests (URLs carry LinkedIn URLs in Enrich Layer's query)."""
-
-    secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is the logging module's business
-            return True
-        masked = mask_sensitive(message, tuple(self.secrets))
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
-
-
-_MASKING_FILTER = _MaskingFilter()
-
-
-def _install_log_masking(secret: str) -> None:
-    _MaskingFilter.secrets.add(secret)
-    for name in ("httpx", "httpcore", "httpx_aiohttp", "aiohttp.client"):
-        lg = logging.getLogger(name)
-        if _MASKING_FILTER not in lg.filters:
-            lg.addFilter(_MASKING_FILTER)
-
-
-class StopProvider(Exception):
-    """Raised by a vendor's success parser when a 2xx answer says the provider cannot go on."""
-
-    def __init__(self, status: CallStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _Secret:
-    """Holds an API key; its repr never shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('•••')"
-
-    __str__ = __repr__
-
-
-@dataclass(slots=True)
-class Request:
-    """One HTTP request a client wants to make (relative to ``endpoint``)."""
-
-    method: str
-    fingerprints: list[str]
-    params: dict[str, str] | None = None
-    json: Any = None
-
-
-@dataclass(slots=True)
-class Exchange:
-    """What one attempt produced: a response, an error, or nothing (stopped before sending)."""
-
-    attempt: Attempt | None
-    #: done | rate_limited | transient | stopped
-    kind: str = "done"
-    status_code: int | None = None
-    headers: httpx.Headers | None = None
-    text: str = ""
-    body: Any = _NO_JSON
-    #: masked description of a transport error / timeout
-    failure: str | None = None
-    retry_after: float | None = None
-    stopped: CallStatus | None = None
-
-    @property
-    def has_json(self) -> bool:
-        return self.body is not _NO_JSON
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-@dataclass(slots=True)
-class CallOutcome:
-    final: Exchange
-    attempts: list[Attempt] = field(default_factory=list)
-
-
-def parse_retry_after(value: Any) -> float | None:
-    """Seconds from a ``Retry-After`` value: delta seconds (int or float) or an HTTP date."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return max(0.0, float(value))
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def vendor_message(body: Any, text: str = "") -> str:
-    """The human part of a vendor's error body, whatever its shape (unmasked: mask before use).
-
-    Understands ``{"error": ...}``, ``{"message": ...}``, Enrich Layer's ``{"description": ...}``, RFC 9457 ``{"errors": [{"title", "detail",
-    "code"}]}``, FastAPI ``{"detail": [{"loc", "msg"}]}`` and ``{"detail": "..."}``.
-    """
-    parts: list[str] = []
-    if isinstance(body, dict):
-        for key in ("error", "message", "title"):
-            value = body.get(key)
-            if isinstance(value, str) and value.strip():
-                parts.append(value.strip())
-            elif isinstance(value, dict):
-                inner = value.get("message") or value.get("title")
-                if isinstance(inner, str):
-                    parts.append(inner.strip())
-        errors = body.get("errors")
-        if isinstance(errors, list):
-            for item in errors[:3]:
-                if isinstance(item, dict):
-                    bits = [str(item[k]) for k in ("title", "detail", "code") if item.get(k)]
-                    if bits:
-                        parts.append(" - ".join(dict.fromkeys(bits)))
-                elif isinstance(item, str):
-                    parts.append(item)
-        detail = body.get("detail")
-        if isinstance(detail, str):
-            parts.append(detail)
-        elif isinstance(detail, list):
-            for item in detail[:3]:
-                if isinstance(item, dict):
-                    loc = ".".join(str(x) for x in item.get("loc") or [] if x != "body")
-                    msg = str(item.get("msg") or item.get("type") or "invalid")
-                    parts.append(f"{loc}: {msg}" if loc else msg)
-        details = body.get("details")
-        if isinstance(details, str) and details.strip():
-            parts.append(details.strip())
-        description = body.get("description")  # Enrich Layer: {"code", "description", "name"}
-        if not parts and isinstance(description, str) and description.strip():
-            parts.append(description.strip())
-    elif isinstance(body, str):
-        parts.append(body)
-    if not parts and text:
-        parts.append(" ".join(text.split())[:200])
-    return "; ".join(dict.fromkeys(parts))
 
 
 class VendorClient:
-    """Base of the five vendor clients (see the module docstring for what happens per request)."""
+    """Base of the vendor clients (see the module docstring for what happens per request)."""
 
     #: Provider name as used everywhere (config keys, tables).
     name: ClassVar[str]
@@ -272,70 +87,33 @@ class VendorClient:
                 (``httpx.MockTransport`` in tests).
             http_client_factory: builds the ``httpx.AsyncClient``; default
                 :func:`enrichment_assets.vendors.http.build_async_client` (same keyword arguments).
-            backoff_base, backoff_max: exponential backoff with jitter for 5xx/timeouts/429s
-                without a Retry-After: ``min(max, base * 2**n) + uniform(0, base)`` seconds.
-            max_rate_limit_retries: how many 429s one lookup may wait out before it is an ERROR
-                (separate from ``config.max_retries``, which bounds 5xx/timeout retries).
-            max_retry_after: a 429 asking for a longer wait than this is an ERROR at once.
+            backoff_base, backoff_max, max_rate_limit_retries, max_retry_after: the
+                :class:`~enrichment_assets.vendors.retry.RetryPolicy` besides ``config.max_retries``.
             sleep: the coroutine used for every wait (tests pass a recorder).
         """
         if not api_key:
             raise ValueError(f"{self.name}: an API key is required")
         self.config = config
-        self._key = _Secret(api_key)
-        _install_log_masking(api_key)
+        self._key = SecretStr(api_key)
+        register_secret(api_key)
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.journal: AttemptJournal = journal if journal is not None else NullJournal()
         self._transport = transport
         self._http_client_factory = http_client_factory or build_async_client
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.max_rate_limit_retries = max_rate_limit_retries
-        self.max_retry_after = max_retry_after
+        self.retry_policy = RetryPolicy.for_provider(
+            config, backoff_base=backoff_base, backoff_max=backoff_max,
+            max_rate_limit_retries=max_rate_limit_retries, max_retry_after=max_retry_after)
         self._sleep: Sleep = sleep or asyncio.sleep
-        self._configured_rate = config.rate_limit_per_second
-        self._rate = self._configured_rate
-        self._rate_cut_at = 0.0
-        self._successes_since_change = 0
-        self._limiter = self._build_limiter(self._rate)
+        self._pace = AdaptivePace(config)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._client: httpx.AsyncClient | None = None
         self._stop_status: CallStatus | None = None
         self._stop_reason: str | None = None
-        self._pause_until = 0.0
-        #: HTTP requests sent by this client (all attempts).
-        self.requests_sent = 0
-
-    # ------------------------------------------------------------------ pace
-
-    def _build_limiter(self, rate: float) -> AsyncLimiter:
-        burst = max(1, int(round(self.config.effective_burst * rate / self.config.rate_limit_per_second)))
-        return AsyncLimiter(burst, burst / rate)
 
     @property
     def current_rate(self) -> float:
         """Requests per second this client currently allows itself (lower than configured after 429s)."""
-        return self._rate
-
-    def _slow_down(self) -> None:
-        """A 429 means the vendor's real limit is below ours: cut our pace (at most once a second)."""
-        now = time.monotonic()
-        if now - self._rate_cut_at < 1.0:
-            return
-        self._rate_cut_at = now
-        self._successes_since_change = 0
-        self._rate = max(self._configured_rate / 20, self._rate * 0.6)
-        self._limiter = self._build_limiter(self._rate)
-
-    def _speed_up(self) -> None:
-        """After about a second's worth of answers without a 429, creep back towards the configured pace."""
-        if self._rate >= self._configured_rate:
-            return
-        self._successes_since_change += 1
-        if self._successes_since_change >= max(5.0, self._rate):
-            self._successes_since_change = 0
-            self._rate = min(self._configured_rate, self._rate * 1.2)
-            self._limiter = self._build_limiter(self._rate)
+        return self._pace.rate
 
     # ------------------------------------------------------------------ identity
 
@@ -366,10 +144,6 @@ class VendorClient:
         """``OUT_OF_CREDITS`` / ``UNAVAILABLE`` once the provider is unusable for this run, else ``None``."""
         return self._stop_status
 
-    @property
-    def stop_reason(self) -> str | None:
-        return self._stop_reason
-
     def _stop(self, status: CallStatus, reason: str) -> None:
         if self._stop_status is not None:
             return
@@ -380,13 +154,13 @@ class VendorClient:
         else:
             logger.warning("%s: out of credits, no further requests this run: %s", self.name, reason)
 
+    def _not_sent(self) -> str:
+        assert self._stop_status is not None
+        return f"not sent: provider {self._stop_status.value} earlier in this run ({self._stop_reason})"
+
     def _short_circuit(self) -> VendorResult:
         assert self._stop_status is not None
-        return VendorResult(
-            provider=self.name,
-            status=self._stop_status,
-            error=f"not sent: provider {self._stop_status.value} earlier in this run ({self._stop_reason})",
-        )
+        return VendorResult(provider=self.name, status=self._stop_status, error=self._not_sent())
 
     def _ineligible(self, reason: str) -> VendorResult:
         return VendorResult(provider=self.name, status=CallStatus.ERROR, error=f"ineligible: {reason}")
@@ -424,35 +198,17 @@ class VendorClient:
     # ------------------------------------------------------------------ masking
 
     def mask(self, text: str) -> str:
-        masked = mask_sensitive(text, (self._key.get(),))
+        masked = mask_sensitive(text, (self._key.get_secret_value(),))
         return masked if len(masked) <= _MAX_MESSAGE else masked[: _MAX_MESSAGE - 1] + "…"
 
     def _scrub(self, value: Any) -> Any:
-        return scrub_secrets(value, (self._key.get(),))
+        return scrub_secrets(value, (self._key.get_secret_value(),))
 
     # ------------------------------------------------------------------ one HTTP attempt
 
-    def _retry_after(self, exchange: Exchange) -> float | None:
-        """Seconds a 429 asks to wait: ``Retry-After`` header, else body ``retry_after``, else a reset header."""
-        headers = exchange.headers or httpx.Headers()
-        value = parse_retry_after(headers.get("retry-after"))
-        if value is not None:
-            return value
-        if isinstance(exchange.body, dict):
-            value = parse_retry_after(exchange.body.get("retry_after"))
-            if value is not None:
-                return value
-        for name in ("ratelimit-reset", "x-ratelimit-reset"):
-            value = parse_retry_after(headers.get(name))
-            if value is not None:
-                # Some vendors send an epoch timestamp here rather than a delta.
-                return max(0.0, value - time.time()) if value > 1_000_000_000 else value
-        return None
-
     def _is_transient(self, exchange: Exchange) -> bool:
-        """5xx and 408 are retried; a vendor may widen this."""
-        code = exchange.status_code or 0
-        return code >= 500 or code == 408
+        """5xx and 408 are asked again; a vendor may widen this."""
+        return is_transient_status(exchange.status_code)
 
     def _attempt_credits(self, exchange: Exchange) -> float | None:
         """What the vendor says this attempt cost (recorded on the Attempt before ``finished``)."""
@@ -460,16 +216,13 @@ class VendorClient:
 
     async def _attempt_once(self, request: Request) -> Exchange:
         if self._stop_status is not None:
-            return Exchange(attempt=None, kind="stopped", stopped=self._stop_status)
+            return Exchange(attempt=None, kind=ExchangeKind.STOPPED, stopped=self._stop_status)
         await self.open()
         assert self._client is not None
         async with self._semaphore:
-            delay = self._pause_until - time.monotonic()
-            if delay > 0:
-                await self._sleep(delay)
-            await self._limiter.acquire()
+            await self._pace.wait_turn(self._sleep)
             if self._stop_status is not None:
-                return Exchange(attempt=None, kind="stopped", stopped=self._stop_status)
+                return Exchange(attempt=None, kind=ExchangeKind.STOPPED, stopped=self._stop_status)
             attempt = Attempt(
                 attempt_id=new_attempt_id(),
                 provider=self.name,
@@ -478,7 +231,6 @@ class VendorClient:
                 sent_at=utcnow(),
             )
             self.journal.sent(attempt)
-            self.requests_sent += 1
             exchange = Exchange(attempt=attempt)
             try:
                 async with asyncio.timeout(self.config.timeout_seconds):
@@ -486,13 +238,13 @@ class VendorClient:
                         request.method, self.endpoint, params=request.params, json=request.json
                     )
             except (TimeoutError, httpx.TimeoutException) as exc:
-                exchange.kind = "transient"
+                exchange.kind = ExchangeKind.TRANSIENT
                 exchange.failure = self.mask(f"timeout after {self.config.timeout_seconds:g}s ({type(exc).__name__})")
             except httpx.TransportError as exc:
-                exchange.kind = "transient"
+                exchange.kind = ExchangeKind.TRANSIENT
                 exchange.failure = self.mask(f"{type(exc).__name__}: {exc}")
             except Exception as exc:  # noqa: BLE001 - nothing a vendor does may crash the caller
-                exchange.kind = "done"
+                exchange.kind = ExchangeKind.DONE
                 exchange.failure = self.mask(f"request failed: {type(exc).__name__}: {exc}")
             else:
                 self._read_response(exchange, response)
@@ -516,164 +268,86 @@ class VendorClient:
             try:
                 exchange.body = json.loads(content)
             except ValueError:
-                exchange.body = _NO_JSON
+                pass
         if response.status_code == 429:
-            self._slow_down()
-            exchange.kind = "rate_limited"
-            exchange.retry_after = self._retry_after(exchange)
-            if exchange.retry_after is not None and exchange.retry_after <= self.max_retry_after:
-                self._pause_until = max(self._pause_until, time.monotonic() + exchange.retry_after)
+            self._pace.slow_down()
+            exchange.kind = ExchangeKind.RATE_LIMITED
+            exchange.retry_after = retry_after_seconds(exchange.headers, exchange.body if exchange.has_json else None)
+            if exchange.retry_after is not None and not self.retry_policy.retry_after_too_long(exchange):
+                self._pace.pause(exchange.retry_after)
         elif self._is_transient(exchange):
-            exchange.kind = "transient"
-        elif 200 <= response.status_code < 300 and not exchange.has_json:
+            exchange.kind = ExchangeKind.TRANSIENT
+        elif exchange.ok and not exchange.has_json:
             # Truncated or garbled in transit: asked once more (the vendor may or may not have charged for
             # it, as it would for the rerun that is the alternative), then it is the record's error.
-            exchange.kind = "malformed"
+            exchange.kind = ExchangeKind.MALFORMED
         else:
-            exchange.kind = "done"
-            if 200 <= response.status_code < 300:
-                self._speed_up()
+            exchange.kind = ExchangeKind.DONE
+            if exchange.ok:
+                self._pace.speed_up()
 
     def _attempt_error(self, exchange: Exchange) -> str | None:
         if exchange.failure:
             return exchange.failure
         if exchange.ok:
             return None if exchange.has_json else "malformed JSON in response"
+        return self._http_error(exchange)
+
+    def _http_error(self, exchange: Exchange) -> str:
+        """``HTTP <code>: <the vendor's message>``, masked."""
         message = vendor_message(exchange.body if exchange.has_json else None, exchange.text)
         return self.mask(f"HTTP {exchange.status_code}" + (f": {message}" if message else ""))
 
     # ------------------------------------------------------------------ retries
 
     async def _execute(self, request: Request) -> CallOutcome:
-        exchanges: list[Exchange] = []
+        history: list[Exchange] = []
 
         async def once() -> Exchange:
             exchange = await self._attempt_once(request)
-            exchanges.append(exchange)
+            history.append(exchange)
             return exchange
 
-        def should_retry(exchange: Exchange) -> bool:
-            if exchange.kind == "malformed":
-                return sum(e.kind == "malformed" for e in exchanges) <= MALFORMED_RETRIES
-            return exchange.kind in ("rate_limited", "transient")
+        def before_sleep(last: Exchange) -> None:
+            pause = last.kind is ExchangeKind.RATE_LIMITED and last.retry_after
+            logger.info("%s: %s, retrying (attempt %d)%s", self.name, last.failure or f"HTTP {last.status_code}",
+                        len(history) + 1, f" after {last.retry_after:g}s (Retry-After)" if pause else "")
 
-        def stop(state: RetryCallState) -> bool:
-            last = exchanges[-1]
-            if last.kind == "malformed":
-                return sum(e.kind == "malformed" for e in exchanges) > MALFORMED_RETRIES
-            if last.kind == "rate_limited":
-                if last.retry_after is not None and last.retry_after > self.max_retry_after:
-                    return True
-                return sum(e.kind == "rate_limited" for e in exchanges) > self.max_rate_limit_retries
-            return sum(e.kind == "transient" for e in exchanges) > self.config.max_retries
-
-        def wait(state: RetryCallState) -> float:
-            last = exchanges[-1]
-            if last.kind == "rate_limited" and last.retry_after is not None:
-                return 0.0  # the shared pause (set when the 429 arrived) is waited out before the next send
-            n = sum(e.kind in ("rate_limited", "transient") for e in exchanges)
-            return min(self.backoff_max, self.backoff_base * (2 ** (n - 1))) + random.uniform(0, self.backoff_base)
-
-        def before_sleep(state: RetryCallState) -> None:
-            last = exchanges[-1]
-            what = last.failure or f"HTTP {last.status_code}"
-            logger.info(
-                "%s: %s, retrying (attempt %d)%s",
-                self.name,
-                what,
-                len(exchanges) + 1,
-                f" after {last.retry_after:g}s (Retry-After)" if last.kind == "rate_limited" and last.retry_after else "",
-            )
-
-        retrying = AsyncRetrying(
-            retry=retry_if_result(should_retry),
-            stop=stop,
-            wait=wait,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-            retry_error_callback=lambda state: state.outcome.result(),  # type: ignore[union-attr]
-            reraise=True,
-        )
-        final = await retrying(once)
-        return CallOutcome(final=final, attempts=[e.attempt for e in exchanges if e.attempt is not None])
+        final = await self.retry_policy.retrying(history, sleep=self._sleep, before_sleep=before_sleep)(once)
+        return CallOutcome(final=final, attempts=[e.attempt for e in history if e.attempt is not None])
 
     # ------------------------------------------------------------------ outcome -> result
 
     def _error_status(self, exchange: Exchange, message: str) -> CallStatus:
-        """Map a final non-2xx, non-retryable response to a status; vendors refine this."""
-        code = exchange.status_code or 0
-        credit_fields = isinstance(exchange.body, dict) and (
-            exchange.body.get("credits_required") is not None or exchange.body.get("credits_remaining") is not None
-        )
-        if code == 402:
-            return CallStatus.OUT_OF_CREDITS
-        if code == 401:
-            return CallStatus.UNAVAILABLE
-        if code == 403:
-            return CallStatus.OUT_OF_CREDITS if (credit_fields or looks_like_credit_problem(message)) else CallStatus.UNAVAILABLE
-        if code in (405, 410):
-            return CallStatus.UNAVAILABLE  # the endpoint is gone or wrong: every record would fail the same way
-        if code in (400, 422) and (credit_fields or looks_like_credit_problem(message)):
-            return CallStatus.OUT_OF_CREDITS
-        return CallStatus.ERROR
+        """Map a final non-2xx, non-retried response to a status; vendors refine this."""
+        return error_status(exchange.status_code, exchange.body if exchange.has_json else None, message)
 
     def _failure_result(self, outcome: CallOutcome) -> VendorResult | None:
         """The result for an outcome that is not a parsable 2xx response; ``None`` when it is one."""
         final, attempts = outcome.final, outcome.attempts
-        if final.kind == "stopped":
+        if final.kind is ExchangeKind.STOPPED:
             assert final.stopped is not None
-            return VendorResult(
-                provider=self.name,
-                status=final.stopped,
-                error=f"not sent: provider {final.stopped.value} earlier in this run ({self._stop_reason})",
-                attempts=attempts,
-            )
+            return VendorResult(provider=self.name, status=final.stopped, error=self._not_sent(), attempts=attempts)
         raw = self._scrub(final.body if final.has_json else (final.text[:_MAX_RAW_TEXT] or None))
-        if final.kind in ("rate_limited", "transient"):
+        failed = dict(provider=self.name, status=CallStatus.ERROR, http_status=final.status_code, raw=raw,
+                      attempts=attempts)
+        if final.kind in (ExchangeKind.RATE_LIMITED, ExchangeKind.TRANSIENT):
             last = final.failure or self._attempt_error(final) or "no response"
-            if final.kind == "rate_limited" and final.retry_after is not None and final.retry_after > self.max_retry_after:
-                why = f"rate limited, Retry-After {final.retry_after:g}s is over the {self.max_retry_after:g}s cap"
-            else:
-                why = f"gave up after {len(attempts)} attempts"
-            return VendorResult(
-                provider=self.name,
-                status=CallStatus.ERROR,
-                http_status=final.status_code,
-                raw=raw,
-                error=self.mask(f"{why}: {last}"),
-                attempts=attempts,
-            )
+            why = self.retry_policy.gave_up_because(final, len(attempts))
+            return VendorResult(**failed, error=self.mask(f"{why}: {last}"))
         if final.status_code is None:
-            return VendorResult(
-                provider=self.name,
-                status=CallStatus.ERROR,
-                error=final.failure or "request failed",
-                attempts=attempts,
-            )
+            return VendorResult(provider=self.name, status=CallStatus.ERROR, error=final.failure or "request failed",
+                                attempts=attempts)
         if final.ok:
             if not final.has_json:
-                return VendorResult(
-                    provider=self.name,
-                    status=CallStatus.ERROR,
-                    http_status=final.status_code,
-                    raw=raw,
-                    error=f"malformed JSON in HTTP {final.status_code} response",
-                    attempts=attempts,
-                )
+                return VendorResult(**failed, error=f"malformed JSON in HTTP {final.status_code} response")
             return None
         message = vendor_message(final.body if final.has_json else None, final.text)
         status = self._error_status(final, message)
         error = self.mask(f"HTTP {final.status_code}" + (f": {message}" if message else ""))
         if status.stops_provider:
             self._stop(status, error)
-        return VendorResult(
-            provider=self.name,
-            status=status,
-            http_status=final.status_code,
-            raw=raw,
-            error=None if status is CallStatus.NOT_FOUND else error,
-            attempts=attempts,
-        )
+        return VendorResult(**{**failed, "status": status}, error=None if status is CallStatus.NOT_FOUND else error)
 
     def _shape_error(self, outcome: CallOutcome, problem: str, raw: Any) -> VendorResult:
         return VendorResult(
@@ -684,78 +358,3 @@ class VendorClient:
             error=self.mask(f"unexpected response shape: {problem}"),
             attempts=outcome.attempts,
         )
-
-
-class SingleLeadClient(VendorClient):
-    """A vendor that answers one lead per request (all but Crustdata)."""
-
-    def build_request(self, lead: Lead, identity: dict[str, Any], fingerprint: str) -> Request:  # pragma: no cover
-        raise NotImplementedError
-
-    def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:  # pragma: no cover
-        """Phones and vendor-reported credits from a 2xx JSON body; raise :class:`ShapeError` on a wrong shape."""
-        raise NotImplementedError
-
-    def count_emails(self, body: Any) -> tuple[int, int]:
-        """(work emails, personal emails) a 2xx body returned, for vendors that price them."""
-        return 0, 0
-
-    async def lookup(self, lead: Lead) -> VendorResult:
-        """One lookup: a typed result, never an exception (except from a failing journal or cancellation)."""
-        reason = self.ineligible_reason(lead)
-        if reason is not None:
-            return self._ineligible(reason)
-        if self._stop_status is not None:
-            return self._short_circuit()
-        identity = self.request_identity(lead)
-        fingerprint = request_fingerprint(self.name, self.endpoint, identity)
-        outcome = await self._execute(self.build_request(lead, identity, fingerprint))
-        failed = self._failure_result(outcome)
-        if failed is not None:
-            return failed
-        body = outcome.final.body
-        try:
-            phones, credits = self.parse_success(body, outcome.final)
-        except ShapeError as exc:
-            return self._shape_error(outcome, str(exc), body)
-        except StopProvider as exc:
-            error = self.mask(exc.message)
-            self._stop(exc.status, error)
-            return VendorResult(
-                provider=self.name,
-                status=exc.status,
-                http_status=outcome.final.status_code,
-                raw=self._scrub(body),
-                error=error,
-                attempts=outcome.attempts,
-            )
-        emails, personal_emails = self.count_emails(body)
-        return VendorResult(
-            provider=self.name,
-            status=CallStatus.FOUND if phones else CallStatus.NOT_FOUND,
-            phones=phones,
-            vendor_credits=credits,
-            emails_found=emails,
-            personal_emails_found=personal_emails,
-            http_status=outcome.final.status_code,
-            raw=self._scrub(body),
-            attempts=outcome.attempts,
-        )
-
-
-def as_float(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def compact(values: dict[str, Any]) -> dict[str, Any]:
-    """Drop ``None`` values (a field the lead does not have is not sent)."""
-    return {k: v for k, v in values.items() if v is not None}

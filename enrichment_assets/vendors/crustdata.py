@@ -22,7 +22,9 @@ from typing import Any
 
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import CallStatus, PhoneClaim, VendorResult, dedupe_exact, email_kind, request_fingerprint
-from enrichment_assets.vendors.client import Exchange, Request, VendorClient, looks_like_credit_problem
+from enrichment_assets.vendors.client import VendorClient
+from enrichment_assets.vendors.errors import looks_like_credit_problem
+from enrichment_assets.vendors.exchange import Exchange, Request
 
 API_VERSION = "2025-11-01"
 MAX_BATCH = 25
@@ -60,7 +62,7 @@ class CrustdataClient(VendorClient):
         return list(dict.fromkeys(self.config.fields or DEFAULT_FIELDS))
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._key.get()}", "x-api-version": API_VERSION}
+        return {"Authorization": f"Bearer {self._key.get_secret_value()}", "x-api-version": API_VERSION}
 
     # ------------------------------------------------------------------ identity
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import CallStatus, PhoneClaim, dedupe_exact
-from enrichment_assets.vendors.client import Exchange, Request, ShapeError, SingleLeadClient
+from enrichment_assets.vendors.errors import ShapeError
+from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 DEFAULT_PAGE_SIZE = 3
 
@@ -29,7 +31,7 @@ class EnrichLayerClient(SingleLeadClient):
         return self.config.page_size if self.config.page_size is not None else DEFAULT_PAGE_SIZE
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._key.get()}"}
+        return {"Authorization": f"Bearer {self._key.get_secret_value()}"}
 
     def ineligible_reason(self, lead: Lead) -> str | None:
         return None if lead.linkedin_url else "no LinkedIn URL"

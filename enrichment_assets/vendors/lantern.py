@@ -22,8 +22,10 @@ from typing import Any, Literal
 
 from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim
-from enrichment_assets.vendors.client import Exchange, Request, ShapeError, SingleLeadClient, compact, vendor_message
+from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim, compact
+from enrichment_assets.vendors.errors import ShapeError, vendor_message
+from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 
 class LanternClient(SingleLeadClient):
@@ -48,7 +50,7 @@ class LanternClient(SingleLeadClient):
         self.record_id_source = record_id_source
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._key.get()}"}
+        return {"Authorization": f"Bearer {self._key.get_secret_value()}"}
 
     def ineligible_reason(self, lead: Lead) -> str | None:
         if lead.has_name_and_company or lead.linkedin_slug or lead.email:

@@ -17,8 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import PhoneClaim, email_kind
-from enrichment_assets.vendors.client import Exchange, Request, ShapeError, SingleLeadClient, as_float
+from enrichment_assets.vendors.base import PhoneClaim, as_float, email_kind
+from enrichment_assets.vendors.errors import ShapeError
+from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 
 class LeadMagicClient(SingleLeadClient):
@@ -28,7 +30,7 @@ class LeadMagicClient(SingleLeadClient):
     method = "POST"
 
     def _headers(self) -> dict[str, str]:
-        return {"X-API-Key": self._key.get()}
+        return {"X-API-Key": self._key.get_secret_value()}
 
     def ineligible_reason(self, lead: Lead) -> str | None:
         return None if (lead.linkedin_url or lead.email) else "needs a LinkedIn URL or an email"

@@ -17,18 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import CallStatus, PhoneClaim, dedupe_exact
-from enrichment_assets.vendors.client import (
-    Exchange,
-    Request,
-    ShapeError,
-    SingleLeadClient,
-    StopProvider,
-    as_float,
-    compact,
-    looks_like_credit_problem,
-    vendor_message,
-)
+from enrichment_assets.vendors.base import CallStatus, PhoneClaim, as_float, compact, dedupe_exact
+from enrichment_assets.vendors.errors import ShapeError, StopProvider, looks_like_credit_problem, vendor_message
+from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 DEFAULT_PATH = "/v2/contacts/single_enrich"
 
@@ -53,7 +45,7 @@ class ProntoClient(SingleLeadClient):
         return list(dict.fromkeys(wanted))
 
     def _headers(self) -> dict[str, str]:
-        return {"X-API-KEY": self._key.get()}
+        return {"X-API-KEY": self._key.get_secret_value()}
 
     def ineligible_reason(self, lead: Lead) -> str | None:
         types = self.enrichment_types

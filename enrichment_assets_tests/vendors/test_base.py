@@ -15,7 +15,7 @@ from enrichment_assets.vendors.base import (
     email_kind,
     request_fingerprint,
 )
-from enrichment_assets.vendors.client import looks_like_credit_problem, parse_retry_after, vendor_message
+from enrichment_assets.vendors.errors import looks_like_credit_problem, parse_retry_after, vendor_message
 from enrichment_assets.vendors.http import DEFAULT_TRANSPORT, build_async_client, build_transport
 
 
@@ -110,7 +110,5 @@ def test_http_factory_rejects_unknown_transport_and_has_default() -> None:
 
 
 def test_enrichlayer_error_description_is_the_message() -> None:
-    from enrichment_assets.vendors.client import vendor_message
-
     body = {"code": 403, "description": "Not enough credits", "name": "Forbidden"}
     assert vendor_message(body, "") == "Not enough credits"

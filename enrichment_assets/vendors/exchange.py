@@ -1,0 +1,74 @@
+"""The shapes of one HTTP conversation with a vendor: the request a client wants sent, and what came back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from enrichment_assets.vendors.base import Attempt, CallStatus
+
+
+class ExchangeKind(StrEnum):
+    """What one attempt produced, as far as asking again is concerned (``RetryPolicy`` decides)."""
+
+    #: A response to act on as it is (any status the vendor meant), or a failure that asking again cannot fix.
+    DONE = "done"
+    #: 429: the vendor did not do the work; its Retry-After says when to ask again.
+    RATE_LIMITED = "rate_limited"
+    #: Sent, and whether the vendor did the work is unknown: a timeout, a dropped connection, 5xx, 408.
+    TRANSIENT = "transient"
+    #: A 2xx whose body is not JSON (truncated or garbled in transit): the vendor may have charged for it.
+    MALFORMED = "malformed"
+    #: Not sent: the provider stopped (out of credits, unavailable) before this attempt's turn came.
+    STOPPED = "stopped"
+
+
+#: ``Exchange.body`` when the response had no JSON body (``None`` is a JSON value).
+NO_JSON: Any = object()
+
+
+@dataclass(slots=True)
+class Request:
+    """One HTTP request a client wants to make (relative to its ``endpoint``)."""
+
+    method: str
+    #: The request fingerprints this request answers (one; or one per identifier of a batch).
+    fingerprints: list[str]
+    params: dict[str, str] | None = None
+    json: Any = None
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What one attempt produced: a response, an error, or nothing (stopped before sending)."""
+
+    attempt: Attempt | None
+    kind: ExchangeKind = ExchangeKind.DONE
+    status_code: int | None = None
+    headers: httpx.Headers | None = None
+    text: str = ""
+    body: Any = NO_JSON
+    #: Masked description of a transport error or timeout.
+    failure: str | None = None
+    #: Seconds a 429 asked to wait (``None``: it did not say).
+    retry_after: float | None = None
+    stopped: CallStatus | None = None
+
+    @property
+    def has_json(self) -> bool:
+        return self.body is not NO_JSON
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """The last exchange of one request and every attempt it took."""
+
+    final: Exchange
+    attempts: list[Attempt] = field(default_factory=list)
