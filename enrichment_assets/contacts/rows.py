@@ -9,11 +9,11 @@ from datetime import datetime
 import pyarrow as pa
 
 from enrichment_assets.contacts.answers import LeadAnswers
+from enrichment_assets.outcomes import PENDING_OUTCOMES
 from enrichment_assets.phones.classify import classify_contact
 from enrichment_assets.phones.model import ContactPhone
 from enrichment_assets.phones.regions import region_hints
 from enrichment_assets.phones.score import choose_best
-from enrichment_assets.waterfall.engine import PENDING_OUTCOMES
 from enrichment_assets.waterfall.suppression import Suppression
 
 STATUSES = ("mobile_found", "phone_found", "not_found", "pending", "suppressed")

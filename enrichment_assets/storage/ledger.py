@@ -20,11 +20,9 @@ from collections.abc import Container, Iterable
 import duckdb
 import pyarrow as pa
 
+from enrichment_assets.outcomes import LedgerOutcome
 from enrichment_assets.storage.response_store import AttemptRow, AttemptTotals, ResponseStore
 from enrichment_assets.storage.warehouse import transaction
-
-UNKNOWN = "unknown"
-
 
 #: Journal rows turned into ledger rows at a time: the ledger's memory is bounded by this, not by the history.
 BATCH_ROWS = 10_000
@@ -46,7 +44,7 @@ def ledger_table(store: ResponseStore, active_run_ids: Container[str] = frozense
 
 
 def _ledger_outcome(outcome: str | None) -> str:
-    return outcome or UNKNOWN
+    return outcome or LedgerOutcome.UNKNOWN
 
 
 def _ledger_basis(outcome: str | None, credit_basis: str | None) -> str:

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, row_windows
-from enrichment_assets.waterfall.engine import PENDING_OUTCOMES
+from enrichment_assets.outcomes import PENDING_OUTCOMES
 
 _PENDING = sorted(PENDING_OUTCOMES)
 

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 # One free-mail list for the whole project; re-exported here for the vendor clients that import it from base.
@@ -23,24 +22,7 @@ from enrichment_assets.leads.email_domains import (  # noqa: F401
     email_kind,
     is_free_mail,
 )
-
-
-class CallStatus(StrEnum):
-    """The typed outcome of one lookup (never an exception)."""
-
-    FOUND = "found"
-    NOT_FOUND = "not_found"
-    #: The record's error: 400/422, malformed 200 JSON, retries exhausted on 429/5xx/timeouts.
-    ERROR = "error"
-    #: 402, Crustdata 403 insufficient credits, Lantern insufficient-credit 400, Enrich Layer 403.
-    #: The client remembers it: later calls return it at once, with no HTTP request.
-    OUT_OF_CREDITS = "out_of_credits"
-    #: 401, other 403s (and 405/410: the endpoint is gone): the provider is unusable for this run.
-    UNAVAILABLE = "provider_unavailable"
-
-    @property
-    def stops_provider(self) -> bool:
-        return self in (CallStatus.OUT_OF_CREDITS, CallStatus.UNAVAILABLE)
+from enrichment_assets.outcomes import CallStatus, LedgerOutcome
 
 
 @dataclass(slots=True)
@@ -79,6 +61,9 @@ class Attempt:
     error: str | None = None
     #: What the vendor says this request cost (LeadMagic ``credits_consumed``); ``None`` when it does not say.
     vendor_credits: float | None = None
+    #: How the client classified the request once it ended: its ledger outcome. ``None`` while in flight,
+    #: and for a 2xx answer, whose outcome is settled with the parsed answer (found, not found, ...).
+    outcome: LedgerOutcome | None = None
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.masking import mask_sensitive, scrub_secrets
+from enrichment_assets.outcomes import LedgerOutcome
 from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.vendors.base import (
     Attempt,
@@ -251,6 +252,7 @@ class VendorClient:
             attempt.finished_at = utcnow()
             attempt.http_status = exchange.status_code
             attempt.error = self._attempt_error(exchange)
+            attempt.outcome = self._attempt_outcome(exchange)
             if exchange.status_code is not None:
                 try:
                     attempt.vendor_credits = self._attempt_credits(exchange)
@@ -292,6 +294,20 @@ class VendorClient:
         if exchange.ok:
             return None if exchange.has_json else "malformed JSON in response"
         return self._http_error(exchange)
+
+    def _attempt_outcome(self, exchange: Exchange) -> LedgerOutcome | None:
+        """The attempt's ledger outcome, by the same reading of the response as its result's status.
+
+        ``None`` for a 2xx JSON answer: its outcome depends on what the answer says, and the caller settles it.
+        """
+        if exchange.kind is ExchangeKind.RATE_LIMITED:
+            return LedgerOutcome.RATE_LIMITED
+        if exchange.ok and exchange.has_json:
+            return None
+        if exchange.kind is ExchangeKind.DONE and exchange.status_code is not None:
+            message = vendor_message(exchange.body if exchange.has_json else None, exchange.text)
+            return self._error_status(exchange, message).ledger_outcome
+        return LedgerOutcome.ERROR  # timeouts, dropped connections, 5xx, a 2xx that is not JSON
 
     def _http_error(self, exchange: Exchange) -> str:
         """``HTTP <code>: <the vendor's message>``, masked."""
@@ -342,9 +358,8 @@ class VendorClient:
             if not final.has_json:
                 return VendorResult(**failed, error=f"malformed JSON in HTTP {final.status_code} response")
             return None
-        message = vendor_message(final.body if final.has_json else None, final.text)
-        status = self._error_status(final, message)
-        error = self.mask(f"HTTP {final.status_code}" + (f": {message}" if message else ""))
+        status = self._error_status(final, vendor_message(final.body if final.has_json else None, final.text))
+        error = self._http_error(final)
         if status.stops_provider:
             self._stop(status, error)
         return VendorResult(**{**failed, "status": status}, error=None if status is CallStatus.NOT_FOUND else error)

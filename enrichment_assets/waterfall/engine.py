@@ -33,19 +33,14 @@ from typing import Any, Protocol
 
 from enrichment_assets.config import EnrichmentConfig
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.outcomes import CallStatus, LedgerOutcome, RowOutcome
 from enrichment_assets.phones.parse import parse_phone, region_hints
 from enrichment_assets.storage.response_store import AttemptRow, ResponseStore, StoredResponse
-from enrichment_assets.vendors.base import Attempt, CallStatus, PhoneClaim, VendorResult, request_fingerprint
+from enrichment_assets.vendors.base import Attempt, PhoneClaim, VendorResult, request_fingerprint
 from enrichment_assets.waterfall.pricing import Budget, LookupCharge, rule_credits, worst_case_credits
 from enrichment_assets.waterfall.suppression import Suppression
 
 log = logging.getLogger("enrichment_assets.waterfall")
-
-# Outcomes of a provider row (the `<provider>_results.outcome` column).
-FOUND, NOT_FOUND, INELIGIBLE = "found", "not_found", "ineligible"
-SKIPPED_BUDGET, UNAVAILABLE, ERROR = "skipped_budget", "provider_unavailable", "error"
-#: Outcomes that leave a lead unfinished: a rerun may still find its number.
-PENDING_OUTCOMES = frozenset({SKIPPED_BUDGET, UNAVAILABLE, ERROR})
 
 
 class VendorClient(Protocol):
@@ -65,7 +60,7 @@ class ProviderRow:
     record_id: str
     provider: str
     request_fingerprint: str | None
-    outcome: str
+    outcome: RowOutcome
     phones: list[str]
     claimed_types: list[str | None]
     credits: float
@@ -156,27 +151,17 @@ class _StoreJournal:
         engine.stats.providers[attempt.provider].calls += 1
 
     def finished(self, attempt: Attempt) -> None:
-        status = attempt.http_status
-        if status == 429:
+        if attempt.outcome is LedgerOutcome.RATE_LIMITED:
             self._engine.stats.providers[attempt.provider].rate_limited += 1
-        if status is not None and 200 <= status < 300 and attempt.error is None:
-            return  # settled with its response, in one transaction, by the engine
+        if attempt.outcome is None:
+            return  # an answer: settled with its response, in one transaction, by the engine
         # Failed attempts cost nothing; record them now so a crash later does not leave them "unknown".
-        self._engine.store.record_outcome([_attempt_row(self._engine, attempt, _failed_outcome(status), 0.0,
+        self._engine.store.record_outcome([_attempt_row(self._engine, attempt, attempt.outcome, 0.0,
                                                         "price_rule")], [])
 
 
-def _failed_outcome(status: int | None) -> str:
-    if status == 429:
-        return "rate_limited"
-    if status in (402,):
-        return "out_of_credits"
-    if status in (401, 403):
-        return "provider_unavailable"
-    return "error"
-
-
-def _attempt_row(engine: WaterfallEngine, attempt: Attempt, outcome: str, credits: float, basis: str) -> AttemptRow:
+def _attempt_row(engine: WaterfallEngine, attempt: Attempt, outcome: LedgerOutcome, credits: float,
+                 basis: str) -> AttemptRow:
     usd = credits * engine.config.provider(attempt.provider).usd_per_credit
     return AttemptRow(
         attempt_id=attempt.attempt_id, run_id=engine.run_id, list_id=engine.list_id, provider=attempt.provider,
@@ -390,7 +375,7 @@ class WaterfallEngine:
             stats = self.stats.providers[provider]
             stats.leads += 1
             claims = [PhoneClaim(n, t) for n, t in zip(row.phones, row.claimed_types, strict=True)]
-            if row.outcome == FOUND:
+            if row.outcome is RowOutcome.FOUND:
                 stats.found += 1
                 if meets_stop_rule("mobile", claims, hints):
                     stats.mobiles += 1
@@ -406,7 +391,7 @@ class WaterfallEngine:
         reason = client.ineligible_reason(lead)
         if reason is not None:
             stats.ineligible += 1
-            return ProviderRow(**base, request_fingerprint=None, outcome=INELIGIBLE, phones=[], claimed_types=[],
+            return ProviderRow(**base, request_fingerprint=None, outcome=RowOutcome.INELIGIBLE, phones=[], claimed_types=[],
                                credits=0.0, called_at=None, from_cache=False, error=reason)
         fp = request_fingerprint(provider, client.endpoint, client.request_identity(lead))
         cached = self.store.fresh_response(fp, self._ttl, self._now())
@@ -442,7 +427,7 @@ class WaterfallEngine:
         budget = self.budgets[provider]
         hold = f"{provider}:{fp}"
         if not await budget.reserve(hold, worst_case_credits(provider, config)):
-            return VendorResult(provider=provider, status=CallStatus.ERROR, error="budget"), 0.0
+            return VendorResult(provider=provider, status=CallStatus.SKIPPED_BUDGET), 0.0
         try:
             if provider == "crustdata" and self._batcher is not None:
                 result = await self._batcher.submit(lead, fp)
@@ -464,14 +449,14 @@ class WaterfallEngine:
         final = result.attempts[-1] if result.attempts else None
         # A definitive "not found" may come as an HTTP error (Enrich Layer's 404): it is an answer all the same,
         # stored so that a rerun does not ask again.
-        answered = result.status in (CallStatus.FOUND, CallStatus.NOT_FOUND)
+        answered = result.status.answered
         if final is None or final.http_status is None or not (200 <= final.http_status < 300 or answered):
             if result.status is CallStatus.ERROR:
                 stats.errors += 1
             elif result.status.stops_provider:
                 stats.unavailable += 1
             return 0.0
-        paid = result.status in (CallStatus.FOUND, CallStatus.NOT_FOUND)
+        paid = result.status.answered
         if not paid:
             stats.errors += 1
         if provider == "crustdata":  # the batcher settled the whole batch; this is this lookup's share
@@ -485,7 +470,7 @@ class WaterfallEngine:
             credits, basis = rule_credits(config, [charge]), "price_rule"
         else:
             credits, basis = 0.0, "price_rule"
-        outcome = result.status.value if paid else ERROR
+        outcome = result.status.ledger_outcome
         responses = [self._stored(fp, result)] if paid else []
         self.store.record_outcome([_attempt_row(self, final, outcome, credits, basis)], responses)
         stats.credits += credits
@@ -511,7 +496,7 @@ class WaterfallEngine:
             if final.http_status is None or not 200 <= final.http_status < 300:
                 continue  # failed attempts were recorded by the journal; nothing was charged
             # An identifier repeated in a request is sent and charged once.
-            unique = {fp: r for fp, r in members if r.status in (CallStatus.FOUND, CallStatus.NOT_FOUND)}
+            unique = {fp: r for fp, r in members if r.status.answered}
             if final.vendor_credits is not None:
                 credits, basis = float(final.vendor_credits), "vendor_reported"
             else:
@@ -519,11 +504,11 @@ class WaterfallEngine:
                                                 for r in unique.values()])
                 basis = "price_rule"
             if any(r.status is CallStatus.FOUND for r in unique.values()):
-                outcome = FOUND
+                outcome = LedgerOutcome.FOUND
             elif unique:
-                outcome = NOT_FOUND
+                outcome = LedgerOutcome.NOT_FOUND
             else:
-                outcome = ERROR
+                outcome = LedgerOutcome.ERROR
             attempt_rows.append(_attempt_row(self, final, outcome, credits, basis))
             responses.extend(self._stored(fp, r) for fp, r in unique.items())
             stats.credits += credits
@@ -540,25 +525,18 @@ class WaterfallEngine:
         )
 
     def _row_from_stored(self, base: dict[str, Any], fp: str, stored: StoredResponse) -> ProviderRow:
-        return ProviderRow(**base, request_fingerprint=fp, outcome=stored.status,
+        return ProviderRow(**base, request_fingerprint=fp, outcome=RowOutcome(stored.status),
                            phones=[n for n, _ in stored.phones], claimed_types=[t for _, t in stored.phones],
                            credits=0.0, called_at=stored.received_at, from_cache=True, http_status=stored.http_status)
 
     def _row_from_result(self, base: dict[str, Any], fp: str, result: VendorResult, *, credits: float,
                          from_cache: bool) -> ProviderRow:
-        if result.status is CallStatus.FOUND:
-            outcome = FOUND
-        elif result.status is CallStatus.NOT_FOUND:
-            outcome = NOT_FOUND
-        elif result.error == "budget" and not result.attempts:
-            outcome = SKIPPED_BUDGET
+        outcome = result.status.row_outcome
+        if outcome is RowOutcome.SKIPPED_BUDGET:
             self.stats.providers[result.provider].skipped_budget += 1
-        elif result.status.stops_provider:
-            outcome = UNAVAILABLE
-        else:
-            outcome = ERROR
         called_at = result.attempts[-1].sent_at if result.attempts else None
-        error = result.error if outcome not in (FOUND, NOT_FOUND, SKIPPED_BUDGET) else None
+        error = result.error if outcome not in (RowOutcome.FOUND, RowOutcome.NOT_FOUND, RowOutcome.SKIPPED_BUDGET) \
+            else None
         if result.status is CallStatus.OUT_OF_CREDITS:
             error = f"out of credits: {result.error}" if result.error else "out of credits"
         return ProviderRow(**base, request_fingerprint=fp, outcome=outcome,

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.outcomes import LedgerOutcome
 from enrichment_assets.vendors.base import Attempt, CallStatus, PhoneClaim, VendorResult, new_attempt_id
 
 
@@ -55,7 +56,10 @@ class FakeClient:
         self.journal.sent(attempt)
         self.requests += 1
         await asyncio.sleep(self.delay)
-        attempt.http_status = 402 if self.status is CallStatus.OUT_OF_CREDITS else 200
+        if self.status is CallStatus.OUT_OF_CREDITS:
+            attempt.http_status, attempt.outcome = 402, LedgerOutcome.OUT_OF_CREDITS
+        else:
+            attempt.http_status = 200
         attempt.vendor_credits = self.vendor_credits
         attempt.finished_at = datetime.now(UTC)
         self.journal.finished(attempt)

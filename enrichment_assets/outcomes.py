@@ -1,0 +1,92 @@
+"""One vocabulary for what happened to a lookup, from the vendor call to the tables.
+
+Three enums, one per place an outcome is written, and the one mapping between them:
+
+- :class:`CallStatus`: what one lookup came to, as the vendor client (or the budget) decided;
+- :class:`RowOutcome`: the ``outcome`` column of ``<provider>_results`` (one row per lead and provider);
+- :class:`LedgerOutcome`: the ``outcome`` column of ``credit_ledger`` (one row per HTTP request).
+
+The values are the strings the tables hold, a public contract: add members, never rename them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RowOutcome(StrEnum):
+    """``<provider>_results.outcome``: what became of one lead at one provider."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    #: The lead lacks what the vendor needs (no request).
+    INELIGIBLE = "ineligible"
+    #: The provider's ``max_credits_per_run`` could not fit this lookup's worst case (no request).
+    SKIPPED_BUDGET = "skipped_budget"
+    #: The provider was out of credits or unusable (bad key, endpoint gone) for this run.
+    UNAVAILABLE = "provider_unavailable"
+    ERROR = "error"
+
+
+#: Outcomes that leave a lead unfinished: a rerun may still find its number (the lead is ``pending``).
+PENDING_OUTCOMES: frozenset[RowOutcome] = frozenset({RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR})
+
+
+class LedgerOutcome(StrEnum):
+    """``credit_ledger.outcome``: what became of one HTTP request to a vendor."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+    RATE_LIMITED = "rate_limited"
+    OUT_OF_CREDITS = "out_of_credits"
+    UNAVAILABLE = "provider_unavailable"
+    #: Sent, and no answer was recorded: the process died while it was in flight.
+    UNKNOWN = "unknown"
+
+
+class CallStatus(StrEnum):
+    """The typed outcome of one lookup (never an exception)."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    #: The record's error: 400/422, malformed 200 JSON, retries exhausted on 429/5xx/timeouts.
+    ERROR = "error"
+    #: 402, Crustdata 403 insufficient credits, Lantern insufficient-credit 400, Enrich Layer 403.
+    #: The client remembers it: later calls return it at once, with no HTTP request.
+    OUT_OF_CREDITS = "out_of_credits"
+    #: 401, other 403s (and 405/410: the endpoint is gone): the provider is unusable for this run.
+    UNAVAILABLE = "provider_unavailable"
+    #: Not asked: the provider's budget for the run could not fit the lookup's worst case.
+    SKIPPED_BUDGET = "skipped_budget"
+
+    @property
+    def stops_provider(self) -> bool:
+        return self in (CallStatus.OUT_OF_CREDITS, CallStatus.UNAVAILABLE)
+
+    @property
+    def answered(self) -> bool:
+        """The vendor answered the question (a paid answer, stored so that it is never asked again)."""
+        return self in (CallStatus.FOUND, CallStatus.NOT_FOUND)
+
+    @property
+    def row_outcome(self) -> RowOutcome:
+        """The lead's ``<provider>_results.outcome`` for a lookup that ended so."""
+        return _ROW_OUTCOME[self]
+
+    @property
+    def ledger_outcome(self) -> LedgerOutcome:
+        """The ``credit_ledger.outcome`` of the request that ended so (``SKIPPED_BUDGET`` sends none)."""
+        if self is CallStatus.SKIPPED_BUDGET:
+            raise ValueError("a lookup skipped for budget sent no request: it has no ledger row")
+        return LedgerOutcome(self.value)
+
+
+_ROW_OUTCOME: dict[CallStatus, RowOutcome] = {
+    CallStatus.FOUND: RowOutcome.FOUND,
+    CallStatus.NOT_FOUND: RowOutcome.NOT_FOUND,
+    CallStatus.ERROR: RowOutcome.ERROR,
+    CallStatus.OUT_OF_CREDITS: RowOutcome.UNAVAILABLE,
+    CallStatus.UNAVAILABLE: RowOutcome.UNAVAILABLE,
+    CallStatus.SKIPPED_BUDGET: RowOutcome.SKIPPED_BUDGET,
+}
