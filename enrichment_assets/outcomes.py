@@ -29,7 +29,8 @@ class RowOutcome(StrEnum):
 
 
 #: Outcomes that leave a lead unfinished: a rerun may still find its number (the lead is ``pending``).
-PENDING_OUTCOMES: frozenset[RowOutcome] = frozenset({RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR})
+PENDING_OUTCOMES: frozenset[RowOutcome] = frozenset(
+    {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR})
 
 
 class LedgerOutcome(StrEnum):

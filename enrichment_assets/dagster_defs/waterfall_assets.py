@@ -32,7 +32,8 @@ from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
 from enrichment_assets.storage.warehouse import transaction
 from enrichment_assets.vendors.registry import PROVIDER_SPECS, ProviderSpec, provider_spec
-from enrichment_assets.waterfall.engine import WaterfallEngine, WaterfallStats
+from enrichment_assets.waterfall.engine import WaterfallEngine
+from enrichment_assets.waterfall.results import WaterfallStats
 from enrichment_assets.waterfall.suppression import load_suppression
 from enrichment_assets.waterfall.walk_key import walk_key
 

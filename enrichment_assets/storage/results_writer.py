@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from enrichment_assets.waterfall.engine import ProviderRow
+from enrichment_assets.waterfall.results import ProviderRow
 
 #: Rows buffered per provider before they are written out: 10k keeps the five buffers to tens of MB
 #: (50k held ~100 MB more at 300k leads, benchmarks/local_scale.py).

@@ -124,7 +124,8 @@ class VendorClient:
 
     def __repr__(self) -> str:
         state = f", stopped={self._stop_status.value!r}" if self._stop_status else ""
-        return f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, endpoint={self.endpoint!r}{state})"
+        return (f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+                f"endpoint={self.endpoint!r}{state})")
 
     __str__ = __repr__
 

@@ -21,7 +21,14 @@ import dataclasses
 from typing import Any
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import CallStatus, PhoneClaim, VendorResult, dedupe_exact, email_kind, request_fingerprint
+from enrichment_assets.vendors.base import (
+    CallStatus,
+    PhoneClaim,
+    VendorResult,
+    dedupe_exact,
+    email_kind,
+    request_fingerprint,
+)
 from enrichment_assets.vendors.client import VendorClient
 from enrichment_assets.vendors.errors import looks_like_credit_problem
 from enrichment_assets.vendors.exchange import Exchange, Request
@@ -31,6 +38,8 @@ MAX_BATCH = 25
 URLS = "professional_network_profile_urls"
 EMAILS = "business_emails"
 DEFAULT_FIELDS = ["contact.phone_numbers"]
+#: How long a partial batch waits for company (config ``batch_wait_seconds``): few requests a minute are allowed.
+DEFAULT_BATCH_WAIT_SECONDS = 5.0
 
 
 def _match_key(id_type: str, value: Any) -> str | None:
@@ -53,9 +62,21 @@ class CrustdataClient(VendorClient):
     default_endpoint = "/person/contact/enrich"
     method = "POST"
 
+    # ------------------------------------------------------------------ batching (vendors/batching.py)
+
     @property
     def batch_size(self) -> int:
         return max(1, min(MAX_BATCH, self.config.batch_size or MAX_BATCH))
+
+    @property
+    def batch_wait_seconds(self) -> float:
+        wait = self.config.batch_wait_seconds
+        return DEFAULT_BATCH_WAIT_SECONDS if wait is None else wait
+
+    def batch_key(self, lead: Lead) -> str:
+        """The identifier kind: a request never mixes LinkedIn URLs and business emails."""
+        ident = self.identifier(lead)
+        return ident[0] if ident else ""
 
     @property
     def fields(self) -> list[str]:

@@ -20,7 +20,8 @@ def test_names_are_unique_and_every_view_follows_the_registry() -> None:
     assert parse_config({}).waterfall.order == list(PROVIDER_NAMES)
     for spec in PROVIDER_SPECS:
         assert spec.client.name == spec.name and provider_spec(spec.name) is spec
-        assert (spec.api_key_env, spec.base_url_env) == (f"{spec.name.upper()}_API_KEY", f"{spec.name.upper()}_BASE_URL")
+        prefix = spec.name.upper()
+        assert (spec.api_key_env, spec.base_url_env) == (f"{prefix}_API_KEY", f"{prefix}_BASE_URL")
     with pytest.raises(KeyError, match="unknown provider"):
         provider_spec("acme")
 

@@ -15,7 +15,7 @@ class FakeClient:
 
     def __init__(self, name: str, journal, answers: dict[str, list[tuple[str, str | None]]],  # noqa: ANN001
                  *, needs: str = "linkedin_url", delay: float = 0.0, status: CallStatus | None = None,
-                 vendor_credits: float | None = None) -> None:
+                 vendor_credits: float | None = None, batch: tuple[int, float] | None = None) -> None:
         self.name = name
         self.journal = journal
         self.answers = answers  # linkedin/email -> [(number, claimed type)]
@@ -25,6 +25,8 @@ class FakeClient:
         self.vendor_credits = vendor_credits
         self.requests = 0
         self.batches: list[int] = []
+        if batch is not None:  # a batching vendor (vendors/batching.py): (batch_size, batch_wait_seconds)
+            self.batch_size, self.batch_wait_seconds = batch
 
     async def __aenter__(self) -> FakeClient:
         return self
@@ -34,6 +36,9 @@ class FakeClient:
 
     def ineligible_reason(self, lead: Lead) -> str | None:
         return None if getattr(lead, self.needs) else f"needs {self.needs}"
+
+    def batch_key(self, lead: Lead) -> str:
+        return self.needs
 
     def request_identity(self, lead: Lead) -> dict:
         return {self.needs: getattr(lead, self.needs)}

@@ -41,16 +41,20 @@ def leads(n: int) -> list[Lead]:
 def make_engine(tmp_path: Path, config: dict, fakes: dict, **kw):  # noqa: ANN003, ANN201
     store = ResponseStore(tmp_path / "store.sqlite")
     made: dict[str, FakeClient] = {}
+    parsed = parse_config(config)
 
     def factory(provider: str, journal):  # noqa: ANN001, ANN202
         if provider not in fakes:
             return None
         spec = dict(fakes[provider])
         answers = spec.pop("answers", {})
+        if provider == "crustdata":  # batches as the real client does, from its config
+            cfg = parsed.provider(provider)
+            spec.setdefault("batch", (cfg.batch_size, cfg.batch_wait_seconds))
         made[provider] = FakeClient(provider, journal, answers, **spec)
         return made[provider]
 
-    engine = WaterfallEngine(parse_config(config), factory, store, run_id=kw.pop("run_id", "run1"), list_id="l1", **kw)
+    engine = WaterfallEngine(parsed, factory, store, run_id=kw.pop("run_id", "run1"), list_id="l1", **kw)
     return engine, made, store
 
 
@@ -209,3 +213,16 @@ def test_every_lead_gets_a_row_per_provider_reached(tmp_path: Path, stop_when: s
     engine, _, _ = make_engine(tmp_path, cfg, {"leadmagic": {}, "enrichlayer": {}})
     sink = run(engine, items)
     assert len(sink.rows) == 40
+
+
+def test_any_client_that_supports_batching_is_batched(tmp_path: Path) -> None:
+    """The engine names no vendor: a client with the batch protocol is batched, whatever its name."""
+    items = leads(7)
+    wait = 120.0
+    engine, made, store = make_engine(tmp_path, {"waterfall": {"order": ["lantern"]}},
+                                      {"lantern": {"batch": (3, wait)}})
+    sink = run(engine, items)
+    assert sorted(made["lantern"].batches, reverse=True) == [3, 3, 1]
+    assert len(sink.rows) == 7 and len(store.attempts()) == 3
+    # The last, partial batch went out as soon as no lead could join it, not after batch_wait_seconds.
+    assert engine.stats.wall_seconds < wait / 4

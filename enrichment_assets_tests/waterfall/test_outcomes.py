@@ -98,7 +98,8 @@ def test_the_ledger_books_what_the_client_read(tmp_path: Path, provider: str, re
 
 
 def test_a_budget_skip_is_its_own_status_and_sends_nothing(tmp_path: Path) -> None:
-    config = parse_config({"waterfall": {"order": ["leadmagic"]}, "providers": {"leadmagic": {"max_credits_per_run": 1}}})
+    config = parse_config({"waterfall": {"order": ["leadmagic"]},
+                           "providers": {"leadmagic": {"max_credits_per_run": 1}}})
     vendor = MockVendor(httpx.Response(200, json={"mobile_number": None, "credits_consumed": 0, "message": "No"}))
 
     def factory(name: str, journal):  # noqa: ANN001, ANN202

@@ -1,0 +1,65 @@
+"""What a waterfall run produces: a row per lead and provider it reached, and the run's counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from enrichment_assets.outcomes import RowOutcome
+
+
+@dataclass(slots=True)
+class ProviderRow:
+    """One lead at one provider: a row of ``<provider>_results``."""
+
+    list_id: str
+    record_id: str
+    provider: str
+    request_fingerprint: str | None
+    outcome: RowOutcome
+    phones: list[str]
+    claimed_types: list[str | None]
+    credits: float
+    called_at: datetime | None
+    from_cache: bool
+    http_status: int | None = None
+    error: str | None = None
+
+
+class ResultSink(Protocol):
+    def add(self, row: ProviderRow) -> None: ...
+
+
+@dataclass
+class ProviderStats:
+    leads: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    shared: int = 0
+    found: int = 0
+    mobiles: int = 0
+    ineligible: int = 0
+    skipped_budget: int = 0
+    unavailable: int = 0
+    errors: int = 0
+    credits: float = 0.0
+    usd: float = 0.0
+    rate_limited: int = 0
+
+
+@dataclass
+class WaterfallStats:
+    leads: int = 0
+    suppressed: int = 0
+    stopped_early: int = 0
+    providers: dict[str, ProviderStats] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def calls(self) -> int:
+        return sum(p.calls for p in self.providers.values())
+
+    @property
+    def credits(self) -> float:
+        return sum(p.credits for p in self.providers.values())
