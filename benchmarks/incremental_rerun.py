@@ -1,4 +1,4 @@
-"""Does a rerun pay only for what changed? (DESIGN.md, "Partitions": reruns touch only what changed).
+"""Does a rerun pay only for what changed? (README, "Reruns touch only what changed").
 
 One command:
 

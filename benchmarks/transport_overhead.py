@@ -1,4 +1,5 @@
-"""How much does the HTTP transport cost the client? (DESIGN.md, "Performance notes").
+"""How much does the HTTP transport cost the client? (``vendors/http.py``: the vendors' rate limits, not this
+process, must set the pace).
 
 One command:
 

@@ -1,4 +1,5 @@
-"""Does the pipelined waterfall run at the vendors' rate limits? (DESIGN.md, "Pipelined waterfall").
+"""Does the pipelined waterfall run at the vendors' rate limits? (``waterfall/engine.py``: wall time near
+``max over providers (calls / rate limit)``, not the sum).
 
 One command:
 

@@ -1,4 +1,4 @@
-"""Crustdata — Person Contact Enrich (vendor-docs/crustdata-person-contact-enrich.md).
+"""Crustdata — Person Contact Enrich (docs/vendors.md#crustdata--person-contact-enrich).
 
 ``POST /person/contact/enrich``, ``Authorization: Bearer <key>``, ``x-api-version: 2025-11-01``,
 JSON ``{"professional_network_profile_urls": [...] | "business_emails": [...], "fields": [...]}``

@@ -1,4 +1,4 @@
-"""Enrich Layer — Personal Contact Number API (vendor-docs/enrichlayer-personal-contact-number.md).
+"""Enrich Layer — Personal Contact Number API (docs/vendors.md#enrich-layer--personal-contact-number).
 
 ``GET /api/v2/contact-api/personal-contact?profile_url=<linkedin>&page_size=<n>``,
 ``Authorization: Bearer <key>``. Answer: ``{"numbers": [...]}`` in storage order, no line

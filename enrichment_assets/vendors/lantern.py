@@ -1,4 +1,4 @@
-"""Lantern — Phone Enrichment (vendor-docs/lantern-phone-enrichment.md).
+"""Lantern — Phone Enrichment (docs/vendors.md#lantern--phone-enrichment).
 
 ``POST /v1/enrich/phone``, ``Authorization: Bearer <key>``, JSON body with ``record_id``
 (required) and any of ``first_name, last_name, company, domain, email, linkedin_id``

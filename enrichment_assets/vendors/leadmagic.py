@@ -1,4 +1,4 @@
-"""LeadMagic — Mobile Finder (vendor-docs/leadmagic-mobile-finder.md).
+"""LeadMagic — Mobile Finder (docs/vendors.md#leadmagic--mobile-finder).
 
 ``POST /v1/people/mobile-finder``, ``X-API-Key: <key>``, JSON ``{profile_url, work_email |
 personal_email}`` (at least one). Answer ``{profile_url, email, mobile_number,

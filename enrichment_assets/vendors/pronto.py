@@ -1,4 +1,4 @@
-"""Pronto — synchronous single contact enrichment (vendor-docs/pronto-single-contact-enrich.md).
+"""Pronto — synchronous single contact enrichment (docs/vendors.md#pronto--synchronous-single-contact-enrichment).
 
 ``POST /v2/contacts/single_enrich`` (config ``path``; older docs say
 ``/v2/contacts/sync_single_enrich``), ``X-API-KEY: <key>``, JSON ``{firstname, lastname,

@@ -3,7 +3,7 @@
 Without consent the client drops ``personal_email`` from ``enrichment_type``
 (README, "Configuration"). With consent in the config but not on the vendor
 account, Pronto answers 422 with its consent message: that is the record's
-error (DESIGN.md: 400/422, no retry), never a crash, never charged, and the
+error (README, "What happens when things go wrong": 400/422), never a crash, never charged, and the
 provider stays in use for the other leads.
 """
 

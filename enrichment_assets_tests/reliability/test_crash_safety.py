@@ -1,6 +1,6 @@
 """Crash safety: `enrich run` SIGKILLed at random moments, then rerun to completion.
 
-DESIGN.md, "Reliability rules": a response a vendor charged for is recorded
+README, "What happens when things go wrong": a response a vendor charged for is recorded
 durably as soon as it arrives, so a killed run that is rerun calls no vendor
 again for it; a request still in flight when the process died shows in the
 ledger as ``outcome = unknown`` with its worst case.

@@ -1,6 +1,6 @@
 """Out of credits: one vendor's balance runs dry mid-run; the others go on; a top-up and a rerun finish the list.
 
-DESIGN.md, "Reliability rules": 402 / out-of-credits stops that provider for
+README, "What happens when things go wrong": 402 / out-of-credits stops that provider for
 the run, the others continue, and the leads it still owed are ``pending``.
 """
 

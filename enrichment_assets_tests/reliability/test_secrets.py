@@ -1,6 +1,6 @@
 """Secrets: API keys never land in logs, event metadata, DuckDB, the response store, the marts or the output.
 
-DESIGN.md, "Contract: environment": keys are read through Dagster ``EnvVar``;
+README, "Going live": keys are read through Dagster ``EnvVar``;
 they never appear in logs, event metadata, DuckDB or error messages.
 """
 

@@ -1,6 +1,6 @@
 """Vendor faults: 500s, malformed 200 bodies, hung requests and tight rate limits, then a clean rerun.
 
-DESIGN.md, "Reliability rules": 429 honours Retry-After (header or body); 5xx
+README, "What happens when things go wrong": 429 honours Retry-After (header or body); 5xx
 and timeouts get bounded retries with backoff; malformed JSON is that record's
 error, not a crash. The ledger stays exact whatever the vendors do.
 """
