@@ -9,7 +9,6 @@ The vendors are the provider registry's (``enrichment_assets.vendors.registry``)
 the key ``<provider>_api``; nothing here names a vendor.
 """
 
-import logging
 import os
 import threading
 
@@ -19,8 +18,6 @@ from enrichment_assets.config import EnrichmentConfig
 from enrichment_assets.vendors.base import AttemptJournal
 from enrichment_assets.vendors.client import VendorClient
 from enrichment_assets.vendors.registry import PROVIDER_SPECS, ProviderSpec
-
-log = logging.getLogger("enrichment_assets.vendors")
 
 SANDBOX_KEY = "sandbox-key"
 

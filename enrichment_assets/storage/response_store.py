@@ -182,21 +182,6 @@ class ResponseStore:
             received_at=received_at,
         )
 
-    def response_ages(self, request_fingerprints: Iterable[str]) -> dict[str, datetime]:
-        """``received_at`` for each fingerprint that has a stored response."""
-        fps = list(request_fingerprints)
-        out: dict[str, datetime] = {}
-        with self._lock:
-            for start in range(0, len(fps), 500):
-                chunk = fps[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for fp, received in self._conn.execute(
-                    f"SELECT request_fingerprint, received_at FROM responses WHERE request_fingerprint IN ({marks})",
-                    chunk,
-                ):
-                    out[fp] = _parse_ts(received)  # type: ignore[assignment]
-        return out
-
     # ------------------------------------------------------------------ attempts (the journal)
 
     def record_sent(self, row: AttemptRow) -> None:
@@ -238,11 +223,12 @@ class ResponseStore:
                           finished_at=_parse_ts(r[8]), http_status=r[9], outcome=r[10], credits=r[11],
                           credit_basis=r[12], usd=r[13], worst_case_credits=r[14], error=r[15])
 
-    def attempts(self, *, run_id: str | None = None, since_rowid: int = 0) -> list[AttemptRow]:
-        query = f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts WHERE rowid > ?"
-        params: list[Any] = [since_rowid]
+    def attempts(self, *, run_id: str | None = None) -> list[AttemptRow]:
+        """Every attempt (or one run's), in journal order, in one list: for small journals and tests."""
+        query = f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts"
+        params: list[Any] = []
         if run_id is not None:
-            query += " AND run_id = ?"
+            query += " WHERE run_id = ?"
             params.append(run_id)
         with self._lock:
             rows = self._conn.execute(query + " ORDER BY rowid", params).fetchall()

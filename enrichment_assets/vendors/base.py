@@ -92,15 +92,6 @@ class VendorResult:
     #: the attempts are shared by every identifier in it (deduplicate by ``attempt_id``).
     attempts: list[Attempt] = field(default_factory=list)
 
-    @property
-    def found(self) -> bool:
-        return self.status is CallStatus.FOUND
-
-    @property
-    def reached_vendor(self) -> bool:
-        """True when at least one HTTP request went out for this lookup."""
-        return bool(self.attempts)
-
 
 @runtime_checkable
 class AttemptJournal(Protocol):

@@ -114,11 +114,6 @@ class WaterfallEngine:
         concurrency = sum(config.provider(p).max_concurrency for p in self.order) or 1
         self._max_in_flight = max_leads_in_flight or max(256, concurrency * 8)
 
-    @property
-    def journal(self) -> StoreJournal:
-        """Give this to the vendor clients: it records every request before it is sent."""
-        return self._journal
-
     # ------------------------------------------------------------------ public
 
     async def run(self, leads: Iterable[Lead], sink: ResultSink) -> WaterfallStats:
