@@ -24,9 +24,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from enrichment_assets.vendors.registry import PROVIDER_NAMES as PROVIDERS  # noqa: E402 - after sys.path
+
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 VENV_BIN = Path(sys.executable).parent
-PROVIDERS = ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
 PACKAGES = ("dagster", "duckdb", "pyarrow", "httpx", "httpx-aiohttp", "aiohttp", "aiolimiter", "uvicorn",
             "starlette", "phonenumbers", "requests", "rich")
 
