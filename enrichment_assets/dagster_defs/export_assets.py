@@ -8,7 +8,12 @@ from dagster_duckdb import DuckDBResource
 from enrichment_assets.dagster_defs.lead_assets import OWNERS, last_lead_source
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
-from enrichment_assets.leads.enriched_file import EnrichedFileError, write_enriched_file
+from enrichment_assets.leads.enriched_file import (
+    EnrichedFileError,
+    EnrichedFileSummary,
+    stale_enriched_lists,
+    write_enriched_file,
+)
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone, mask_sensitive
 
@@ -25,21 +30,18 @@ def enriched_lead_file(context: AssetExecutionContext, enrichment: EnrichmentSet
     """Your lead file back, enriched: data/out/<list>.enriched.csv (and .xlsx when the list came as an Excel
     workbook) holds every row of the file in its order with its own columns, plus best_phone, best_phone_type,
     phone_status, all_phones and phone_sources, so it re-imports into the CRM it came from keyed by its own id.
-    Rows that were set aside keep their place, with the reason in rejected_reason."""
+    Rows that were set aside keep their place, with the reason in rejected_reason. When this run's merge re-scored
+    leads of other lists (it revealed a number of theirs as a colleague's switchboard), their files are rewritten
+    too."""
     list_id = context.partition_key
-    loaded = last_lead_source(context, list_id)
-    if "source_path" not in loaded:
-        raise Failure(description=f"lead list '{list_id}' has not been loaded yet: materialize raw_leads first")
     out_dir = enrichment.settings().out_dir
     try:
-        summary = write_enriched_file(
-            lambda: warehouse(duckdb), list_id, Path(str(loaded["source_path"])), out_dir,
-            sheet=str(loaded.get("sheet") or "") or None,
-            expected_sha256=str(loaded.get("source_sha256") or "") or None)
+        summary = _write(context, duckdb, list_id, out_dir)
     except EnrichedFileError as exc:
         raise Failure(description=str(exc)) from None
     finally:
         release_freed_memory()
+    refreshed = _refresh_other_lists(context, duckdb, list_id, out_dir)
     preview = "\n".join(
         ["| row | record_id | best phone | type | status | rejected reason |", "|---|---|---|---|---|---|"]
         + [f"| {row} | {mask_sensitive(rid or '')} | {mask_phone(phone)} | {kind or ''} | {status or ''} | {reason or ''} |"
@@ -57,4 +59,38 @@ def enriched_lead_file(context: AssetExecutionContext, enrichment: EnrichmentSet
         "with_phone": summary.with_phone,
         **{f"status_{status}": n for status, n in summary.by_status.items()},
         "preview": MetadataValue.md(preview),
+        "refreshed_other_lists": ", ".join(refreshed),
     })
+
+
+def _write(context: AssetExecutionContext, duckdb: DuckDBResource, list_id: str, out_dir: Path) -> EnrichedFileSummary:
+    loaded = last_lead_source(context, list_id)
+    if "source_path" not in loaded:
+        raise EnrichedFileError(f"lead list '{list_id}' has not been loaded yet: materialize raw_leads first")
+    return write_enriched_file(
+        lambda: warehouse(duckdb), list_id, Path(str(loaded["source_path"])), out_dir,
+        sheet=str(loaded.get("sheet") or "") or None,
+        expected_sha256=str(loaded.get("source_sha256") or "") or None)
+
+
+def _refresh_other_lists(context: AssetExecutionContext, duckdb: DuckDBResource, list_id: str, out_dir: Path
+                         ) -> list[str]:
+    """Rewrite the enriched files of other lists whose contacts this run's merge re-scored (switchboards it
+    revealed); a list whose file cannot be rewritten keeps it, with a warning, until its own next run."""
+    with warehouse(duckdb) as conn:
+        stale = stale_enriched_lists(conn, out_dir, exclude=list_id)
+    refreshed = []
+    for other in stale:
+        try:
+            _write(context, duckdb, other, out_dir)
+        except EnrichedFileError as exc:
+            context.log.warning(f"The enriched file of list '{other}' is older than its contacts and was not "
+                                f"rewritten: {exc}")
+            continue
+        finally:
+            release_freed_memory()
+        refreshed.append(other)
+    if refreshed:
+        context.log.info(f"Rewrote the enriched files of {', '.join(refreshed)}: this run re-scored some of their "
+                         "leads")
+    return refreshed

@@ -86,6 +86,22 @@ def output_paths(out_dir: Path, list_id: str) -> tuple[Path, Path]:
     return out_dir / f"{list_id}.enriched.csv", out_dir / f"{list_id}.enriched.xlsx"
 
 
+def stale_enriched_lists(conn: duckdb.DuckDBPyConnection, out_dir: Path, exclude: str) -> list[str]:
+    """Lists other than ``exclude`` whose enriched CSV is older than the last change of their contacts.
+
+    Another list's merge re-scores the leads of earlier lists whose numbers it reveals as switchboards; their
+    enriched files must follow, or a CRM re-import would bring the switchboard back as the number to dial.
+    """
+    stale = []
+    for list_id, changed_at in conn.execute(
+            "SELECT list_id, max(enriched_at) FROM contacts WHERE list_id <> ? GROUP BY list_id ORDER BY list_id",
+            [exclude]).fetchall():
+        csv_path, _ = output_paths(out_dir, list_id)
+        if changed_at is not None and csv_path.exists() and changed_at.timestamp() > csv_path.stat().st_mtime:
+            stale.append(list_id)
+    return stale
+
+
 def output_columns(headers: list[str]) -> list[tuple[str, str]]:
     """(output header, SQL expression) per output column: the input's, then the added ones not already there."""
     existing = {h.strip().casefold(): i for i, h in enumerate(headers)}

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from enrichment_assets.leads.enriched_file import ADDED_COLUMNS, EnrichedFileError, write_enriched_file
+from enrichment_assets.leads.enriched_file import (
+    ADDED_COLUMNS,
+    EnrichedFileError,
+    stale_enriched_lists,
+    write_enriched_file,
+)
 from enrichment_assets.leads.ingest import file_digest, ingest_lead_file
 from enrichment_assets.storage.warehouse import connect
 
@@ -143,3 +148,23 @@ def test_a_long_list_comes_back_in_the_files_order(tmp_path: Path, db) -> None: 
     rows = list(csv.reader(summary.csv_path.read_text("utf-8-sig").splitlines()))[1:]
     assert [r[0] for r in rows] == [f"R{i}" for i in range(n)]
     assert all(r[2] == "+4930" + str(i).zfill(7) for i, r in enumerate(rows))
+
+
+def test_a_list_whose_contacts_changed_after_its_file_was_written_is_stale(tmp_path: Path, db) -> None:  # noqa: ANN001
+    """Another list's merge re-scores some leads of this one (switchboards it revealed): its file must follow."""
+    import os
+
+    source = tmp_path / "q3.csv"
+    source.write_text(CSV_INPUT, encoding="utf-8")
+    ingest_lead_file(_factory(db), source, "q3")
+    db.execute("INSERT INTO contacts (record_id, list_id, status, enriched_at) VALUES "
+               "('11', 'q3', 'not_found', now() - INTERVAL 1 HOUR), ('x', 'q4', 'not_found', now())")
+    out = tmp_path / "out"
+    assert stale_enriched_lists(db, out, exclude="q4") == [], "no file yet: nothing to keep up to date"
+    summary = write_enriched_file(_factory(db), "q3", source, out)
+    assert stale_enriched_lists(db, out, exclude="q4") == []
+    # Re-scored after the file was written (the file's time set back rather than sleeping).
+    earlier = summary.csv_path.stat().st_mtime - 7200
+    os.utime(summary.csv_path, (earlier, earlier))
+    assert stale_enriched_lists(db, out, exclude="q4") == ["q3"]
+    assert stale_enriched_lists(db, out, exclude="q3") == [], "the run's own list is written anyway"
