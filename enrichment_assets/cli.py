@@ -1,4 +1,5 @@
-"""The ``enrich`` command line: run a lead list through the graph, serve the sandbox, forget a person."""
+"""The ``enrich`` command line: run a lead list through the graph, forecast its cost, serve the sandbox, forget a
+person."""
 
 from __future__ import annotations
 
@@ -94,6 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   f"({settings.mode} mode)")
     outcome = run_list(instance, path, list_id, log_level=args.log_level, columns=columns, sheet=args.sheet)
     _print_summary(outcome)
+    for failure in outcome.failures:
+        errors.print(f"enrich: {failure}", markup=False, soft_wrap=True)
     if not outcome.success:
         errors.print(f"enrich: the run failed (run id {outcome.run_id}); see the logs above or the Dagster UI",
                      markup=False)
@@ -115,6 +118,75 @@ def _print_summary(outcome) -> None:  # noqa: ANN001
             table.add_row(row.provider, str(row.calls), str(row.cache_hits), str(row.found),
                           f"{row.credits:g}", f"{row.usd:.2f}")
         console.print(table)
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """Forecast a run of the file without calling any vendor (the clients are built, never opened)."""
+    import tempfile
+
+    import duckdb
+
+    from enrichment_assets.config import ConfigError, load_config
+    from enrichment_assets.cost_model.list_forecast import ListForecastInputs, forecast_staged_file
+    from enrichment_assets.cost_model.rates import HitRateModel
+    from enrichment_assets.leads.ingest import LeadFileError, check_lead_file, list_id_for, stage_lead_file
+    from enrichment_assets.settings import load_settings
+    from enrichment_assets.storage.segment_rates import load_model
+    from enrichment_assets.storage.warehouse import connect
+    from enrichment_assets.waterfall.suppression import load_suppression
+
+    path = Path(args.path).expanduser().resolve()
+    try:
+        columns = parse_maps(args.map)
+        settings = load_settings()
+        config = load_config(settings.config_path)
+        check_lead_file(path, columns, args.sheet, config.columns)
+    except (ConfigError, ValueError, LeadFileError) as exc:
+        return _fail_input(str(exc))
+    list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
+    conn = connect(settings.db_path, read_only=True) if settings.db_path.exists() else None
+    try:
+        model = HitRateModel(config)
+        if conn is not None:
+            try:
+                model = load_model(conn, config)
+            except duckdb.CatalogException:  # a database from before the cost model: priors only
+                pass
+        inputs = ListForecastInputs(config, model, settings.mode, load_suppression(settings.suppression_path),
+                                    settings.response_store_path)
+        with tempfile.TemporaryDirectory(prefix="estimate-") as tmp:
+            try:
+                staged, _, _ = stage_lead_file(path, Path(tmp), columns, args.sheet, config.columns)
+            except LeadFileError as exc:
+                return _fail_input(str(exc))
+            forecast = forecast_staged_file(conn, inputs, list_id, staged)
+    finally:
+        if conn is not None:
+            conn.close()
+    _print_forecast(path, list_id, forecast, config.max_usd_per_run)
+    return EXIT_OK
+
+
+def _print_forecast(path: Path, list_id: str, forecast, max_usd_per_run: float | None) -> None:  # noqa: ANN001
+    console.print(f"[bold]Forecast[/bold] for {path.name} as lead list [cyan]{list_id}[/cyan] "
+                  f"({forecast.order} order, no vendor called): {forecast.leads} leads, "
+                  f"{forecast.free_leads} answered free from stored answers, {forecast.suppressed} suppressed")
+    table = Table(title="Expected spend", show_lines=False)
+    for column in ("provider", "calls", "credits", "USD", "USD low–high", "mobiles", "from store"):
+        table.add_column(column, justify="right" if column != "provider" else "left")
+    for p in forecast.providers.values():
+        table.add_row(p.provider, f"{p.calls:,.0f}", f"{p.credits:,.1f}", f"{p.usd:,.2f}",
+                      f"{p.usd_low:,.2f}–{p.usd_high:,.2f}", f"{p.mobiles:,.0f}", f"{p.from_store:,}")
+    table.add_row("total", f"{forecast.calls:,.0f}", f"{forecast.credits:,.1f}", f"{forecast.usd:,.2f}",
+                  f"{forecast.usd_low:,.2f}–{forecast.usd_high:,.2f}", f"{forecast.mobiles:,.0f}",
+                  f"{forecast.free_leads:,} leads")
+    console.print(table)
+    per_mobile = forecast.usd_per_mobile
+    console.print(f"Expected personal mobiles: {forecast.mobiles:,.0f}; USD per mobile: "
+                  + ("–" if per_mobile is None else f"{per_mobile:,.3f}"))
+    refused = forecast.over_budget(max_usd_per_run)
+    if refused:
+        console.print(f"[bold red]A run would be refused:[/bold red] {refused}", soft_wrap=True)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -190,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                      help="Dagster log level printed while the run goes (default INFO)")
     run.set_defaults(func=cmd_run)
+
+    estimate = sub.add_parser("estimate", help="forecast what enriching a lead file would cost, calling no vendor")
+    estimate.add_argument("path", help="the lead file")
+    estimate.add_argument("--list", help="lead list name (partition key); default: the file's stem")
+    estimate.add_argument("--map", action="append", metavar='TARGET="COLUMN"', help="as for `enrich run`")
+    estimate.add_argument("--sheet", help="the Excel sheet to read (default: the first visible one)")
+    estimate.set_defaults(func=cmd_estimate)
 
     sandbox = sub.add_parser("sandbox", help="serve the five-vendor simulator over HTTP")
     sandbox.add_argument("--port", type=int, default=8765)

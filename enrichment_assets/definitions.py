@@ -17,6 +17,7 @@ from enrichment_assets.dagster_defs.contact_assets import (
     provider_performance,
     published_marts,
 )
+from enrichment_assets.dagster_defs.cost_model_assets import provider_segment_rates
 from enrichment_assets.dagster_defs.dbt_assets import dbt_executable, dbt_marts, dbt_project
 from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
@@ -42,7 +43,7 @@ def build_resources() -> dict:
 
 defs = Definitions(
     assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts,
-            dbt_marts, enriched_lead_file],
+            dbt_marts, enriched_lead_file, provider_segment_rates],
     asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
                   spend_below_budget_warning],
     jobs=[enrich_list_job],

@@ -38,6 +38,8 @@ class RunOutcome:
     run_id: str
     success: bool
     summary: RunSummary | None
+    #: What each failed step said (a refusal over ``max_usd_per_run`` among them).
+    failures: list[str] = field(default_factory=list)
 
 
 def register_list(instance: DagsterInstance, list_id: str) -> None:
@@ -104,7 +106,23 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
         raise_on_error=False,
     )
     summary = summarize_run(list_id, result.run_id)
-    return RunOutcome(run_id=result.run_id, success=result.success, summary=summary)
+    return RunOutcome(run_id=result.run_id, success=result.success, summary=summary,
+                      failures=step_failures(result.all_events))
+
+
+def step_failures(events) -> list[str]:  # noqa: ANN001
+    """The message of each failed step: a ``Failure``'s description, else the error's message."""
+    messages = []
+    for event in events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        user = data.user_failure_data
+        text = (user.description if user is not None and user.description else None) or \
+            (data.error.message.strip() if data.error is not None else None)
+        if text:
+            messages.append(f"{event.step_key}: {text}")
+    return messages
 
 
 def summarize_run(list_id: str, run_id: str) -> RunSummary | None:

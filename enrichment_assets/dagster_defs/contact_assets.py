@@ -228,7 +228,7 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
                          ) -> MaterializeResult:
     """How each vendor earns its money: requests, numbers found, personal mobiles it contributed, credits and USD
     spent, hit rate and cost per mobile found, over every list enriched so far."""
-    order = enrichment.config().waterfall.order
+    order = enrichment.config().base_order
     chart_path = enrichment.settings().marts_dir / "provider_funnel.png"
     with warehouse(duckdb) as conn:
         rows = rebuild_provider_performance(conn, order)

@@ -19,11 +19,14 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.cost_model.list_forecast import ListForecastInputs, forecast_loaded_list
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, LeadFileError, ingest_lead_file, list_id_for
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_email
+from enrichment_assets.storage.segment_rates import load_model
+from enrichment_assets.waterfall.suppression import load_suppression
 
 OWNERS = ["team:revops-data"]
 DUCKDB_POOL = "duckdb_writers"
@@ -113,7 +116,9 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
             description=(
                 "Your lead list, cleaned: one row per record_id with names trimmed, LinkedIn URLs in one "
                 "canonical form, emails lowercased and checked, the company domain taken from the website, "
-                "and the country as an ISO code. Only these leads are ever sent to a vendor."
+                "and the country as an ISO code. Only these leads are ever sent to a vendor. Each materialization "
+                "carries the forecast of the run (expected calls, credits, USD with a low-high range, mobiles, "
+                "leads answered free from stored answers), made before any vendor is called."
             ),
             group_name="leads", kinds={"duckdb", "csv", "excel"}, owners=OWNERS, partitions_def=lead_lists,
             metadata={"dagster/column_schema": RAW_LEADS_SCHEMA, "dagster/table_name": "main.raw_leads"},
@@ -168,6 +173,15 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
     read_as = summary.file_format + (f", {summary.encoding}" if summary.encoding else "") + (
         f", sheet '{summary.sheet}'" if summary.sheet else "")
     context.log.info(f"{summary.leads} leads loaded, {summary.rejected} rows rejected ({read_as})")
+    config = enrichment.config()
+    with warehouse(duckdb) as conn:
+        inputs = ListForecastInputs(config, load_model(conn, config), settings.mode,
+                                    load_suppression(settings.suppression_path), settings.response_store_path)
+        forecast = forecast_loaded_list(conn, inputs, context.partition_key)
+    context.log.info(
+        f"Forecast ({forecast.order} order): {forecast.calls:,.0f} vendor calls, {forecast.credits:,.1f} credits, "
+        f"${forecast.usd:,.2f} (${forecast.usd_low:,.2f}–${forecast.usd_high:,.2f}), {forecast.mobiles:,.0f} "
+        f"mobiles expected; {forecast.free_leads} of {forecast.leads} leads answered free from stored answers")
     mapping_md = "| field | column |\n|---|---|\n" + "\n".join(
         f"| {field} | {column} |" for field, column in summary.columns.items())
     yield MaterializeResult(
@@ -188,6 +202,8 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
             "run_sheet": source.sheet or "",
             "file_unchanged": summary.reused,
             "preview": MetadataValue.md(preview),
+            **forecast.metadata(),
+            "forecast": MetadataValue.md(forecast.markdown()),
         },
     )
     yield MaterializeResult(

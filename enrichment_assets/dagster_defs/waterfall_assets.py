@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -20,6 +21,8 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.cost_model.forecast import forecast_leads, fresh_answers
+from enrichment_assets.cost_model.list_forecast import adaptive_order
 from enrichment_assets.dagster_defs.lead_assets import OWNERS
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
@@ -28,6 +31,7 @@ from enrichment_assets.leads.model import Lead
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone
 from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
 from enrichment_assets.storage.warehouse import transaction
@@ -48,6 +52,8 @@ RESULTS_SCHEMA = TableSchema(columns=[
     TableColumn("from_cache", "boolean", description="Answered from a stored response: no call, no charge"),
     TableColumn("http_status", "integer"), TableColumn("claimed_types", "varchar[]"),
     TableColumn("error", "varchar"), TableColumn("run_id", "varchar"),
+    TableColumn("walk_order", "varchar[]", description="The providers this lead was walked through, in order "
+                                                       "(the fixed order, or its adaptive order)"),
 ])
 
 
@@ -122,7 +128,8 @@ def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
     # resources are keys, read from context.resources.
     required_resource_keys={"enrichment", "duckdb", *VENDOR_RESOURCE_KEYS},
     description=(
-        "Send each lead through the vendors in waterfall order until a good mobile is found. Every response is "
+        "Send each lead through the vendors in waterfall order (fixed, or adaptive: per lead, cheapest expected "
+        "USD per personal mobile first) until a good mobile is found. Every response is "
         "stored durably the moment it arrives, so nothing is paid for twice. A rerun walks only the leads that "
         "changed, whose answers are older than cache_ttl_days, or that a vendor still owes an answer; the others "
         "keep their rows. Select one provider's results to call only that vendor."
@@ -156,11 +163,17 @@ def waterfall(context: AssetExecutionContext):
     handler = _DagsterLogHandler(context)
     vendor_log = logging.getLogger("enrichment_assets.vendors")
     vendor_log.addHandler(handler)
+    model = None
+    if config.waterfall.adaptive or config.max_usd_per_run is not None:
+        with warehouse(duckdb) as conn:
+            model = load_model(conn, config)
+    order = adaptive_order(config, model, config.active_order) if model is not None else None
     try:
         with tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, \
                 ResponseStore(settings.response_store_path) as store:
             engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
-                                     call_providers=selected, suppression=suppression, progress=progress)
+                                     call_providers=selected, suppression=suppression, progress=progress,
+                                     order_for=order.order_for if order is not None else None)
             key = walk_key(config, engine.order, engine.call_providers, suppression, settings.mode)
             leads_path = Path(tmp) / "leads.parquet"
             with warehouse(duckdb) as conn:
@@ -171,6 +184,22 @@ def waterfall(context: AssetExecutionContext):
             context.log.info(
                 f"{walking} of {total} leads to walk; {kept} unchanged since their last walk (same fields, same "
                 "settings, answers younger than cache_ttl_days, nothing pending): their results are kept")
+            forecast_md = {}
+            if walking and config.max_usd_per_run is not None:
+                # The clients are built, not opened: the forecast sends nothing.
+                forecast = forecast_leads(
+                    iter_leads(leads_path, list_id), config=config, model=model, clients=engine.clients,
+                    fresh=fresh_answers(store, timedelta(days=config.cache_ttl_days), datetime.now(UTC)),
+                    order_for=order.order_for if order is not None else None, call_providers=engine.call_providers,
+                    suppression=suppression, kept=kept)
+                forecast_md = forecast.metadata()
+                refused = forecast.over_budget(config.max_usd_per_run)
+                if refused:
+                    context.log.error(refused + "\n" + forecast.markdown())
+                    raise Failure(description=refused, metadata={**forecast_md,
+                                                                 "forecast": MetadataValue.md(forecast.markdown())})
+                context.log.info(f"Forecast ${forecast.usd:,.2f} (up to ${forecast.usd_high:,.2f}) is within "
+                                 f"max_usd_per_run ${config.max_usd_per_run:,.2f}")
             sink = ParquetResultSink(Path(tmp), context.run_id)
             # Nothing to walk: no vendor client is even opened.
             stats = asyncio.run(engine.run(iter_leads(leads_path, list_id), sink)) if walking else engine.stats
@@ -190,7 +219,8 @@ def waterfall(context: AssetExecutionContext):
             asset_key=provider_spec(provider).results_table,
             metadata={**_provider_metadata(provider, stats, config.provider(provider).usd_per_credit,
                                            previews[provider]),
-                      "leads_walked": walking, "leads_kept": kept},
+                      "leads_walked": walking, "leads_kept": kept,
+                      "order": "adaptive" if order is not None else "fixed", **forecast_md},
         )
 
 

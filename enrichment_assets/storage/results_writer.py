@@ -29,6 +29,7 @@ RESULTS_SCHEMA = pa.schema([
     ("claimed_types", pa.list_(pa.string())),
     ("error", pa.string()),
     ("run_id", pa.string()),
+    ("walk_order", pa.list_(pa.string())),
 ])
 
 
@@ -66,6 +67,7 @@ class ParquetResultSink:
             "claimed_types": [r.claimed_types for r in rows],
             "error": [r.error for r in rows],
             "run_id": [self.run_id] * len(rows),
+            "walk_order": [r.walk_order for r in rows],
         }, schema=RESULTS_SCHEMA)
         writer = self._writers.get(provider)
         if writer is None:

@@ -106,3 +106,26 @@ def replace_walked(conn: duckdb.DuckDBPyConnection, list_id: str, key: str, walk
                      "FROM walked_now", {"list_id": list_id, "key": key})
     finally:
         conn.execute("DROP TABLE IF EXISTS walked_now")
+
+
+_KEPT_SQL = f"""
+    WITH leads AS (SELECT DISTINCT ON (record_id) record_id, fingerprint FROM read_parquet($path)),
+    answers AS (SELECT * FROM ({_ROWS}) WHERE record_id IN (SELECT record_id FROM leads)),
+    unfinished AS (
+        SELECT DISTINCT record_id FROM answers
+        WHERE outcome IN (SELECT unnest($pending::VARCHAR[]))
+           OR (outcome IN ('found', 'not_found') AND coalesce(called_at < $cutoff, TRUE))
+    )
+    SELECT w.record_id FROM waterfall_walks w
+    JOIN leads r ON r.record_id = w.record_id AND r.fingerprint = w.lead_fingerprint
+    WHERE w.list_id = $list_id AND w.walk_key = $key AND w.record_id NOT IN (SELECT record_id FROM unfinished)
+"""  # noqa: S608 - constant tables and columns
+
+
+def kept_record_ids(conn: duckdb.DuckDBPyConnection, list_id: str, key: str, answered_after: datetime,
+                    leads_parquet: Path) -> set[str]:
+    """Of the leads in ``leads_parquet`` (a staged file, not loaded yet), those whose last walk in ``list_id``
+    would still hold: the same rule as ``leads_to_walk``, for a forecast before the file is loaded."""
+    rows = conn.execute(_KEPT_SQL, {"path": str(leads_parquet), "list_id": list_id, "key": key,
+                                    "cutoff": answered_after, "pending": _PENDING}).fetchall()
+    return {r[0] for r in rows}

@@ -55,7 +55,8 @@ _RESULTS_COLUMNS = """
     http_status INTEGER,
     claimed_types VARCHAR[],
     error VARCHAR,
-    run_id VARCHAR
+    run_id VARCHAR,
+    walk_order VARCHAR[]
 """
 
 DDL: tuple[str, ...] = (
@@ -86,6 +87,8 @@ DDL: tuple[str, ...] = (
     )
     """,
     *(f"CREATE TABLE IF NOT EXISTS {table} ({_RESULTS_COLUMNS})" for table in PROVIDER_RESULT_TABLES.values()),
+    # Columns added after a table was first published: added to a database created before them.
+    *(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS walk_order VARCHAR[]" for table in PROVIDER_RESULT_TABLES.values()),
     """
     CREATE TABLE IF NOT EXISTS contact_phones (
         record_id VARCHAR NOT NULL,
@@ -154,6 +157,29 @@ DDL: tuple[str, ...] = (
         leads_sent BIGINT,
         cache_hits BIGINT,
         usd_per_mobile DOUBLE
+    )
+    """,
+    # The cost model (storage/segment_rates.py): per provider and lead segment, rates and costs.
+    """
+    CREATE TABLE IF NOT EXISTS provider_segment_rates (
+        provider VARCHAR NOT NULL,
+        level VARCHAR NOT NULL,
+        country VARCHAR NOT NULL,
+        identifiers VARCHAR NOT NULL,
+        leads BIGINT,
+        found BIGINT,
+        mobiles BIGINT,
+        paid_calls BIGINT,
+        credits DOUBLE,
+        found_rate DOUBLE,
+        mobile_rate DOUBLE,
+        mobile_rate_low DOUBLE,
+        mobile_rate_high DOUBLE,
+        credits_per_call DOUBLE,
+        usd_per_call DOUBLE,
+        usd_per_mobile DOUBLE,
+        evidence DOUBLE,
+        updated_at TIMESTAMPTZ
     )
     """,
     # Bookkeeping for incremental reruns (storage/step_state.py): not part of the table contract.

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -83,7 +83,10 @@ class WaterfallEngine:
         progress: Callable[[WaterfallStats, int], None] | None = None,
         progress_every_seconds: float = 5.0,
         max_leads_in_flight: int | None = None,
+        order_for: Callable[[Lead], Sequence[str]] | None = None,
     ) -> None:
+        """``order_for(lead)``: the providers to walk that lead through, in order (the cost model's adaptive order);
+        default: ``config.active_order`` for every lead. Providers without a client are dropped from it."""
         self.config = config
         self.store = store
         self.run_id = run_id
@@ -102,6 +105,7 @@ class WaterfallEngine:
         self.clients = {p: c for p, c in built.items() if c is not None}
         self.skipped_providers = [p for p, c in built.items() if c is None]
         self.order = list(self.clients)
+        self._order_for = order_for
         # Providers we may call; the rest answer only from the store (asset subsetting).
         self.call_providers = set(call_providers) if call_providers is not None else set(self.order)
         self.budgets = {p: Budget(config.provider(p).max_credits_per_run) for p in self.order}
@@ -175,7 +179,8 @@ class WaterfallEngine:
             self.stats.suppressed += 1
             return
         hints = region_hints(lead.country, lead.domain)
-        for position, provider in enumerate(self.order):
+        order = self.order if self._order_for is None else [p for p in self._order_for(lead) if p in self.clients]
+        for position, provider in enumerate(order):
             batcher = self._batchers.get(provider)
             if batcher is not None:
                 reached.add(provider)
@@ -186,6 +191,7 @@ class WaterfallEngine:
                 row = await self._ask(provider, lead)
             if row is None:
                 continue  # not called and not cached (subset run): this provider is not part of this run
+            row.walk_order = order
             sink.add(row)
             stats = self.stats.providers[provider]
             stats.leads += 1
@@ -195,7 +201,7 @@ class WaterfallEngine:
                 if meets_stop_rule("mobile", claims, hints):
                     stats.mobiles += 1
             if meets_stop_rule(self.config.waterfall.stop_when, claims, hints):
-                if position < len(self.order) - 1:
+                if position < len(order) - 1:
                     self.stats.stopped_early += 1
                 return
 

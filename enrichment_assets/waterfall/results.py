@@ -25,6 +25,8 @@ class ProviderRow:
     from_cache: bool
     http_status: int | None = None
     error: str | None = None
+    #: The providers this lead was walked through this time, in order (``<provider>_results.walk_order``).
+    walk_order: list[str] | None = None
 
 
 class ResultSink(Protocol):

@@ -5,9 +5,10 @@ walk changed (this key), when one of its answers is older than ``cache_ttl_days`
 owes it an answer (budget, outage, error). Everything else about a rerun of an unchanged list is bookkeeping.
 
 The key covers what decides which providers are asked, what they are asked and when the waterfall stops:
-the order, the stop rule, each provider's request-shaping settings, which providers have a client (live mode
-without a key skips one), which providers this run may call (asset subsetting), the suppression list and the
-mode. Throughput and money settings (rate limits, concurrency, retries, timeouts, prices, budgets) are left
+the order (a fixed list, or ``adaptive`` with its settings: never the order the cost model learned, so a
+learned change alone walks no finished lead again), the stop rule, each provider's request-shaping
+settings, which providers have a client (live mode without a key skips one), which providers this run may
+call (asset subsetting), the suppression list and the mode. Throughput and money settings (rate limits, concurrency, retries, timeouts, prices, budgets) are left
 out: they change how fast or how dear a walk is, not where it ends; a lead a budget held back is pending and
 walked again anyway.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from enrichment_assets.config import EnrichmentConfig
+from enrichment_assets.config import ADAPTIVE_ONLY_KEYS, EnrichmentConfig
 from enrichment_assets.storage.step_state import stable_digest
 from enrichment_assets.waterfall.suppression import Suppression
 
@@ -37,7 +38,9 @@ def walk_key(config: EnrichmentConfig, providers: Iterable[str], call_providers:
     decisive = {
         name: config.provider(name).model_dump(exclude=set(_NOT_DECISIVE)) for name in providers
     }
+    # A fixed order's key leaves out the adaptive-only keys: the same digest as before they existed.
+    waterfall = config.waterfall.model_dump(exclude=None if config.waterfall.adaptive else set(ADAPTIVE_ONLY_KEYS))
     return stable_digest(
-        WALK_RULES_VERSION, mode, config.waterfall.model_dump(), providers, sorted(call_providers), decisive,
+        WALK_RULES_VERSION, mode, waterfall, providers, sorted(call_providers), decisive,
         suppression.digest(),
     )

@@ -1,0 +1,82 @@
+"""The cost model's table, ``provider_segment_rates``, with the learned order per segment and a cost chart."""
+
+from base64 import b64encode
+
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableColumn, TableSchema, asset
+from dagster_duckdb import DuckDBResource
+
+from enrichment_assets.cost_model.order import AdaptiveOrder
+from enrichment_assets.cost_model.segments import Segment
+from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.reporting.cost_chart import CostPoint, render_cost_png
+from enrichment_assets.storage.segment_rates import rebuild_segment_rates
+
+SEGMENT_RATES_SCHEMA = TableSchema(columns=[
+    TableColumn("provider", "varchar"),
+    TableColumn("level", "varchar", description="segment, country (identifiers *) or provider (country and "
+                                                "identifiers *): the level of the shrinkage ladder"),
+    TableColumn("country", "varchar", description="Lead country (ISO-2, ?? unknown) or *"),
+    TableColumn("identifiers", "varchar", description="What the leads carry: linkedin, email, name (+-joined), "
+                                                      "none, or *"),
+    TableColumn("leads", "bigint", description="Leads that reached the provider and were asked (stored answers "
+                                               "included)"),
+    TableColumn("found", "bigint"), TableColumn("mobiles", "bigint", description="Leads it gave a personal mobile"),
+    TableColumn("paid_calls", "bigint"), TableColumn("credits", "double", description="Credits of the paid calls"),
+    TableColumn("found_rate", "double", description="Chance a call finds a number, shrunk toward the level above"),
+    TableColumn("mobile_rate", "double", description="Chance a call finds a personal mobile, shrunk"),
+    TableColumn("mobile_rate_low", "double"), TableColumn("mobile_rate_high", "double",
+                                                          description="90% interval of mobile_rate"),
+    TableColumn("credits_per_call", "double"), TableColumn("usd_per_call", "double",
+                                                           description="credits_per_call x usd_per_credit"),
+    TableColumn("usd_per_mobile", "double", description="usd_per_call / mobile_rate: what the adaptive order sorts by"),
+    TableColumn("evidence", "double", description="Leads of evidence behind the rates (own + borrowed)"),
+    TableColumn("updated_at", "timestamptz"),
+])
+
+
+@asset(
+    deps=["contacts", "credit_ledger"], group_name="contacts", kinds={"duckdb", "python"}, owners=OWNERS,
+    pool=DUCKDB_POOL,
+    metadata={"dagster/column_schema": SEGMENT_RATES_SCHEMA, "dagster/table_name": "main.provider_segment_rates"},
+)
+def provider_segment_rates(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
+                           ) -> MaterializeResult:
+    """What each vendor finds, and at what price, per kind of lead (country and which identifiers it has), learned
+    from every list enriched so far and shrunk toward the provider's overall figures and the configured priors
+    where there is little data. `enrich estimate` and the raw_leads forecast read it, and `waterfall.order:
+    adaptive` orders each lead's vendors by its expected USD per personal mobile. Rebuilt only when a list's
+    results, the prices or the cost-model settings changed."""
+    config = enrichment.config()
+    chart_path = enrichment.settings().marts_dir / "cost_per_mobile.png"
+    with warehouse(duckdb) as conn:
+        model, rebuilt = rebuild_segment_rates(conn, config)
+        segments = [Segment(c, i) for c, i, _ in conn.execute(
+            "SELECT country, identifiers, sum(leads) FROM provider_segment_rates WHERE level = 'segment' "
+            "GROUP BY ALL ORDER BY 3 DESC, 1, 2 LIMIT 25").fetchall()]
+        points = [CostPoint(p, c, u, (cr / m) if m else None) for p, c, u, cr, m in conn.execute(
+            "SELECT provider, country, usd_per_mobile, credits_per_call, mobile_rate FROM provider_segment_rates "
+            "WHERE level = 'country'").fetchall()]
+        rows = conn.execute("SELECT count(*) FROM provider_segment_rates").fetchone()[0]
+    providers = config.active_order
+    order = AdaptiveOrder(model, config, providers)
+    order_md = "\n".join(["| segment (most leads first) | learned order | cheapest USD / mobile |", "|---|---|---|"] + [
+        f"| {s} | {' → '.join(order.segment_order(s)) or '(every provider over max_usd_per_mobile)'} | "
+        + (f"{model.estimate(order.segment_order(s)[0], s).usd_per_mobile:.3f}" if order.segment_order(s) else "")
+        + " |" for s in segments])
+    if rebuilt or not chart_path.exists():
+        chart = render_cost_png(points, providers)
+        chart_path.parent.mkdir(parents=True, exist_ok=True)
+        chart_path.write_bytes(chart)
+    else:
+        chart = chart_path.read_bytes()
+    context.log.info(f"Cost model {'rebuilt' if rebuilt else 'unchanged'}: {rows} rows; learned order per segment:\n"
+                     + order_md)
+    return MaterializeResult(metadata={
+        "dagster/row_count": rows, "rebuilt": rebuilt,
+        "waterfall_order": "adaptive" if config.waterfall.adaptive else "fixed: " + " → ".join(providers),
+        "order_by_segment": MetadataValue.md(order_md),
+        "cost_per_mobile_chart": MetadataValue.md(
+            f"![cost per mobile by provider and country](data:image/png;base64,{b64encode(chart).decode()})"),
+        "cost_per_mobile_chart_path": MetadataValue.path(str(chart_path)),
+    })
