@@ -15,7 +15,9 @@ the switchboard is per company and shared by all its people.
 
 Each vendor knows a different, deterministic part of the world
 (``World.knowledge(vendor, person)``), drawn from a hash of seed, vendor and
-person.
+person. How much of a country a vendor covers varies the way real vendors'
+coverage does (``COVERAGE_TILT``): each is strong in its home market and weak
+far from it, while the vendors that read professional profiles are even.
 """
 
 from __future__ import annotations
@@ -157,6 +159,42 @@ COUNTRIES: tuple[CountryProfile, ...] = (
 )
 COUNTRY_CODES: tuple[str, ...] = tuple(c.code for c in COUNTRIES)
 _COUNTRY_BY_CODE = {c.code: c for c in COUNTRIES}
+
+#: How much more or less of a country's people a vendor has numbers for, relative to its world-wide share
+#: (1 = its share everywhere; scaled below so that the world-wide share stays what each vendor's rules say).
+#: No vendor publishes hit rates per country: the direction follows where each vendor is based and where its
+#: data comes from, the size (about 2x between a vendor's home market and the far ones) follows public
+#: waterfall comparisons (sources in enrichment_assets/sandbox/README.md, "Coverage by country").
+#: LeadMagic, a US company whose mobiles come from US-centric sources, is strong in NANP and weak in the EU
+#: (GDPR) and emerging markets; Pronto, a French company, is strong in FR and the rest of the EU and weak in
+#: North America; Lantern leans to North America; Enrich Layer and Crustdata read professional (LinkedIn)
+#: profiles and are even. Countries not listed: 1.
+COVERAGE_TILT: dict[str, dict[str, float]] = {
+    "leadmagic": {"US": 1.45, "CA": 1.3, "GB": 0.9, "AU": 0.95, "DE": 0.45, "FR": 0.4, "ES": 0.5, "NL": 0.55,
+                  "IN": 0.5, "BR": 0.55},
+    "pronto": {"US": 0.55, "CA": 0.65, "GB": 1.1, "AU": 0.7, "DE": 1.5, "FR": 1.9, "ES": 1.5, "NL": 1.4,
+               "IN": 0.6, "BR": 0.8},
+    "lantern": {"US": 1.2, "CA": 1.15, "GB": 1.0, "AU": 1.0, "DE": 0.8, "FR": 0.8, "ES": 0.8, "NL": 0.85,
+                "IN": 0.85, "BR": 0.85},
+}
+
+
+def _coverage_factors() -> dict[str, dict[str, float]]:
+    """``COVERAGE_TILT`` scaled so that its mean over the world's country weights is 1 for every vendor."""
+    total = sum(c.weight for c in COUNTRIES)
+    factors = {}
+    for vendor, tilt in COVERAGE_TILT.items():
+        mean = sum(c.weight * tilt.get(c.code, 1.0) for c in COUNTRIES) / total
+        factors[vendor] = {c.code: tilt.get(c.code, 1.0) / mean for c in COUNTRIES}
+    return factors
+
+
+_COVERAGE = _coverage_factors()
+
+
+def coverage_factor(vendor: str, country: str) -> float:
+    """The multiplier of ``vendor``'s coverage in ``country`` (1 for an even vendor or an unknown country)."""
+    return _COVERAGE.get(vendor, {}).get(country, 1.0)
 
 _COMPANY_HEADS = _names(
     "Blue, Bright, North, Silver, Apex, Nova, Iron, Clear, Swift, Green, Red, Summit, Cedar, Harbor, Lumen, "
@@ -633,15 +671,16 @@ class World:
         u = lambda salt: self._u(vendor, salt, person.person_id)  # noqa: E731
         mobile, office, board = (Phone(person.mobile, "mobile"), Phone(person.office, "office"),
                                  Phone(person.switchboard, "switchboard"))
+        tilt = coverage_factor(vendor, person.country)
         if vendor == "leadmagic":
-            # Mobiles only, ~45% of people.
-            return Knowledge(vendor, True, (mobile,) if u("mobile") < 0.45 else ())
+            # Mobiles only, ~45% of people (more in North America, fewer in Europe: COVERAGE_TILT).
+            return Knowledge(vendor, True, (mobile,) if u("mobile") < 0.45 * tilt else ())
         if vendor == "pronto":
-            # ~35% mobiles (a quarter of them with the office line too), ~8% office line only.
+            # ~35% mobiles (a quarter of them with the office line too), ~8% office line only (more in Europe).
             roll = u("phone")
-            if roll < 0.35:
+            if roll < 0.35 * tilt:
                 phones: tuple[Phone, ...] = (mobile, office) if u("office") < 0.25 else (mobile,)
-            elif roll < 0.43:
+            elif roll < 0.43 * tilt:
                 phones = (office,)
             else:
                 phones = ()
@@ -669,9 +708,9 @@ class World:
                 numbers.append(mobile)
             return Knowledge(vendor, True, tuple(numbers))
         if vendor == "lantern":
-            # ~40% one phone: the mobile (60%) or the office line.
+            # ~40% one phone (a bit more in North America): the mobile (60%) or the office line.
             phones = ()
-            if u("phone") < 0.40:
+            if u("phone") < 0.40 * tilt:
                 phones = (mobile,) if u("kind") < 0.6 else (office,)
             return Knowledge(
                 vendor, True, phones,
