@@ -14,7 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from enrichment_assets.config import EnrichmentConfig
-from enrichment_assets.cost_model.forecast import Forecast, fresh_answers, forecast_leads
+from enrichment_assets.cost_model.forecast import Forecast, forecast_leads, fresh_answers
 from enrichment_assets.cost_model.order import AdaptiveOrder
 from enrichment_assets.cost_model.rates import HitRateModel
 from enrichment_assets.leads.model import Lead

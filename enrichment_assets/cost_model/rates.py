@@ -8,7 +8,8 @@ is what lets an adaptive order move a provider forward.
 
 Shrinkage is a beta-binomial ladder, each level lending ``prior_weight`` pseudo-leads to the one below:
 config prior -> provider overall -> provider in the country -> provider in the segment (country and
-identifiers). A level's rate is ``(hits + w * parent_rate) / (leads + w)``: a segment with a few dozen leads
+identifiers). A level's rate is ``(hits + w * parent_rate) / (leads + w)``, the parent's rate taken without
+the level's own leads (the same leads must not vouch for themselves twice): a segment with a few dozen leads
 moves only part of the way from its country's rate, a segment with no data *is* its country's rate, a country
 with none is the provider's overall rate, and a provider never seen is its prior. Credits per call shrink the
 same way over paid calls. USD is credits times the provider's ``usd_per_credit`` of the config in force.
@@ -44,6 +45,10 @@ class Counts:
     def __add__(self, other: Counts) -> Counts:
         return Counts(self.leads + other.leads, self.found + other.found, self.mobiles + other.mobiles,
                       self.paid_calls + other.paid_calls, self.credits + other.credits)
+
+    def __sub__(self, other: Counts) -> Counts:
+        return Counts(self.leads - other.leads, self.found - other.found, self.mobiles - other.mobiles,
+                      self.paid_calls - other.paid_calls, self.credits - other.credits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,11 +169,15 @@ class HitRateModel:
             level=level,
         )
 
-    def provider_level(self, provider: str) -> _Level:
-        return self._shrink(self._prior(provider), self._provider_counts.get(provider), "provider")
+    def provider_level(self, provider: str, without: Counts | None = None) -> _Level:
+        """The provider's overall level (``without``: leaving those counts out, for a child's parent)."""
+        counts = self._provider_counts.get(provider, Counts()) - (without or Counts())
+        return self._shrink(self._prior(provider), counts, "provider")
 
-    def country_level(self, provider: str, country: str) -> _Level:
-        return self._shrink(self.provider_level(provider), self._country_counts.get((provider, country)), "country")
+    def country_level(self, provider: str, country: str, without: Counts | None = None) -> _Level:
+        own = self._country_counts.get((provider, country), Counts())
+        parent = self.provider_level(provider, without=own)
+        return self._shrink(parent, own - (without or Counts()), "country")
 
     def estimate(self, provider: str, segment: Segment) -> Estimate:
         key = (provider, segment)
@@ -176,7 +185,8 @@ class HitRateModel:
         if cached is not None:
             return cached
         own = self.counts.get(key)
-        level = self._shrink(self.country_level(provider, segment.country), own, "segment")
+        parent = self.country_level(provider, segment.country, without=own)
+        level = self._shrink(parent, own, "segment")
         estimate = Estimate(provider=provider, found_rate=level.found_rate, mobile_rate=level.mobile_rate,
                             credits_per_call=level.credits_per_call,
                             usd_per_credit=self.config.provider(provider).usd_per_credit,
