@@ -9,7 +9,7 @@ from enrichment_assets.config import parse_config
 from enrichment_assets.storage.step_state import stable_digest
 from enrichment_assets.waterfall.suppression import Suppression
 from enrichment_assets.waterfall.walk_key import WALK_RULES_VERSION, walk_key
-from enrichment_assets_tests.waterfall.test_engine import MOBILE_DE, ListSink, leads, make_engine
+from enrichment_assets_tests.waterfall.fakes import MOBILE_DE, ListSink, leads, make_engine
 
 TWO = {"waterfall": {"order": ["leadmagic", "enrichlayer"]},
        "providers": {p: {"enabled": False} for p in ("pronto", "lantern", "crustdata")}}

@@ -1,13 +1,26 @@
-"""In-memory vendor clients for engine unit tests: they honour the client protocol and journal every request."""
+"""In-memory vendor clients for engine unit tests (they honour the client protocol and journal every request),
+and an engine built on them."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
+import phonenumbers
+
+from enrichment_assets.config import parse_config
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.outcomes import LedgerOutcome
+from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.vendors.base import Attempt, CallStatus, PhoneClaim, VendorResult, new_attempt_id
+from enrichment_assets.waterfall.engine import WaterfallEngine
+
+MOBILE_DE = phonenumbers.format_number(phonenumbers.example_number_for_type("DE", phonenumbers.PhoneNumberType.MOBILE),
+                                       phonenumbers.PhoneNumberFormat.E164)
+FIXED_DE = phonenumbers.format_number(
+    phonenumbers.example_number_for_type("DE", phonenumbers.PhoneNumberType.FIXED_LINE),
+    phonenumbers.PhoneNumberFormat.E164)
 
 
 class FakeClient:
@@ -84,3 +97,45 @@ class FakeClient:
         attempt.finished_at = datetime.now(UTC)
         self.journal.finished(attempt)
         return [await self._one(getattr(lead, self.needs), attempt) for lead in leads]
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.rows = []
+
+    def add(self, row) -> None:  # noqa: ANN001
+        self.rows.append(row)
+
+    def by(self, provider: str) -> list:
+        return [r for r in self.rows if r.provider == provider]
+
+
+def leads(n: int) -> list[Lead]:
+    return [Lead("l1", f"r{i}", "Ann", f"Lee{i}", "Acme", "acme.de", None,
+                 f"https://www.linkedin.com/in/p{i}", "DE") for i in range(n)]
+
+
+def make_engine(tmp_path: Path, config: dict, fakes: dict, **kw):  # noqa: ANN003, ANN201
+    store = ResponseStore(tmp_path / "store.sqlite")
+    made: dict[str, FakeClient] = {}
+    parsed = parse_config(config)
+
+    def factory(provider: str, journal):  # noqa: ANN001, ANN202
+        if provider not in fakes:
+            return None
+        spec = dict(fakes[provider])
+        answers = spec.pop("answers", {})
+        if provider == "crustdata":  # batches as the real client does, from its config
+            cfg = parsed.provider(provider)
+            spec.setdefault("batch", (cfg.batch_size, cfg.batch_wait_seconds))
+        made[provider] = FakeClient(provider, journal, answers, **spec)
+        return made[provider]
+
+    engine = WaterfallEngine(parsed, factory, store, run_id=kw.pop("run_id", "run1"), list_id="l1", **kw)
+    return engine, made, store
+
+
+def run(engine: WaterfallEngine, items: list[Lead]) -> ListSink:
+    sink = ListSink()
+    asyncio.run(engine.run(items, sink))
+    return sink
