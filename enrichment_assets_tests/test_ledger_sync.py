@@ -200,6 +200,106 @@ def test_sync_and_rebuild_agree_on_the_row_count(store: ResponseStore, conn: duc
     assert sync_ledger(conn, store, {"run-1"}) == rebuild_ledger(conn, store, {"run-1"}) == 20 + 4
 
 
+# ---------------------------------------------------------------------------------------- a hand-computed ledger
+
+
+def journal_row(attempt_id: str, run_id: str | None, provider: str, fps: list[str], record_ids: list[str],
+                worst: float) -> AttemptRow:
+    return AttemptRow(
+        attempt_id=attempt_id, run_id=run_id, list_id="list-1", provider=provider, endpoint=f"/{provider}",
+        request_fingerprints=fps, record_ids=record_ids, sent_at=T0, finished_at=None, http_status=None,
+        outcome=None, credits=None, credit_basis=None, usd=None, worst_case_credits=worst, error=None)
+
+
+def answer(store: ResponseStore, row: AttemptRow, http_status: int, outcome: str, credits: float, basis: str,
+           usd: float, error: str | None = None) -> None:
+    store.record_outcome([dataclasses.replace(
+        row, record_ids=[], finished_at=T0 + timedelta(seconds=1), http_status=http_status, outcome=outcome,
+        credits=credits, credit_basis=basis, usd=usd, error=error)], [])
+
+
+LEDGER_COLUMNS = ("entry_id", "run_id", "record_id", "provider", "request_fingerprint", "http_status", "outcome",
+                  "credits", "credit_basis", "usd", "worst_case_credits", "record_ids", "request_fingerprints",
+                  "error")
+
+
+def ledger_view(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return conn.execute(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM credit_ledger ORDER BY entry_id").fetchall()
+
+
+def test_sync_gives_the_hand_computed_ledger(store: ResponseStore, conn: duckdb.DuckDBPyConnection) -> None:
+    """A small journal whose ledger rows are written out by hand from the README's ledger contract.
+
+    One row per request; a Crustdata batch has no single ``record_id`` / ``request_fingerprint`` but lists its
+    leads; a request that never got an answer is ``unknown`` at 0 credits with its worst case once its run is
+    dead, and absent while its run is still going; failed requests cost nothing.
+    """
+    lm = journal_row("a1", "run-a", "leadmagic", ["fp1"], ["R1"], 5.0)
+    batch = journal_row("a2", "run-a", "crustdata", ["fp2", "fp3", "fp4"], ["R2", "R3", "R4"], 9.0)
+    limited = journal_row("a3", "run-a", "pronto", ["fp5"], ["R5"], 12.0)
+    lost = journal_row("a4", "run-b", "enrichlayer", ["fp6"], ["R6"], 3.0)
+    open_ = journal_row("a5", "run-c", "lantern", ["fp7"], ["R7"], 1.0)
+    no_run = journal_row("a6", None, "lantern", ["fp8"], ["R8"], 1.0)
+    for row in (lm, batch, limited, lost, open_, no_run):
+        store.record_sent(row)
+    answer(store, lm, 200, "found", 5.0, "vendor_reported", 0.25)
+    answer(store, batch, 200, "found", 6.0, "price_rule", 1.5)
+    answer(store, limited, 429, "rate_limited", 0.0, "price_rule", 0.0, "429 Too Many Requests")
+    answer(store, no_run, 200, "not_found", 0.0, "price_rule", 0.0)
+
+    assert sync_ledger(conn, store, {"run-c"}) == 5
+    assert ledger_view(conn) == [
+        ("a1", "run-a", "R1", "leadmagic", "fp1", 200, "found", 5.0, "vendor_reported", 0.25, 5.0, ["R1"], ["fp1"],
+         None),
+        ("a2", "run-a", None, "crustdata", None, 200, "found", 6.0, "price_rule", 1.5, 9.0, ["R2", "R3", "R4"],
+         ["fp2", "fp3", "fp4"], None),
+        ("a3", "run-a", "R5", "pronto", "fp5", 429, "rate_limited", 0.0, "price_rule", 0.0, 12.0, ["R5"], ["fp5"],
+         "429 Too Many Requests"),
+        ("a4", "run-b", "R6", "enrichlayer", "fp6", None, "unknown", 0.0, "unknown", 0.0, 3.0, ["R6"], ["fp6"], None),
+        ("a6", None, "R8", "lantern", "fp8", 200, "not_found", 0.0, "price_rule", 0.0, 1.0, ["R8"], ["fp8"], None),
+    ]
+    assert conn.execute("SELECT sum(credits), sum(usd) FROM credit_ledger").fetchone() == (11.0, 1.75)
+
+    # Later: run-c ends with its answer, run-b's lost request is answered after all, run-a sends one more.
+    answer(store, open_, 200, "found", 1.0, "price_rule", 0.125)
+    answer(store, lost, 200, "found", 2.0, "price_rule", 0.5)
+    extra = journal_row("a7", "run-a", "leadmagic", ["fp9"], ["R9"], 5.0)
+    store.record_sent(extra)
+    answer(store, extra, 200, "not_found", 0.0, "vendor_reported", 0.0)
+
+    assert sync_ledger(conn, store, set()) == 7
+    assert ledger_view(conn) == [
+        ("a1", "run-a", "R1", "leadmagic", "fp1", 200, "found", 5.0, "vendor_reported", 0.25, 5.0, ["R1"], ["fp1"],
+         None),
+        ("a2", "run-a", None, "crustdata", None, 200, "found", 6.0, "price_rule", 1.5, 9.0, ["R2", "R3", "R4"],
+         ["fp2", "fp3", "fp4"], None),
+        ("a3", "run-a", "R5", "pronto", "fp5", 429, "rate_limited", 0.0, "price_rule", 0.0, 12.0, ["R5"], ["fp5"],
+         "429 Too Many Requests"),
+        ("a4", "run-b", "R6", "enrichlayer", "fp6", 200, "found", 2.0, "price_rule", 0.5, 3.0, ["R6"], ["fp6"], None),
+        ("a5", "run-c", "R7", "lantern", "fp7", 200, "found", 1.0, "price_rule", 0.125, 1.0, ["R7"], ["fp7"], None),
+        ("a6", None, "R8", "lantern", "fp8", 200, "not_found", 0.0, "price_rule", 0.0, 1.0, ["R8"], ["fp8"], None),
+        ("a7", "run-a", "R9", "leadmagic", "fp9", 200, "not_found", 0.0, "vendor_reported", 0.0, 5.0, ["R9"],
+         ["fp9"], None),
+    ]
+    assert conn.execute("SELECT provider, sum(credits), sum(usd) FROM credit_ledger GROUP BY 1 ORDER BY 1"
+                        ).fetchall() == [("crustdata", 6.0, 1.5), ("enrichlayer", 2.0, 0.5), ("lantern", 1.0, 0.125),
+                                         ("leadmagic", 5.0, 0.25), ("pronto", 0.0, 0.0)]
+
+
+def test_a_changed_amount_alone_is_synced(store: ResponseStore, conn: duckdb.DuckDBPyConnection) -> None:
+    """Same outcome, same basis, same status: only the credits (then only the USD) of an answer change."""
+    row = journal_row("a1", "run-a", "lantern", ["fp1"], ["R1"], 1.0)
+    store.record_sent(row)
+    answer(store, row, 200, "found", 1.0, "price_rule", 0.5)
+    sync_ledger(conn, store)
+    answer(store, row, 200, "found", 2.0, "price_rule", 0.5)
+    sync_ledger(conn, store)
+    assert conn.execute("SELECT credits, usd FROM credit_ledger").fetchall() == [(2.0, 0.5)]
+    answer(store, row, 200, "found", 2.0, "price_rule", 1.0)
+    sync_ledger(conn, store)
+    assert conn.execute("SELECT credits, usd FROM credit_ledger").fetchall() == [(2.0, 1.0)]
+
+
 # ---------------------------------------------------------------------------------------- random histories
 
 RUNS = ("run-a", "run-b", "run-c", None)
