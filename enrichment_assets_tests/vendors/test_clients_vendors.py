@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import CallStatus, PhoneClaim, request_fingerprint
+from enrichment_assets.vendors.base import CallStatus, PhoneClaim
 from enrichment_assets.vendors.crustdata import API_VERSION
 
 from .helpers import FOUND_BODY, KEY, LEAD, MockVendor, SleepRecorder, config, make_client
@@ -368,7 +368,26 @@ async def test_crustdata_identity_includes_fields() -> None:
     assert a.fingerprint(LEAD) != b.fingerprint(LEAD)
     assert a.request_identity(LEAD) == {"identifier_type": "professional_network_profile_urls",
                                         "identifier": LEAD.linkedin_url, "fields": ["contact.phone_numbers"]}
-    assert a.fingerprint(LEAD) == request_fingerprint("crustdata", "/person/contact/enrich", a.request_identity(LEAD))
+
+
+#: Each vendor's request fingerprint for LEAD with the default config, as earlier versions stored it. The
+#: fingerprint is the response store's key: if it changes, every stored answer of that vendor misses and is
+#: asked (and paid for) again. Update a value here only when that is the intent, and say so in the changelog.
+STORED_FINGERPRINTS = {
+    "leadmagic": "a4814491a42c0ac82e2e0acd9c76d1f3a1ac394f2f9c1a174314357bc07290a6",
+    "pronto": "566e718bde84bad398939f178e43d2e38515546e4cc7a33e5172dd5f987c0497",
+    "enrichlayer": "fefefb14aea116bca71ec3473f18a5855e26e314b88363fed75b6be34616d963",
+    "lantern": "d93632d3a6eaf85e98c9d7f9a82698b6207416239550ce122b20dc680f554abc",
+    "crustdata": "c84513dd5ba22d6d1f9f2c17888b77a8ea9156479b2e34e49a72c577ad99a9bd",
+}
+
+
+@pytest.mark.parametrize("provider", sorted(STORED_FINGERPRINTS))
+def test_request_fingerprints_match_what_earlier_versions_stored(provider: str) -> None:
+    client = make_client(provider, MockVendor(), cfg=config(page_size=3) if provider == "enrichlayer" else None)
+    assert client.fingerprint(LEAD) == STORED_FINGERPRINTS[provider]
+    # The same question asked for another record of another list is the same stored answer.
+    assert client.fingerprint(lead(record_id="r2", list_id="l2")) == STORED_FINGERPRINTS[provider]
 
 
 async def test_crustdata_matches_a_differently_written_echo() -> None:
