@@ -1,22 +1,48 @@
-"""Shared fixtures: every test gets its own Dagster instance, DuckDB file and inbox."""
+"""Fixtures shared by the whole suite.
+
+Every test gets its own Dagster home, DuckDB file, inbox and dbt target folder under its ``tmp_path``, and
+every server it starts listens on a free port: tests are safe to run in parallel (``pytest -n auto``).
+Plain helpers (no fixtures) live in ``enrichment_assets_tests/support/``.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from enrichment_assets.sandbox.server import SandboxServer
+from enrichment_assets.sandbox.state import SandboxConfig
+from enrichment_assets.settings import PROVIDERS
+from enrichment_assets_tests.support import CRASH_SEED_VAR, REPO_ROOT
+from enrichment_assets_tests.support.pipeline import Pipeline
+from enrichment_assets_tests.support.sandbox import RecordingSandbox, fast_sandbox_config
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One seed for the whole session, drawn here (not from the clock) and exported before pytest-xdist starts
+    # its workers, so every worker uses it; the header below prints it and the crash tests repeat it.
+    os.environ.setdefault(CRASH_SEED_VAR, str(secrets.randbelow(1_000_000)))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    ci = os.environ.get("CI", "")
+    return [f"crash tests: {CRASH_SEED_VAR}={os.environ[CRASH_SEED_VAR]} (set it to replay a run's kills)",
+            f"CI={ci!r}: a missing browser, driver or server is {'a failure' if ci.lower() == 'true' else 'a skip'}"]
 
 
 @pytest.fixture
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Point every ENRICHMENT_* path and DAGSTER_HOME into a fresh temporary folder."""
+    """Point every ENRICHMENT_* path, DAGSTER_HOME and dbt's target folder into this test's temporary folder."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     home = tmp_path / "dagster_home"
     home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     env = {
         "DAGSTER_HOME": str(home),
         "ENRICHMENT_DB": str(tmp_path / "enrichment.duckdb"),
@@ -24,12 +50,14 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
         "ENRICHMENT_CONFIG": str(REPO_ROOT / "enrichment.yaml"),
         "ENRICHMENT_SUPPRESSION": str(tmp_path / "suppression.csv"),
         "ENRICHMENT_MODE": "sandbox",
+        # dagster-dbt gives each invocation a folder of its own under this path: keep them out of dbt/target.
+        "DBT_TARGET_PATH": str(tmp_path / "dbt_target"),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for vendor in ("LEADMAGIC", "ENRICHLAYER", "CRUSTDATA", "LANTERN", "PRONTO"):
-        monkeypatch.delenv(f"{vendor}_API_KEY", raising=False)
-        monkeypatch.delenv(f"{vendor}_BASE_URL", raising=False)
+    for vendor in PROVIDERS:
+        monkeypatch.delenv(f"{vendor.upper()}_API_KEY", raising=False)
+        monkeypatch.delenv(f"{vendor.upper()}_BASE_URL", raising=False)
     return env
 
 
@@ -38,6 +66,51 @@ def cli_env(isolated_env: dict[str, str]) -> dict[str, str]:
     """Environment for running the real `enrich` command in a subprocess."""
     env = dict(os.environ)
     env.update(isolated_env)
-    env.pop("COLUMNS", None)
     env["COLUMNS"] = "200"
+    env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator:
+    """Factory: ``make_sandbox(config)`` starts a recording sandbox on a free port, stopped after the test."""
+    started: list[RecordingSandbox] = []
+
+    def factory(config: SandboxConfig | None = None) -> RecordingSandbox:
+        sandbox = RecordingSandbox(config).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield factory
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def fast_sandbox(make_sandbox) -> RecordingSandbox:  # noqa: ANN001
+    """A recording sandbox without latency and without rate limits (write its configs with ``fast_clients=True``)."""
+    return make_sandbox(fast_sandbox_config(limits=False))
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[SandboxServer]:
+    """One plain sandbox per test module (documented limits and prices); reset by ``sandbox_env``."""
+    with SandboxServer(SandboxConfig()) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_env(cli_env: dict[str, str], shared_sandbox: SandboxServer) -> dict[str, str]:
+    """``cli_env`` with every vendor pointed at the module's sandbox, reset for this test."""
+    shared_sandbox.state.reset(restore_config=True)
+    for provider in PROVIDERS:
+        cli_env[f"{provider.upper()}_BASE_URL"] = shared_sandbox.base_url
+    return cli_env
+
+
+@pytest.fixture
+def pipeline(isolated_env: dict[str, str], fast_sandbox: RecordingSandbox) -> Iterator[Pipeline]:
+    """The pipeline's Python assets in this process against a fast recording sandbox (``pipeline.base_url``)."""
+    # A real (SQLite) instance in the test's Dagster home: schedules and sensors need one they can refer to.
+    with DagsterInstance.from_config(isolated_env["DAGSTER_HOME"]) as instance:
+        yield Pipeline(env=isolated_env, base_url=fast_sandbox.base_url, instance=instance)

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from enrichment_assets_tests.conftest import REPO_ROOT
+from enrichment_assets_tests.support import REPO_ROOT
 
 
 def enrich(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from enrichment_assets_tests.conftest import REPO_ROOT
-from enrichment_assets_tests.test_cli import enrich
+from enrichment_assets_tests.support import REPO_ROOT
+from enrichment_assets_tests.support.cli import run_enrich as enrich
 
 
 def _one_line_refusal(result) -> str:  # noqa: ANN001

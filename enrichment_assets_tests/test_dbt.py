@@ -33,7 +33,7 @@ from enrichment_assets.storage.dbt_state import (
     source_tables,
 )
 from enrichment_assets.storage.warehouse import connect
-from enrichment_assets_tests.conftest import REPO_ROOT
+from enrichment_assets_tests.support import REPO_ROOT
 
 @pytest.fixture(autouse=True)
 def live_instance() -> Iterator[None]:
@@ -115,7 +115,9 @@ def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
     result = materialize([dbt_marts], resources=dbt_resources(), raise_on_error=False)
 
     assert result.success
-    assert not list((dbt_project.project_dir / "target").glob(f"dbt_marts-{result.run_id[:7]}-*"))  # cleaned up
+    # dagster-dbt's folder for the invocation (under DBT_TARGET_PATH, see conftest) is removed once done.
+    target = Path(isolated_env["DBT_TARGET_PATH"])
+    assert target.is_dir() and not list(target.glob(f"dbt_marts-{result.run_id[:7]}-*"))
     mats = {m.asset_key.path[-1]: m for m in result.get_asset_materialization_events()}
     assert set(mats) == set(MODELS)
     row_counts = {k: m.materialization.metadata["dagster/row_count"].value for k, m in mats.items()}
@@ -157,10 +159,8 @@ def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
                      "cost_per_mobile": "BASE TABLE", "provider_funnel": "BASE TABLE"}
 
 
-def test_failing_source_test_fails_the_step(isolated_env: dict[str, str], tmp_path: Path,
-                                           monkeypatch) -> None:  # noqa: ANN001
+def test_failing_source_test_fails_the_step(isolated_env: dict[str, str]) -> None:
     """A contract violation in `contacts` (unknown status) fails the check on contacts and the dbt step."""
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt_target"))  # a failed step keeps its dbt.log there
     load_fixture(Path(isolated_env["ENRICHMENT_DB"]), bad_status=True)
 
     result = materialize([dbt_marts], resources=dbt_resources(), raise_on_error=False)
@@ -172,7 +172,7 @@ def test_failing_source_test_fails_the_step(isolated_env: dict[str, str], tmp_pa
     # dbt skips the models built on contacts; the ledger-only model is still built.
     built = {m.asset_key.path[-1] for m in result.get_asset_materialization_events()}
     assert "monthly_vendor_spend" in built and "callable_leads" not in built
-    assert list((tmp_path / "dbt_target").glob("dbt_marts-*/dbt.log"))
+    assert list(Path(isolated_env["DBT_TARGET_PATH"]).glob("dbt_marts-*/dbt.log"))  # a failed step keeps its log
     # A failed build is not recorded: the next run builds again (and fails again) instead of skipping.
     with connect(Path(isolated_env["ENRICHMENT_DB"])) as conn:
         assert read_build(conn) is None

@@ -17,17 +17,11 @@ import yaml
 from enrichment_assets.config import load_config
 from enrichment_assets.sandbox.app import PRONTO_CONSENT_MESSAGE
 from enrichment_assets.vendors import CLIENTS
-from enrichment_assets_tests.reliability.conftest import LiveRun
-from enrichment_assets_tests.reliability.helpers import (
-    fast_sandbox_config,
-    ledger_by_provider,
-    no_traceback,
-    prepare_env,
-    query,
-    run_enrich,
-    write_config,
-    write_leads,
-)
+from enrichment_assets_tests.support.live_run import LiveRun
+from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
+from enrichment_assets_tests.support.files import write_config, write_leads
+from enrichment_assets_tests.support.sandbox import fast_sandbox_config
+from enrichment_assets_tests.support.tables import ledger_by_provider, query
 
 
 def pronto_types(config_path: Path) -> list[str]:
@@ -115,7 +109,7 @@ def test_consented_personal_email_charges_reach_the_ledger(tmp_path: Path, make_
     from enrichment_assets.leads.model import Lead
     from enrichment_assets.storage.response_store import ResponseStore
     from enrichment_assets.waterfall.engine import WaterfallEngine
-    from enrichment_assets_tests.reliability.helpers import WORLD
+    from enrichment_assets_tests.support.sandbox import WORLD
 
     sandbox = make_sandbox(fast_sandbox_config(pronto={"personal_email_consent": True}))
     off = {"enabled": False}

@@ -16,22 +16,15 @@ from pathlib import Path
 import pytest
 
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets_tests.reliability.helpers import (
+from enrichment_assets_tests.support.accounting import (
     account_by_fingerprint,
-    fast_sandbox_config,
     fingerprints_of,
-    journal_rows,
-    leads_from_db,
-    ledger_by_provider,
-    prepare_env,
-    query,
-    run_enrich,
     sandbox_request_fingerprints,
-    sigkill,
-    start_enrich,
-    write_config,
-    write_leads,
 )
+from enrichment_assets_tests.support.cli import prepare_env, run_enrich, sigkill, start_enrich
+from enrichment_assets_tests.support.files import write_config, write_leads
+from enrichment_assets_tests.support.sandbox import fast_sandbox_config
+from enrichment_assets_tests.support.tables import journal_rows, leads_from_db, ledger_by_provider, query
 
 KILLS = 3
 LEADS = 60

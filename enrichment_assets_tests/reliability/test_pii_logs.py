@@ -17,8 +17,8 @@ from dagster import DagsterInstance
 from dagster._serdes import serialize_value
 
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets_tests.reliability.conftest import LiveRun
-from enrichment_assets_tests.reliability.helpers import query
+from enrichment_assets_tests.support.live_run import LiveRun
+from enrichment_assets_tests.support.tables import query
 
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().\-/]{5,}\d")
 

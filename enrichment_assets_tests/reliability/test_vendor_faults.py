@@ -12,17 +12,11 @@ from pathlib import Path
 import pytest
 
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets_tests.reliability.helpers import (
-    account_by_fingerprint,
-    fast_sandbox_config,
-    ledger_by_provider,
-    no_traceback,
-    prepare_env,
-    query,
-    run_enrich,
-    write_config,
-    write_leads,
-)
+from enrichment_assets_tests.support.accounting import account_by_fingerprint
+from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
+from enrichment_assets_tests.support.files import write_config, write_leads
+from enrichment_assets_tests.support.sandbox import fast_sandbox_config
+from enrichment_assets_tests.support.tables import ledger_by_provider, query
 
 LEADS = 40
 FAULTS = {"error_rate": 0.05, "malformed_rate": 0.02, "hang_rate": 0.02, "hang_seconds": 2.0}

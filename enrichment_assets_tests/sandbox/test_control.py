@@ -12,7 +12,7 @@ import pytest
 from enrichment_assets.sandbox import SandboxConfig, SandboxServer, SandboxState, World
 from enrichment_assets.sandbox.state import FaultConfig, LatencyConfig, VendorState
 
-from .conftest import configure, find, stats
+from .helpers import configure, find, stats
 
 LM = "/v1/people/mobile-finder"
 

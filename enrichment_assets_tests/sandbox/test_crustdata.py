@@ -7,7 +7,7 @@ import httpx
 from enrichment_assets.sandbox import World
 from enrichment_assets.sandbox.world import dashed
 
-from .conftest import VERSION, bearer, configure, find, stats
+from .helpers import VERSION, bearer, configure, find, stats
 
 PATH = "/person/contact/enrich"
 

@@ -6,7 +6,7 @@ import httpx
 
 from enrichment_assets.sandbox import World
 
-from .conftest import bearer, configure, find, stats
+from .helpers import bearer, configure, find, stats
 
 PATH = "/api/v2/contact-api/personal-contact"
 

@@ -6,7 +6,7 @@ import httpx
 
 from enrichment_assets.sandbox import World
 
-from .conftest import bearer, configure, find, stats
+from .helpers import bearer, configure, find, stats
 
 PATH = "/v1/enrich/phone"
 

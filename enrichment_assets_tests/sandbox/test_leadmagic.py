@@ -7,7 +7,7 @@ import httpx
 from enrichment_assets.sandbox import World
 from enrichment_assets.sandbox.world import dashed
 
-from .conftest import configure, find, stats
+from .helpers import configure, find, stats
 
 PATH = "/v1/people/mobile-finder"
 

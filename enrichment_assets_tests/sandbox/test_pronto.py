@@ -9,7 +9,7 @@ import httpx
 
 from enrichment_assets.sandbox import SandboxServer, World
 
-from .conftest import configure, find, stats
+from .helpers import configure, find, stats
 
 PATH = "/v2/contacts/single_enrich"
 CONSENT = "You can't use the personal email enrichment feature without consenting with our terms of use"
