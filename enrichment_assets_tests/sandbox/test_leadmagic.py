@@ -7,6 +7,9 @@ import httpx
 from enrichment_assets.sandbox import World
 from enrichment_assets.sandbox.world import dashed
 
+from enrichment_assets.sandbox import SandboxServer
+from enrichment_assets.sandbox.state import RateLimiter
+
 from .helpers import configure, find, stats
 
 PATH = "/v1/people/mobile-finder"
@@ -86,6 +89,14 @@ def test_429_with_retry_after_and_ratelimit_headers(client: httpx.Client) -> Non
     assert response.json()["errors"][0]["status"] == 429
 
 
-def test_default_burst_is_about_50_per_second(client: httpx.Client) -> None:
+def test_default_burst_is_50_then_50_per_second(sandbox: SandboxServer, client: httpx.Client) -> None:
+    """The documented bucket: 50 at once, then 50 a second. The bucket's clock is the test's, so the counts
+    do not depend on how fast this machine sends the requests."""
+    now = [0.0]
+    vendor = sandbox.state.vendor("leadmagic")
+    vendor.limiter = RateLimiter(vendor.config.rate_limit, clock=lambda: now[0])
     statuses = [post(client, {"profile_url": "x"}).status_code for _ in range(60)]
-    assert 429 in statuses and statuses[:45].count(200) == 45
+    assert statuses == [200] * 50 + [429] * 10
+    now[0] += 0.5  # half a second later: 25 more
+    statuses = [post(client, {"profile_url": "x"}).status_code for _ in range(30)]
+    assert statuses == [200] * 25 + [429] * 5

@@ -140,14 +140,15 @@ async def test_timeouts_and_connection_errors_retried(provider: str) -> None:
 
 
 async def test_deadline_covers_a_slow_vendor() -> None:
+    """A vendor slower than the deadline: each attempt times out. Had the client waited, it would have got the
+    vendor's 200 (FOUND) instead of two timeouts."""
     vendor = MockVendor(httpx.Response(200, json=FOUND_BODY["leadmagic"]))
     vendor.delay = 1.0
     async with make_client("leadmagic", vendor, cfg=config(timeout_seconds=0.05, max_retries=1)) as client:
-        started = time.monotonic()
         result = await lookup(client)
-    assert time.monotonic() - started < 0.8
     assert result.status is CallStatus.ERROR and vendor.count == 2
-    assert all(a.finished_at is not None and "timeout" in a.error for a in result.attempts)
+    assert all(a.finished_at is not None and a.http_status is None and "timeout" in a.error
+               for a in result.attempts)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -112,9 +112,9 @@ def provider_config(vendor: str, **overrides: Any) -> ProviderConfig:
 
 
 def make_client(sandbox: Sandbox, vendor: str, *, key: str = KEY, journal: ListJournal | None = None,
-                transport: str | None = None, **config: Any):
+                transport: str | None = None, sleep: Callable | None = None, **config: Any):
     return CLIENTS[vendor](provider_config(vendor, **config), key, sandbox.base_url, journal,
-                           transport=transport, backoff_base=0.01, backoff_max=0.05)
+                           transport=transport, backoff_base=0.01, backoff_max=0.05, sleep=sleep)
 
 
 def lead_of(person: Person, **changes: Any) -> Lead:
@@ -255,7 +255,13 @@ async def test_429_waits_what_the_vendor_asks_then_succeeds(sandbox: Sandbox, ve
     sandbox.configure(vendor, rate_limit=limit, retry_after_header=signal == "header")
     first, second = sandbox.people(vendor, has_phones(vendor), count=2)
 
-    async with make_client(sandbox, vendor) as client:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # records what the client waits, and waits it
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async with make_client(sandbox, vendor, sleep=sleep) as client:
         a = await client.lookup(lead_of(first))     # takes the only token / window slot
         b = await client.lookup(lead_of(second))    # 429, waits, then goes through
 
@@ -263,7 +269,8 @@ async def test_429_waits_what_the_vendor_asks_then_succeeds(sandbox: Sandbox, ve
     assert b.status is CallStatus.FOUND and statuses(b) == [429, 200], b.error
     waited = b.attempts[1].sent_at - b.attempts[0].sent_at
     assert waited >= timedelta(seconds=asked), waited
-    assert waited < timedelta(seconds=asked + 1.5), waited  # waited the asked time, not some long backoff
+    # It waited what the vendor asked, not some long backoff: one pause of the asked length (a little jitter).
+    assert [w for w in waits if w > 0.05] == [pytest.approx(asked, abs=0.25)], waits
     stats = sandbox.stats(vendor)
     assert stats["requests"] == 3 and stats["rate_limited"] == 1
     assert stats["by_status"] == {"200": 2, "429": 1} and stats["found"] == 2
@@ -296,15 +303,13 @@ async def test_5xx_retried_then_given_up(sandbox: Sandbox, vendor: str, fault: s
 async def test_hanging_vendor_times_out_and_is_retried_boundedly(sandbox: Sandbox, vendor: str) -> None:
     sandbox.configure(vendor, faults={"hang_rate": 1.0, "hang_seconds": 1.0})
     person = sandbox.people(vendor, has_phones(vendor))[0]
-    started = time.monotonic()
     async with make_client(sandbox, vendor, timeout_seconds=0.2, max_retries=1) as client:
         result = await client.lookup(lead_of(person))
-    elapsed = time.monotonic() - started
     await sandbox.wait_idle(vendor)
 
     assert result.status is CallStatus.ERROR and result.http_status is None
+    # No status at all: the client gave up at its deadline. Waiting out a hang would have got the 500 it ends in.
     assert statuses(result) == [None, None] and "timeout" in (result.error or "")
-    assert elapsed < 1.5  # 2 x 0.2 s deadlines: the client did not wait out the vendor's 2 x 1 s hangs
     stats = sandbox.stats(vendor)
     assert stats["requests"] == 2 and stats["injected"]["hang"] == 2 and stats["credits_charged"] == 0
 
