@@ -236,3 +236,73 @@ def test_stop_rules_against_the_sandbox(pipeline: Pipeline, tmp_path: Path, stop
     if stop_when == "mobile":
         # Numbers that are not mobiles (office lines, unclaimed NANP numbers) were found and the walk went on.
         assert walked_past_a_find >= 3
+
+
+# --------------------------------------------------------------------------------------------- pricing edge cases
+
+
+@pytest.mark.parametrize("fields, per_match", [
+    pytest.param(["contact.phone_numbers", "contact.business_emails", "contact.websites"], 1 + 2 + 1 + 1,
+                 id="phone+business_emails+websites"),
+    pytest.param(["contact.phone_numbers", "contact.personal_emails"], 1 + 2 + 2, id="phone+personal_emails"),
+    pytest.param(["contact"], 7, id="contact-all-capped-at-7", marks=pytest.mark.xfail(
+        strict=True, reason="issue 18: `fields: [contact]` is booked at 1 credit per match (the per-field price "
+                            "table has no `contact`) while Crustdata charges every contact sub-field, at most 7")),
+])
+def test_crustdata_fields_are_priced_per_field(pipeline: Pipeline, fast_sandbox: RecordingSandbox, tmp_path: Path,
+                                               fields: list[str], per_match: int) -> None:
+    """Crustdata bills each matched identifier its base price plus each requested field (README, pricing)."""
+    prices = {"contact.phone_numbers": 2, "contact.business_emails": 1, "contact.websites": 1,
+              "contact.personal_emails": 2}
+    cfg = write_config(tmp_path / "crustdata.yaml", fast_clients=True, waterfall={"order": ["crustdata"]},
+                       crustdata={"fields": fields, "batch_size": 25, "batch_wait_seconds": 5.0,
+                                  "pricing": {"per_match": 1, "per_field": prices}})
+    leads = leads_file(tmp_path, 40)
+    pipeline.run(leads, cfg)
+
+    # Hand count: every lead with a LinkedIn URL is asked by it; the world says whom Crustdata knows.
+    matched = 0
+    for linkedin, email in pipeline.query("SELECT linkedin_url, email FROM raw_leads"):
+        person = WORLD.person_by_linkedin(linkedin) if linkedin else WORLD.person_by_email(email)
+        known = WORLD.knowledge("crustdata", person) if person else None
+        if known is not None and known.profile and (linkedin or known.work_email == email):
+            matched += 1
+    assert matched >= 10
+    charged = fast_sandbox.credits_by_provider()["crustdata"]
+    booked = pipeline.query("SELECT sum(credits) FROM credit_ledger WHERE provider = 'crustdata'")[0][0]
+    assert (charged, booked) == (matched * per_match, matched * per_match)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 18: Enrich Layer bills each number it returns, repeats included "
+                                       "(its document: 1 credit per number returned); the ledger books the numbers "
+                                       "left after removing repeats")
+def test_enrichlayer_repeated_numbers_are_booked_as_billed(pipeline: Pipeline, fast_sandbox: RecordingSandbox,
+                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enrich Layer returns a person's first number twice: it bills every number it returned."""
+    import dataclasses
+
+    from enrichment_assets.sandbox.world import World
+
+    knowledge = World.knowledge
+
+    def with_a_repeat(self: World, vendor: str, person):  # noqa: ANN001, ANN202
+        known = knowledge(self, vendor, person)
+        if vendor == "enrichlayer" and known.phones:
+            return dataclasses.replace(known, phones=(known.phones[0], *known.phones))
+        return known
+
+    monkeypatch.setattr(World, "knowledge", with_a_repeat)
+    cfg = write_config(tmp_path / "el.yaml", fast_clients=True, waterfall={"order": ["enrichlayer"]})
+    pipeline.run(leads_file(tmp_path, 20), cfg)
+
+    # page_size 3: a person with numbers gets min(3, numbers + 1) of them back, one of them twice.
+    returned = [min(3, len(knowledge(WORLD, "enrichlayer", p).phones) + 1)
+                for p in (WORLD.person_by_linkedin(u) for (u,) in pipeline.query(
+                    "SELECT linkedin_url FROM raw_leads WHERE linkedin_url IS NOT NULL"))
+                if p is not None and knowledge(WORLD, "enrichlayer", p).profile
+                and knowledge(WORLD, "enrichlayer", p).phones]
+    assert len(returned) >= 5
+    charged = fast_sandbox.credits_by_provider()["enrichlayer"]
+    booked = pipeline.query("SELECT sum(credits) FROM credit_ledger WHERE provider = 'enrichlayer'")[0][0]
+    assert charged == sum(returned)  # the sandbox bills as the document says
+    assert booked == charged, f"the ledger booked {booked} credits, Enrich Layer charged {charged}"
