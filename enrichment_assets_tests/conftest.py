@@ -109,8 +109,19 @@ def sandbox_env(cli_env: dict[str, str], shared_sandbox: SandboxServer) -> dict[
 
 
 @pytest.fixture
-def pipeline(isolated_env: dict[str, str], fast_sandbox: RecordingSandbox) -> Iterator[Pipeline]:
-    """The pipeline's Python assets in this process against a fast recording sandbox (``pipeline.base_url``)."""
-    # A real (SQLite) instance in the test's Dagster home: schedules and sensors need one they can refer to.
+def dagster_instance(isolated_env: dict[str, str]) -> Iterator[DagsterInstance]:
+    """A real (SQLite) instance in the test's Dagster home: schedules and sensors need one they can refer to."""
     with DagsterInstance.from_config(isolated_env["DAGSTER_HOME"]) as instance:
-        yield Pipeline(env=isolated_env, base_url=fast_sandbox.base_url, instance=instance)
+        yield instance
+
+
+@pytest.fixture
+def make_pipeline(isolated_env: dict[str, str], dagster_instance: DagsterInstance):  # noqa: ANN201
+    """Factory: ``make_pipeline(sandbox)`` runs the pipeline's Python assets in this process against it."""
+    return lambda sandbox: Pipeline(env=isolated_env, base_url=sandbox.base_url, instance=dagster_instance)
+
+
+@pytest.fixture
+def pipeline(make_pipeline, fast_sandbox: RecordingSandbox) -> Pipeline:  # noqa: ANN001
+    """The pipeline's Python assets in this process against ``fast_sandbox``."""
+    return make_pipeline(fast_sandbox)

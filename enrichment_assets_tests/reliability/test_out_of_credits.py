@@ -1,7 +1,8 @@
 """Out of credits: one vendor's balance runs dry mid-run; the others go on; a top-up and a rerun finish the list.
 
-README, "What happens when things go wrong": 402 / out-of-credits stops that provider for
-the run, the others continue, and the leads it still owed are ``pending``.
+README, "What happens when things go wrong": 402 and the vendors' out-of-credits answers stop that provider
+for the run, the others continue, and the leads it still owed are ``pending``; a rerun finishes them. The
+pipeline runs in this process (``support/pipeline.py``).
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pytest
 
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets_tests.support.accounting import account_by_fingerprint
-from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
 from enrichment_assets_tests.support.files import write_config, write_leads
 from enrichment_assets_tests.support.sandbox import fast_sandbox_config
 from enrichment_assets_tests.support.tables import ledger_by_provider, query
@@ -30,20 +29,18 @@ def _assert_ledger_exact(db: str, sandbox) -> None:  # noqa: ANN001
             stats[provider]["requests"], stats[provider]["credits_charged"], 0), (provider, booked, stats)
 
 
-@pytest.mark.e2e
-def test_leadmagic_runs_dry_others_continue_topup_and_rerun_finish(cli_env: dict[str, str], tmp_path: Path,
-                                                                   make_sandbox) -> None:
+def test_leadmagic_runs_dry_others_continue_topup_and_rerun_finish(make_sandbox, make_pipeline,
+                                                                   tmp_path: Path) -> None:
     sandbox = make_sandbox(fast_sandbox_config(p50=0.01, leadmagic={"balance": BALANCE}))
     config = write_config(tmp_path / "enrichment.yaml", leadmagic={"max_concurrency": 4})
     leads_file = tmp_path / "dry.csv"
     write_leads(leads_file, LEADS, seed=41)
-    env = prepare_env(cli_env, sandbox, config)
-    db = env["ENRICHMENT_DB"]
+    pipeline = make_pipeline(sandbox)
+    db = pipeline.db
 
-    first = run_enrich(["run", str(leads_file)], env)
-    output = first.stdout + first.stderr
-    assert first.returncode == 0, output[-4000:]
-    assert no_traceback(output)
+    first = pipeline.run(leads_file, config)
+    output = pipeline.log_text(first)
+    assert first.success and "Traceback" not in output
     sandbox.wait_idle()
     _assert_ledger_exact(db, sandbox)
 
@@ -75,8 +72,8 @@ def test_leadmagic_runs_dry_others_continue_topup_and_rerun_finish(cli_env: dict
     # Top up over the sandbox's control API, rerun: finished, nothing bought twice.
     response = httpx.post(f"{sandbox.base_url}/_sandbox/config", json={"vendors": {"leadmagic": {"balance": 10_000}}})
     assert response.status_code == 200 and sandbox.stats()["vendors"]["leadmagic"]["balance"] == 10_000
-    second = run_enrich(["run", str(leads_file)], env)
-    assert second.returncode == 0, (second.stdout + second.stderr)[-4000:]
+    second = pipeline.run(leads_file, config)
+    assert second.success
     sandbox.wait_idle()
     _assert_ledger_exact(db, sandbox)
     statuses = dict(query(db, "SELECT status, count(*) FROM contacts GROUP BY 1"))

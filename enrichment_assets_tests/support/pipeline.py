@@ -84,6 +84,10 @@ class Pipeline:
         )
         return result
 
+    def log_text(self, result: ExecuteInProcessResult) -> str:
+        """Every message of the run's Dagster event log: what ``enrich run`` prints, and what the UI shows."""
+        return "\n".join(entry.user_message for entry in self.instance.all_logs(result.run_id))
+
     def query(self, sql: str, params: list[Any] | None = None, db: Path | None = None) -> list[tuple]:
         with duckdb.connect(str(db or self.db), read_only=True) as conn:
             return conn.execute(sql, params or []).fetchall()

@@ -20,7 +20,7 @@ import pytest
 
 from enrichment_assets.sandbox.app import VENDOR_PATHS
 from enrichment_assets.sandbox.server import SandboxServer
-from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
+from enrichment_assets.sandbox.state import RateLimiter, SandboxConfig, SandboxState
 from enrichment_assets.sandbox.world import World
 from enrichment_assets.settings import PROVIDERS
 
@@ -153,6 +153,21 @@ class RecordingSandbox:
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats()
+
+    def tick_rate_limit(self, vendor: str, seconds_per_request: float) -> None:
+        """Give the vendor's rate limiter a clock that moves ``seconds_per_request`` per request it sees.
+
+        The vendor then sees requests arrive at that pace however fast or slow this machine sends them: which
+        requests get a 429 depends on their count, not on timing, so a loaded machine changes nothing.
+        """
+        ticks = [0.0]
+
+        def clock() -> float:
+            ticks[0] += seconds_per_request
+            return ticks[0]
+
+        state = self.state.vendor(vendor)
+        state.limiter = RateLimiter(state.config.rate_limit, clock=clock)
 
     def snapshot(self) -> list[SandboxRequest]:
         with self._lock:
