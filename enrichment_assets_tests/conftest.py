@@ -20,7 +20,10 @@ from enrichment_assets.sandbox.state import SandboxConfig
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets_tests.support import CRASH_SEED_VAR, REPO_ROOT
 from enrichment_assets_tests.support.pipeline import Pipeline
-from enrichment_assets_tests.support.sandbox import RecordingSandbox, fast_sandbox_config
+from enrichment_assets_tests.support.sandbox import (
+    RecordingSandbox,
+    fast_sandbox_config,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,16 +12,26 @@ import pytest
 import yaml
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
-from enrichment_assets.dagster_defs.schedules import refresh_stale_lists, retry_pending_leads
+from enrichment_assets.dagster_defs.schedules import (
+    refresh_stale_lists,
+    retry_pending_leads,
+)
 from enrichment_assets.sandbox.sample_data import write_sample_leads
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets.storage.staleness import pending_leads_by_list, stale_lookups_by_list
+from enrichment_assets.storage.staleness import (
+    pending_leads_by_list,
+    stale_lookups_by_list,
+)
 from enrichment_assets.storage.warehouse import ensure_schema
 from enrichment_assets_tests.support import REPO_ROOT
 from enrichment_assets_tests.support.cli import enrich_cmd, prepare_env
 from enrichment_assets_tests.support.files import write_config
 from enrichment_assets_tests.support.pipeline import Pipeline
-from enrichment_assets_tests.support.sandbox import WORLD, RecordingSandbox, fast_sandbox_config
+from enrichment_assets_tests.support.sandbox import (
+    WORLD,
+    RecordingSandbox,
+    fast_sandbox_config,
+)
 from enrichment_assets_tests.support.tables import query
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 import pytest
 
-from enrichment_assets.phones import LeadPhones, PhoneObservation, classify_contact, classify_many
+from enrichment_assets.phones import (
+    LeadPhones,
+    PhoneObservation,
+    classify_contact,
+    classify_many,
+)
 
 Obs = PhoneObservation
 

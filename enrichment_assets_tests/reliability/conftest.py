@@ -21,7 +21,10 @@ from enrichment_assets_tests.support.live_run import (
     isolated_session_env,
     live_keys,
 )
-from enrichment_assets_tests.support.sandbox import RecordingSandbox, fast_sandbox_config
+from enrichment_assets_tests.support.sandbox import (
+    RecordingSandbox,
+    fast_sandbox_config,
+)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,8 @@ import yaml
 from enrichment_assets.config import load_config
 from enrichment_assets.sandbox.app import PRONTO_CONSENT_MESSAGE
 from enrichment_assets.vendors import CLIENTS
-from enrichment_assets_tests.support.live_run import LiveRun
-from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
 from enrichment_assets_tests.support.files import write_config, write_leads
+from enrichment_assets_tests.support.live_run import LiveRun
 from enrichment_assets_tests.support.sandbox import fast_sandbox_config
 from enrichment_assets_tests.support.tables import ledger_by_provider, query
 
@@ -52,9 +51,7 @@ def test_without_consent_pronto_is_never_asked_for_personal_emails(live_run: Liv
     assert live_run.sandbox.stats()["vendors"]["pronto"]["by_status"] == {"200": len(pronto)}
 
 
-@pytest.mark.e2e
-def test_consent_refused_by_vendor_is_a_record_error_not_charged(cli_env: dict[str, str], tmp_path: Path,
-                                                                 make_sandbox) -> None:
+def test_consent_refused_by_vendor_is_a_record_error_not_charged(make_sandbox, make_pipeline, tmp_path: Path) -> None:
     sandbox = make_sandbox(fast_sandbox_config())  # the vendor account has not consented (sandbox default)
     off = {"enabled": False}
     config = write_config(tmp_path / "enrichment.yaml", waterfall={"order": ["pronto", "leadmagic"]},
@@ -63,13 +60,11 @@ def test_consent_refused_by_vendor_is_a_record_error_not_charged(cli_env: dict[s
     leads_file = tmp_path / "consent.csv"
     leads = 12
     write_leads(leads_file, leads, seed=31)
-    env = prepare_env(cli_env, sandbox, config)
+    pipeline = make_pipeline(sandbox)
 
-    result = run_enrich(["run", str(leads_file)], env)
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert no_traceback(output)
-    db = env["ENRICHMENT_DB"]
+    result = pipeline.run(leads_file, config)
+    assert result.success and "Traceback" not in pipeline.log_text(result)
+    db = pipeline.db
 
     # One request per lead, each a 422 with the consent message, none retried, none charged.
     stats = sandbox.stats()["vendors"]

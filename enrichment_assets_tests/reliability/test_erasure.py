@@ -17,8 +17,8 @@ from enrichment_assets.sandbox.world import Person
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.storage.ledger import ledger_table
 from enrichment_assets.storage.response_store import ResponseStore
-from enrichment_assets_tests.support.live_run import LiveRun
 from enrichment_assets_tests.support.cli import run_enrich
+from enrichment_assets_tests.support.live_run import LiveRun
 from enrichment_assets_tests.support.tables import query, response_store_path
 
 TABLES = ("raw_leads", "rejected_leads", "contact_phones", "contacts", *(f"{p}_results" for p in PROVIDERS))

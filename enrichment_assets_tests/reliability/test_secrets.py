@@ -12,8 +12,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets_tests.support.live_run import WRONG_KEY_VENDOR, LiveRun
 from enrichment_assets_tests.support.cli import no_traceback
+from enrichment_assets_tests.support.live_run import WRONG_KEY_VENDOR, LiveRun
 from enrichment_assets_tests.support.tables import query, response_store_path
 
 

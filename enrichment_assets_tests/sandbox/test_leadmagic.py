@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from enrichment_assets.sandbox import World
-from enrichment_assets.sandbox.world import dashed
-
-from enrichment_assets.sandbox import SandboxServer
+from enrichment_assets.sandbox import SandboxServer, World
 from enrichment_assets.sandbox.state import RateLimiter
+from enrichment_assets.sandbox.world import dashed
 
 from .helpers import configure, find, stats
 

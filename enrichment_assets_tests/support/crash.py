@@ -19,11 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets_tests.support.accounting import account_by_fingerprint, fingerprints_of, \
-    sandbox_request_fingerprints
+from enrichment_assets_tests.support.accounting import (
+    account_by_fingerprint,
+    fingerprints_of,
+    sandbox_request_fingerprints,
+)
 from enrichment_assets_tests.support.cli import run_enrich, sigkill, start_enrich
 from enrichment_assets_tests.support.sandbox import RecordingSandbox, SandboxRequest
-from enrichment_assets_tests.support.tables import journal_rows, leads_from_db, ledger_by_provider, query
+from enrichment_assets_tests.support.tables import (
+    journal_rows,
+    leads_from_db,
+    ledger_by_provider,
+    query,
+)
 
 #: Stage -> the Dagster step whose start the killer waits for.
 STAGE_STEPS = {

@@ -13,7 +13,13 @@ from enrichment_assets.config import parse_config
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.outcomes import LedgerOutcome
 from enrichment_assets.storage.response_store import ResponseStore
-from enrichment_assets.vendors.base import Attempt, CallStatus, PhoneClaim, VendorResult, new_attempt_id
+from enrichment_assets.vendors.base import (
+    Attempt,
+    CallStatus,
+    PhoneClaim,
+    VendorResult,
+    new_attempt_id,
+)
 from enrichment_assets.waterfall.engine import WaterfallEngine
 
 MOBILE_DE = phonenumbers.format_number(phonenumbers.example_number_for_type("DE", phonenumbers.PhoneNumberType.MOBILE),
