@@ -3,14 +3,18 @@
 ``live_run``: one real ``enrich run`` in ``ENRICHMENT_MODE=live`` with a
 distinctive API key per vendor, against a recording sandbox that accepts only
 those keys, except that Lantern is given a wrong key. The secrets, PII, erasure and consent tests all inspect it (the
-erasure test works on a copy), so the suite pays for that run once.
+erasure test works on a copy), so the suite pays for that run once: under pytest-xdist the first worker to need
+it makes it in a folder the workers share, under a file lock, and the others read it from there.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from enrichment_assets_tests.support.cli import prepare_env, run_enrich
 from enrichment_assets_tests.support.files import write_config, write_leads
@@ -18,6 +22,7 @@ from enrichment_assets_tests.support.live_run import (
     LIVE_LEADS,
     WRONG_KEY_VENDOR,
     LiveRun,
+    RecordedSandbox,
     isolated_session_env,
     live_keys,
 )
@@ -29,7 +34,19 @@ from enrichment_assets_tests.support.sandbox import (
 
 @pytest.fixture(scope="session")
 def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
-    root = tmp_path_factory.mktemp("live_run")
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # xdist: the session's folder
+    root = shared / "live_run"
+    with FileLock(str(shared / "live_run.lock"), timeout=900):
+        if (root / "live_run.json").exists():
+            return LiveRun.load(root)
+        root.mkdir()
+        run = make_live_run(root)
+        run.save()
+        return run
+
+
+def make_live_run(root: Path) -> LiveRun:
     keys = live_keys()
     wrong = f"sk-TESTKEY-WRONG-{uuid.uuid4()}"
     sandbox = RecordingSandbox(fast_sandbox_config(
@@ -45,17 +62,8 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> LiveRun:
         result = run_enrich(["run", str(leads_file)], env)
         assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
         sandbox.wait_idle()
-        yield LiveRun(env=env, root=root, sandbox=sandbox, keys=keys, wrong_key=wrong, config=config,
-                      leads_file=leads_file,
-                      people=people, result=result)
+        recorded = RecordedSandbox(sandbox.snapshot(), sandbox.stats())
     finally:
         sandbox.stop()
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``), every test of the live run goes to one worker: one run, not one
-    per worker."""
-    for item in items:
-        if "live_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("live_run"))
+    return LiveRun(env=env, root=root, sandbox=recorded, keys=keys, wrong_key=wrong, config=config,
+                   leads_file=leads_file, people=people, result=result)
