@@ -7,8 +7,11 @@ One command:
 
 Draws a lead list of distinct people from the sandbox world and enriches it once with the real
 ``enrich run`` (``--fill sandbox``, the default: against the sandbox in its own uvicorn process with
-no latency and no rate limit, so the first run is quick; ``--fill prefill``: the response store is
-filled directly by ``benchmarks/_prefill.py`` and the first run answers from it). Then, with the
+no latency and no rate limit, so the first run is quick and leaves the request journal a real run
+leaves: one row per request, with its outcome and credits, which every later ledger sync reads;
+``--fill prefill``: the response store is filled directly by ``benchmarks/_prefill.py`` and the first
+run answers from it, which leaves the journal EMPTY: faster to set up, but a rerun's ledger step then
+has no history to read, so its figure is not the one a user with that list would see). Then, with the
 sandbox switched to realistic latency (p50 0.3 s, p95 1 s) and 50 rps per vendor:
 
 1. the same file again, unchanged: target 0 vendor calls and <= 10 s, reported for the waterfall
@@ -22,6 +25,9 @@ sandbox switched to realistic latency (p50 0.3 s, p95 1 s) and 50 rps per vendor
    latency: its merge must re-score exactly the leads of the first list holding a number it newly shows as
    shared, and rewrite no other row of the first list (checked against ``contacts.enriched_at``);
 4. the first list's file again, unchanged, against the realistic sandbox: 0 calls and <= 10 s still.
+
+Every run's ledger rows are held to the sandbox BY CREDITS: per vendor, the credits the ledger booked
+for the run equal the credits the sandbox charged during it (counters reset before each run).
 
 Results: ``benchmarks/results/incremental_rerun.json``.
 """
@@ -134,12 +140,28 @@ def first_list_rewrites(db_path: Path, since: datetime) -> dict:
             "first_list_contacts": total}
 
 
-def ledger_rows(db_path: Path, run_id: str) -> list[tuple[str, str | None, list[str] | None]]:
+def ledger_rows(db_path: Path, run_id: str) -> list[tuple[str, str | None, list[str] | None, float]]:
     import duckdb
 
     with duckdb.connect(str(db_path), read_only=True) as conn:
-        return conn.execute("SELECT provider, record_id, record_ids FROM credit_ledger WHERE run_id = ?",
+        return conn.execute("SELECT provider, record_id, record_ids, credits FROM credit_ledger WHERE run_id = ?",
                             [run_id]).fetchall()
+
+
+def journal_size(db_path: Path) -> dict:
+    """Rows of the request journal (one per request ever sent) and the ledger's rows, before a run."""
+    import sqlite3
+
+    import duckdb
+
+    store = db_path.with_name(db_path.stem + ".responses.sqlite")
+    with sqlite3.connect(store) as conn:
+        attempts = conn.execute("SELECT count(*), coalesce(sum(credits), 0) FROM attempts").fetchone()
+        responses = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+    with duckdb.connect(str(db_path), read_only=True) as conn:
+        ledger = conn.execute("SELECT count(*), coalesce(sum(credits), 0) FROM credit_ledger").fetchone()
+    return {"journal_rows": attempts[0], "journal_credits": float(attempts[1]), "stored_responses": responses,
+            "ledger_rows": ledger[0], "ledger_credits": float(ledger[1])}
 
 
 def phase(label: str, leads_path: Path, env: dict, workdir: Path, sandbox: SandboxProcess,
@@ -151,6 +173,9 @@ def phase(label: str, leads_path: Path, env: dict, workdir: Path, sandbox: Sandb
     calls = vendor_calls(sandbox.stats())
     rows = ledger_rows(Path(env["ENRICHMENT_DB"]), run.run_id)
     steps = {k: v["seconds"] for k, v in run.steps.items()}
+    booked = {p: 0.0 for p in PROVIDERS}
+    for provider, _, _, credits in rows:
+        booked[provider] += credits
     return {
         "label": label, "load_before": load_before, "load_after": load(),
         "wall_s": round(run.wall_s, 2), "waterfall_s": run.waterfall_s, "steps_s": steps,
@@ -159,6 +184,9 @@ def phase(label: str, leads_path: Path, env: dict, workdir: Path, sandbox: Sandb
         "accepted_by_vendor": {p: calls[p]["accepted"] for p in PROVIDERS},
         "rate_limited_429": sum(c["rate_limited"] for c in calls.values()),
         "ledger_rows": len(rows), "_ledger": rows,
+        "sandbox_credits_by_vendor": {p: float(calls[p]["credits_charged"]) for p in PROVIDERS},
+        "ledger_credits_by_vendor": booked,
+        "ledger_credits_eq_sandbox": all(booked[p] == float(calls[p]["credits_charged"]) for p in PROVIDERS),
         "peak_rss_mb": round(max(run.peak_rss_mb_sampled, run.max_rss_mb_time_v or 0), 1),
         "cpu_s": round((run.cpu_user_s or 0) + (run.cpu_sys_s or 0), 1), "log": run.log_path,
         "rescored_leads_of_other_lists": int(rescored.group(1)) if rescored else 0,
@@ -206,6 +234,11 @@ def main() -> int:
             print(f"first run of {args.leads:,} leads (fill: {args.fill}; load {load()}) ...", flush=True)
             first = phase("first", original, env, work, sandbox)
             print(f"  {first['wall_s']}s, {first['vendor_requests']:,} vendor requests", flush=True)
+            history = journal_size(Path(env["ENRICHMENT_DB"]))
+            print(f"  journal before the reruns: {history}", flush=True)
+            if args.fill == "prefill":
+                print("  NOTE: --fill prefill leaves the request journal empty; the reruns' ledger step has no "
+                      "history to read, unlike a real user's", flush=True)
 
             # The reruns see realistic vendors: any request that should not happen costs real time.
             write_config(config_path, rps=args.rps, max_concurrency=64)
@@ -240,7 +273,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     touched: set[str] = set()
-    for _, record_id, record_ids in delta["_ledger"]:
+    for _, record_id, record_ids, _ in delta["_ledger"]:
         if record_id:
             touched.add(record_id)
         touched.update(record_ids or [])
@@ -252,6 +285,9 @@ def main() -> int:
         "changed_only_changed_records_called": not outside,
         "changed_leadmagic_requests_eq_changed_rows": delta["accepted_by_vendor"]["leadmagic"] == len(changed_ids),
         "changed_sandbox_requests_eq_ledger_rows": delta["vendor_requests"] == delta["ledger_rows"],
+        "changed_ledger_credits_eq_sandbox": delta["ledger_credits_eq_sandbox"],
+        "first_ledger_credits_eq_sandbox": first["ledger_credits_eq_sandbox"],
+        "journal_holds_the_first_run": history["journal_rows"] >= first["ledger_rows"] > 0,
     }
     if overlap is not None:
         checks.update({
@@ -265,7 +301,8 @@ def main() -> int:
     phases = [p for p in (first, same, delta, overlap, after) if p is not None]
     for p in phases:
         p.pop("_ledger")
-    report.update({"first_run": first, "unchanged": same, "changed": delta, "changed_records": len(changed_ids),
+    report.update({"history_before_reruns": history,
+                   "first_run": first, "unchanged": same, "changed": delta, "changed_records": len(changed_ids),
                    "changed_records_reaching_vendors": len(touched & changed_ids),
                    "records_outside_changed_set_called": outside[:20], "overlap": overlap,
                    "overlap_first_list": rewrites, "unchanged_after_overlap": after, "checks": checks})
