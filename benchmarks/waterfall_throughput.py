@@ -3,7 +3,7 @@
 
 One command:
 
-    python benchmarks/waterfall_throughput.py [--leads 10000 100000] [--rps 50] [--large-rps 200]
+    python benchmarks/waterfall_throughput.py [--leads 10000 100000] [--rps 50] [--large-rps RPS]
 
 For each list size it draws a lead list of distinct people from the sandbox world
 (``enrichment_assets.sandbox.sample_data``), serves the vendor sandbox with uvicorn in a
@@ -17,10 +17,11 @@ and DuckDB in a temp folder.
 Reported: wall time of the whole CLI and of the waterfall step alone (the run log's
 "Waterfall done in Xs"), calls per provider from the sandbox's ``/_sandbox/stats``, the
 bound ``max over providers (accepted calls / rate limit)``, the ratio bound / wall (target
->= 0.9) and the 429s the client caused itself (target < 1 %). Lists of ``--large-from``
-leads or more run at ``--large-rps`` (the ratio is what matters; a 100k list at 50 rps is
-over half an hour). Results: ``benchmarks/results/waterfall_throughput.json`` (one entry per
-list size, the latest run of each size kept).
+>= 0.9) and the 429s the client caused itself (target < 1 %). Every list size runs at ``--rps``
+(default 50) unless ``--large-rps`` is given for lists of ``--large-from`` leads or more (a 100k
+list at 50 rps takes over half an hour). Each entry records the commit, the rate, the client's and the
+sandbox's burst and the load averages before and after. Results:
+``benchmarks/results/waterfall_throughput.json`` (one entry per list size, the latest run of each size kept).
 """
 
 from __future__ import annotations
@@ -72,8 +73,12 @@ def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
     config_path = workdir / "enrichment.yaml"
     max_concurrency = concurrency_for(rps)
     write_config(config_path, rps=rps, max_concurrency=max_concurrency)
+    from enrichment_assets.config import load_config
+
+    client_burst = load_config(config_path).provider("leadmagic").effective_burst
+    sandbox_burst = max(1, int(round(rps)))  # sandbox_rate_patch's default
     with SandboxProcess(world_size=lead_info["world_size"], log=workdir / "sandbox.log") as sandbox:
-        sandbox.patch(sandbox_rate_patch(rps, p50=P50, p95=P95))
+        sandbox.patch(sandbox_rate_patch(rps, burst=sandbox_burst, p50=P50, p95=P95))
         sandbox.reset()
         env = enrich_env(workdir, config_path, sandbox.url)
         load_before = load()
@@ -94,7 +99,8 @@ def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
         "load_before": load_before, "load_after": load_after,
         "lead_file": lead_info,
         "git": git_revision(),
-        "rate_limit_per_second": rps, "client_max_concurrency": max_concurrency,
+        "rate_limit_per_second": rps, "client_burst": client_burst, "sandbox_burst": sandbox_burst,
+        "client_max_concurrency": max_concurrency,
         "wall_s": round(run.wall_s, 2), "waterfall_s": run.waterfall_s,
         "bound_s": round(bound, 2),
         "bound_provider": max(per_provider_bound, key=per_provider_bound.get),
@@ -121,8 +127,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, nargs="+", default=[10_000, 100_000], help="list sizes (default 10000 100000)")
     parser.add_argument("--rps", type=float, default=50.0, help="rate limit of every vendor, sandbox and client (default 50)")
-    parser.add_argument("--large-rps", type=float, default=200.0,
-                        help="rate limit for lists of --large-from leads or more (default 200)")
+    parser.add_argument("--large-rps", type=float, default=None,
+                        help="rate limit for lists of --large-from leads or more (default: --rps)")
     parser.add_argument("--large-from", type=int, default=100_000, help="(default 100000)")
     parser.add_argument("--workdir", type=Path, help="keep the run folders here (default: a temp folder, deleted)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / f"{NAME}.json")
@@ -147,7 +153,7 @@ def main() -> int:
     base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-waterfall-"))
     fresh = {}
     for n in args.leads:
-        rps = args.large_rps if n >= args.large_from else args.rps
+        rps = args.large_rps if args.large_rps is not None and n >= args.large_from else args.rps
         print(f"{n:,} leads at {rps:g} rps per vendor ... (load {load()})", flush=True)
         fresh[n] = run_one(n, rps, base / f"leads_{n}", keep=args.workdir is not None)
         r = fresh[n]
@@ -161,13 +167,16 @@ def main() -> int:
 
     rows = []
     for r in runs:
-        rows.append([f"{r['leads']:,}" + ("" if r["leads"] in fresh else " (earlier)"), r["rate_limit_per_second"],
+        rows.append([f"{r['leads']:,}" + ("" if r["leads"] in fresh else " (earlier)"),
+                     (r.get("git") or {}).get("commit", "?")[:7], r["rate_limit_per_second"],
+                     f"{r.get('client_burst', '?')}/{r.get('sandbox_burst', '?')}",
                      r["wall_s"], r["waterfall_s"], r["bound_s"], r["ratio_bound_over_waterfall"],
                      r["ratio_bound_over_wall"], f"{100 * r['rate_limited_share']:.2f}%",
                      r.get("waterfall_cpu_ms_per_request"), r["enrich_cpu_ms_per_request"],
                      "/".join(f"{x:.2f}" for x in r["load_before"])])
     print_table("Pipelined waterfall against the sandbox (uvicorn, realistic latency)",
-                ["leads", "rps/vendor", "CLI wall s", "waterfall s", "bound s", "bound/waterfall", "bound/CLI",
+                ["leads", "commit", "rps/vendor", "burst client/sandbox", "CLI wall s", "waterfall s", "bound s",
+                 "bound/waterfall", "bound/CLI",
                  "429s", "CPU ms/req (waterfall)", "CPU ms/req (whole CLI)", "load 1/5/15"], rows,
                 note="bound = max over providers (accepted calls / rate limit); targets: bound/waterfall >= 0.9, "
                      "429s < 1%. CPU ms/req: CPU seconds of the enrich process during the waterfall step (engine, "
