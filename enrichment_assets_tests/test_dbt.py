@@ -108,6 +108,7 @@ def dbt_resources() -> dict:
             "enrichment": EnrichmentSettings.from_environment()}
 
 
+@pytest.mark.e2e  # runs the real dbt CLI
 def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
     db_path = Path(isolated_env["ENRICHMENT_DB"])
     load_fixture(db_path)
@@ -159,6 +160,7 @@ def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
                      "cost_per_mobile": "BASE TABLE", "provider_funnel": "BASE TABLE"}
 
 
+@pytest.mark.e2e  # runs the real dbt CLI
 def test_failing_source_test_fails_the_step(isolated_env: dict[str, str]) -> None:
     """A contract violation in `contacts` (unknown status) fails the check on contacts and the dbt step."""
     load_fixture(Path(isolated_env["ENRICHMENT_DB"]), bad_status=True)
@@ -198,6 +200,7 @@ def test_models_sit_downstream_of_pipeline_assets_in_one_pool() -> None:
     assert {AssetKey(m) for m in MODELS} <= job.asset_layer.asset_graph.get_all_asset_keys()
 
 
+@pytest.mark.e2e  # runs the real dbt CLI
 def test_manifest_is_parsed_on_a_fresh_clone(tmp_path: Path) -> None:
     """No dbt/target/ in git: loading the code parses the project when the manifest is missing or stale."""
     clone = tmp_path / "dbt"
@@ -232,6 +235,7 @@ def run_logs(instance: DagsterInstance, run_id: str) -> str:
     return "\n".join(entry.user_message for entry in instance.all_logs(run_id))
 
 
+@pytest.mark.e2e  # runs the real dbt CLI
 def test_unchanged_rerun_skips_dbt_build(isolated_env: dict[str, str], dbt_cli_calls: list[list[str]]) -> None:
     """dbt runs again only when a source table, the project, the vars or the selection changed."""
     db_path = Path(isolated_env["ENRICHMENT_DB"])
