@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +19,12 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from enrichment_assets.sandbox.world import VENDORS, Person, World
-from enrichment_assets_tests.conftest import REPO_ROOT
-from enrichment_assets_tests.test_waterfall_e2e import (  # noqa: F401 - fixtures
-    enrich_run,
-    env,
-    query,
-    sandbox,
-    write_config,
-)
+from enrichment_assets_tests.support import REPO_ROOT
+from enrichment_assets_tests.support import tables
+from enrichment_assets_tests.support.cli import enrich_cmd, prepare_env
+from enrichment_assets_tests.support.files import write_config
+from enrichment_assets_tests.support.pipeline import Pipeline
+from enrichment_assets_tests.support.sandbox import RecordingSandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -204,10 +201,13 @@ def list_a_rows(db_env: dict[str, str]) -> dict[str, tuple]:
                                                                              "WHERE list_id = 'list_a'")}
 
 
+def query(db_env: dict[str, str], sql: str, params: list | None = None) -> list[tuple]:
+    return tables.query(db_env["ENRICHMENT_DB"], sql, params)
+
+
 def enrich_cli(path: Path, db_env: dict[str, str], config: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "enrichment_assets.cli", "run", str(path)],
-                            env={**db_env, "ENRICHMENT_CONFIG": str(config)}, cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(enrich_cmd("run", str(path)), env={**db_env, "ENRICHMENT_CONFIG": str(config)},
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def merge_metadata(home: str) -> list[dict]:
@@ -216,22 +216,24 @@ def merge_metadata(home: str) -> list[dict]:
         return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in records]
 
 
-def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(env, sandbox, tmp_path: Path) -> None:
-    world = sandbox.state.world
+def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(
+        pipeline: Pipeline, fast_sandbox: RecordingSandbox, cli_env: dict[str, str], tmp_path: Path) -> None:
+    world = fast_sandbox.state.world
     plan = plan_lists(world)
     first = write_list(tmp_path / "list_a.csv", plan.a)
     second = write_list(tmp_path / "list_b.csv", plan.b)
-    config = write_config(tmp_path / "never.yaml", stop_when="never")
+    config = write_config(tmp_path / "never.yaml", fast_clients=True, waterfall={"stop_when": "never"})
+    env = pipeline.env
 
-    # One after the other.
-    enrich_run(first, env, config)
+    # One after the other (in this process: the same assets and instance as `enrich run`).
+    pipeline.run(first, config)
     alone = evidence(env, world)
     before = list_a_rows(env)
     best = dict(query(env, "SELECT record_id, best_phone FROM contacts"))
     boards = [rid for rid, (person, _) in plan.a.items() if person in plan.board_first
               and best[rid] == person.switchboard]
     assert len(boards) >= 2, boards  # alone, the first list cannot tell these switchboards from a direct line
-    enrich_run(second, env, config)
+    pipeline.run(second, config)
     found = assert_no_switchboard_is_anyones_best_phone(env, world)
     assert_the_setup_has_cross_list_switchboards(found, plan)
     after = list_a_rows(env)
@@ -245,8 +247,8 @@ def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(env, san
     assert metadata["rescored_leads"] == len(affected)
     assert metadata["rescored_other_lists"] == "list_a"
 
-    # The same two lists at the same time, on a fresh database, store and instance.
-    fresh = dict(env, ENRICHMENT_DB=str(tmp_path / "fresh.duckdb"),
+    # The same two lists at the same time, two `enrich run` processes, on a fresh database, store and instance.
+    fresh = dict(prepare_env(cli_env, fast_sandbox, config), ENRICHMENT_DB=str(tmp_path / "fresh.duckdb"),
                  DAGSTER_HOME=str(tmp_path / "fresh_home"))
     Path(fresh["DAGSTER_HOME"]).mkdir()
     pools = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text(encoding="utf-8"))["concurrency"]
