@@ -9,7 +9,7 @@ first-seed, first-seed + 1, ...) with ``RELIABILITY_KILLS`` kill points each (th
 walk, the others in distinct stages: ingestion, merge, ledger sync, dbt; see
 ``enrichment_assets_tests/support/crash.py``). Each kill is followed by a rerun whose ledger must equal
 what the sandbox charged (but for answers to requests the kill left ``unknown``). CI runs one seed with
-three kills; this runs as many as you like. A failing seed is printed with the command that replays it.
+two kills; this runs as many as you like. A failing seed is printed with the command that replays it.
 Results: ``benchmarks/results/crash_soak.json`` (per seed: pass/fail and where each kill landed).
 """
 

@@ -1,7 +1,9 @@
-"""The Dagster UI in headless Chromium (scripts/ui_check.py): the asset graph and the sample run.
+"""The README's quickstart: `enrich run` of the bundled sample list against the embedded sandbox, then that run
+in the Dagster UI in headless Chromium (scripts/ui_check.py: the asset graph, the run's materializations).
 
-Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package (the ``test`` extra). Without
-them the test is skipped on a developer's machine and FAILS under ``CI=true`` (``.ci/run`` installs them).
+One run serves both halves. The UI half needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium``
+package (the ``test`` extra): without them it is skipped on a developer's machine (after the run's checks
+passed) and FAILS under ``CI=true`` (``.ci/run`` installs them).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from enrichment_assets_tests.support import REPO_ROOT, require
@@ -28,14 +31,34 @@ def load_ui_check():  # noqa: ANN201
 
 
 @pytest.mark.timeout(600)
-def test_ui_shows_graph_and_sample_run(tmp_path: Path) -> None:
+def test_quickstart_sample_run_and_the_ui(tmp_path: Path) -> None:
+    ui_check = load_ui_check()
+    work = tmp_path / "work"
+    env = ui_check.isolated_env(work)  # the repo's enrichment.yaml, the embedded sandbox (no <V>_BASE_URL)
+
+    run_id, returncode = ui_check.enrich_sample(env, work)
+    output = (work / "enrich_run.log").read_text(encoding="utf-8")
+    assert returncode == 0, output[-3000:]
+    assert "sample_leads" in output
+    with duckdb.connect(env["ENRICHMENT_DB"], read_only=True) as conn:
+        leads = conn.execute("SELECT count(*) FROM raw_leads WHERE list_id = 'sample_leads'").fetchone()[0]
+        rejected = conn.execute("SELECT count(*) FROM rejected_leads").fetchone()[0]
+    assert leads >= 190 and rejected >= 3
+    assert f"{leads} leads" in output
+    # The run is in the instance at DAGSTER_HOME, so `dagster dev` on that home shows it.
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs(RunsFilter(job_name="enrich_list"))
+        assert [r.run_id for r in runs] == [run_id] and runs[0].status == DagsterRunStatus.SUCCESS
+        assert runs[0].tags.get("dagster/partition") == "sample_leads"
+
     require(CHROMIUM.exists(), f"Debian's chromium ({CHROMIUM})")
     require(CHROMEDRIVER.exists(), f"Debian's chromium-driver ({CHROMEDRIVER})")
     require(importlib.util.find_spec("selenium") is not None, "the selenium package (pip install -e '.[test]')")
-    ui_check = load_ui_check()
     screenshot = tmp_path / "ui_asset_graph.png"
 
-    result = ui_check.run_ui_check(tmp_path / "work", screenshot)
+    result = ui_check.run_ui_check(work, screenshot, sample_run=(run_id, returncode))
 
     assert result.ok, f"{result.checks}\n{result.notes}"
     assert screenshot.stat().st_size > 10_000

@@ -241,11 +241,14 @@ def check_ui(port: int, run_id: str, screenshot: Path, workdir: Path, result: Ui
         driver.quit()
 
 
-def run_ui_check(workdir: Path, screenshot: Path, port: int | None = None) -> UiCheckResult:
+def run_ui_check(workdir: Path, screenshot: Path, port: int | None = None, *,
+                 sample_run: tuple[str, int] | None = None) -> UiCheckResult:
+    """Steps 1-4. ``sample_run``: (run id, exit code) of an ``enrich_sample`` already made in ``workdir``,
+    whose instance the UI is to show instead of a new run."""
     result = UiCheckResult()
     env = isolated_env(workdir)
     started = time.monotonic()
-    result.run_id, returncode = enrich_sample(env, workdir)
+    result.run_id, returncode = sample_run or enrich_sample(env, workdir)
     result.checks["enrich run of the sample list succeeded"] = returncode == 0
     result.notes.append(f"enrich run {result.run_id} exited {returncode} in {time.monotonic() - started:.0f} s"
                         + ("" if returncode == 0 else f" (log: {workdir / 'enrich_run.log'})"))
