@@ -5,8 +5,6 @@ provider_segment_rates and walks no finished lead again when only the learned or
 from __future__ import annotations
 
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -15,10 +13,9 @@ import yaml
 
 from enrichment_assets.sandbox.sample_data import write_sample_leads
 from enrichment_assets.sandbox.server import SandboxServer
-from enrichment_assets.sandbox.state import SandboxConfig
 from enrichment_assets.sandbox.world import World
 from enrichment_assets.settings import PROVIDERS
-from enrichment_assets_tests.conftest import REPO_ROOT
+from enrichment_assets_tests.support.cli import run_enrich
 
 pytestmark = pytest.mark.e2e
 
@@ -29,14 +26,7 @@ PRICES = {"leadmagic": 0.024, "pronto": 0.02, "enrichlayer": 0.02, "lantern": 0.
 
 
 def enrich(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "enrichment_assets.cli", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as server:
-        yield server
+    return run_enrich(args, env, timeout=600)
 
 
 def requests(sandbox: SandboxServer) -> int:
@@ -50,14 +40,6 @@ def write_config(path: Path, **top: object) -> Path:
 
 
 @pytest.fixture
-def env(cli_env: dict[str, str], sandbox: SandboxServer) -> dict[str, str]:
-    sandbox.state.reset(restore_config=True)
-    for provider in PROVIDERS:
-        cli_env[f"{provider.upper()}_BASE_URL"] = sandbox.base_url
-    return cli_env
-
-
-@pytest.fixture
 def leads_file(tmp_path: Path) -> Path:
     path = tmp_path / "cost_leads.csv"
     write_sample_leads(path, World(7, 3000), n=60, seed=11)
@@ -65,37 +47,37 @@ def leads_file(tmp_path: Path) -> Path:
 
 
 def test_estimate_calls_no_vendor_and_a_run_over_max_usd_per_run_is_refused_before_any_call(
-        env: dict[str, str], sandbox: SandboxServer, leads_file: Path, tmp_path: Path) -> None:
-    env["ENRICHMENT_CONFIG"] = str(write_config(tmp_path / "capped.yaml", max_usd_per_run=0.25))
-    estimate = enrich(["estimate", str(leads_file)], env)
+        sandbox_env: dict[str, str], shared_sandbox: SandboxServer, leads_file: Path, tmp_path: Path) -> None:
+    sandbox_env["ENRICHMENT_CONFIG"] = str(write_config(tmp_path / "capped.yaml", max_usd_per_run=0.25))
+    estimate = enrich(["estimate", str(leads_file)], sandbox_env)
     assert estimate.returncode == 0, estimate.stderr[-2000:]
     assert "no vendor called" in estimate.stdout and "56 leads" in estimate.stdout
     assert "A run would be refused" in estimate.stdout
-    assert requests(sandbox) == 0
-    assert not Path(env["ENRICHMENT_DB"]).exists()  # nothing written either
+    assert requests(shared_sandbox) == 0
+    assert not Path(sandbox_env["ENRICHMENT_DB"]).exists()  # nothing written either
 
-    run = enrich(["run", str(leads_file)], env)
+    run = enrich(["run", str(leads_file)], sandbox_env)
     assert run.returncode == 1
     assert "max_usd_per_run $0.25" in run.stderr and "refused before any vendor call" in run.stderr
-    assert requests(sandbox) == 0
-    with duckdb.connect(env["ENRICHMENT_DB"], read_only=True) as conn:
+    assert requests(shared_sandbox) == 0
+    with duckdb.connect(sandbox_env["ENRICHMENT_DB"], read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM raw_leads").fetchone()[0] == 56
         assert conn.execute("SELECT count(*) FROM credit_ledger").fetchone()[0] == 0
 
 
 def test_adaptive_run_records_its_order_and_a_learned_change_alone_walks_nobody_again(
-        env: dict[str, str], sandbox: SandboxServer, leads_file: Path, tmp_path: Path) -> None:
+        sandbox_env: dict[str, str], shared_sandbox: SandboxServer, leads_file: Path, tmp_path: Path) -> None:
     # A prior that puts Lantern last (a mobile costs $10 by it); 56 leads of data, at a prior weight of 5, show it
     # is cheap: the learned order moves it up.
     cost_model = {"prior_weight": 5, "priors": {"lantern": {"found_rate": 0.02, "mobile_rate": 0.01,
                                                             "credits_per_call": 5}}}
-    env["ENRICHMENT_CONFIG"] = str(write_config(tmp_path / "adaptive.yaml", waterfall={"order": "adaptive"},
+    sandbox_env["ENRICHMENT_CONFIG"] = str(write_config(tmp_path / "adaptive.yaml", waterfall={"order": "adaptive"},
                                                 cost_model=cost_model))
-    first = enrich(["run", str(leads_file)], env)
+    first = enrich(["run", str(leads_file)], sandbox_env)
     assert first.returncode == 0, first.stderr[-3000:]
-    sent = requests(sandbox)
+    sent = requests(shared_sandbox)
     assert sent > 0
-    with duckdb.connect(env["ENRICHMENT_DB"], read_only=True) as conn:
+    with duckdb.connect(sandbox_env["ENRICHMENT_DB"], read_only=True) as conn:
         orders = conn.execute("SELECT DISTINCT walk_order FROM lantern_results").fetchall()
         rates = conn.execute("SELECT count(*), sum(leads) FROM provider_segment_rates WHERE level = 'segment'"
                              ).fetchone()
@@ -112,21 +94,21 @@ def test_adaptive_run_records_its_order_and_a_learned_change_alone_walks_nobody_
     from enrichment_assets.cost_model.rates import HitRateModel
     from enrichment_assets.storage.segment_rates import load_model
 
-    config = load_config(Path(env["ENRICHMENT_CONFIG"]))
-    with duckdb.connect(env["ENRICHMENT_DB"], read_only=True) as conn:
+    config = load_config(Path(sandbox_env["ENRICHMENT_CONFIG"]))
+    with duckdb.connect(sandbox_env["ENRICHMENT_DB"], read_only=True) as conn:
         model = load_model(conn, config)
     cold = AdaptiveOrder(HitRateModel(config), config, config.active_order)
     warm = AdaptiveOrder(model, config, config.active_order)
     assert any(cold.segment_order(s) != warm.segment_order(s) for _, s in model.observed)
-    estimate = enrich(["estimate", str(leads_file)], env)
+    estimate = enrich(["estimate", str(leads_file)], sandbox_env)
     assert estimate.returncode == 0 and "56 answered free" in estimate.stdout
-    again = enrich(["run", str(leads_file)], env)
+    again = enrich(["run", str(leads_file)], sandbox_env)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert requests(sandbox) == sent
+    assert requests(shared_sandbox) == sent
 
     from dagster import AssetKey, DagsterInstance
 
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with DagsterInstance.from_config(sandbox_env["DAGSTER_HOME"]) as instance:
         event = instance.get_latest_materialization_event(AssetKey("raw_leads"))
         metadata = event.asset_materialization.metadata
         assert metadata["forecast_free_leads"].value == 56 and metadata["forecast_usd"].value == 0
