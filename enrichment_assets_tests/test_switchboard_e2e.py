@@ -210,10 +210,24 @@ def enrich_cli(path: Path, db_env: dict[str, str], config: Path) -> subprocess.P
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def merge_metadata(home: str) -> list[dict]:
+def merge_metadata(home: str, asset: str = "contacts") -> list[dict]:
+    """The metadata of the asset's materializations, newest first."""
     with DagsterInstance.from_config(home) as instance:
-        records = instance.fetch_materializations(AssetKey("contacts"), limit=10).records
+        records = instance.fetch_materializations(AssetKey(asset), limit=10).records
         return [{k: v.value for k, v in r.asset_materialization.metadata.items()} for r in records]
+
+
+def enriched_file_best_phones(db_env: dict[str, str], list_id: str) -> dict[str, str | None]:
+    """record_id -> best_phone as the list's enriched file says (data/out/<list>.enriched.csv beside the DB)."""
+    path = Path(db_env["ENRICHMENT_DB"]).parent / "out" / f"{list_id}.enriched.csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return {row["record_id"]: row["best_phone"] or None for row in csv.DictReader(handle)}
+
+
+def assert_enriched_file_follows_contacts(db_env: dict[str, str], list_id: str) -> dict[str, str | None]:
+    in_file = enriched_file_best_phones(db_env, list_id)
+    assert in_file == dict(query(db_env, "SELECT record_id, best_phone FROM contacts WHERE list_id = ?", [list_id]))
+    return in_file
 
 
 def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(
@@ -233,6 +247,8 @@ def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(
     boards = [rid for rid, (person, _) in plan.a.items() if person in plan.board_first
               and best[rid] == person.switchboard]
     assert len(boards) >= 2, boards  # alone, the first list cannot tell these switchboards from a direct line
+    file_before = assert_enriched_file_follows_contacts(env, "list_a")
+    assert all(file_before[rid] == best[rid] for rid in boards)
     pipeline.run(second, config)
     found = assert_no_switchboard_is_anyones_best_phone(env, world)
     assert_the_setup_has_cross_list_switchboards(found, plan)
@@ -246,6 +262,11 @@ def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(
     metadata = merge_metadata(env["DAGSTER_HOME"])[0]  # the second run's merge
     assert metadata["rescored_leads"] == len(affected)
     assert metadata["rescored_other_lists"] == "list_a"
+    # The second run rewrote the first list's enriched file: a CRM re-import brings back no switchboard.
+    file_after = assert_enriched_file_follows_contacts(env, "list_a")
+    assert {rid for rid in file_before if file_before[rid] != file_after[rid]} >= set(boards)
+    assert merge_metadata(env["DAGSTER_HOME"], "enriched_lead_file")[0]["refreshed_other_lists"] == "list_a"
+    assert_enriched_file_follows_contacts(env, "list_b")
 
     # The same two lists at the same time, two `enrich run` processes, on a fresh database, store and instance.
     fresh = dict(prepare_env(cli_env, fast_sandbox, config), ENRICHMENT_DB=str(tmp_path / "fresh.duckdb"),

@@ -1,7 +1,8 @@
 """The pipeline's Python assets materialized in the test process with ``dagster.materialize()``.
 
 The same assets, checks and resources ``enrich run`` uses (ingestion, the waterfall over real HTTP to a
-sandbox, merge, ledger, performance, marts and the asset checks), without the CLI's start and without dbt:
+sandbox, merge, ledger, performance, marts, the enriched lead file, the cost model's rates and the asset
+checks), without the CLI's start and without dbt:
 a run of a few dozen leads takes seconds. The CLI tests keep what only the CLI shows (exit codes, output,
 crashes of the process, two processes at once, dbt).
 """
@@ -32,11 +33,14 @@ from enrichment_assets.dagster_defs.contact_assets import (
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.dagster_defs.cost_model_assets import provider_segment_rates
+from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource
 from enrichment_assets.dagster_defs.waterfall_assets import waterfall
 from enrichment_assets.leads.ingest import list_id_for
 
-ASSETS = [lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts]
+ASSETS = [lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts,
+          enriched_lead_file, provider_segment_rates]
 CHECKS = [best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
           spend_below_budget_warning]
 
