@@ -76,9 +76,12 @@ def _write(context: AssetExecutionContext, duckdb: DuckDBResource, list_id: str,
 def _refresh_other_lists(context: AssetExecutionContext, duckdb: DuckDBResource, list_id: str, out_dir: Path
                          ) -> list[str]:
     """Rewrite the enriched files of other lists whose contacts this run's merge re-scored (switchboards it
-    revealed); a list whose file cannot be rewritten keeps it, with a warning, until its own next run."""
+    revealed); a list whose file cannot be rewritten keeps it, with a warning, until its own next run.
+
+    The list's own file is checked too: another run's merge may have re-scored it while it was being written.
+    """
     with warehouse(duckdb) as conn:
-        stale = stale_enriched_lists(conn, out_dir, exclude=list_id)
+        stale = stale_enriched_lists(conn, out_dir)
     refreshed = []
     for other in stale:
         try:
@@ -89,7 +92,8 @@ def _refresh_other_lists(context: AssetExecutionContext, duckdb: DuckDBResource,
             continue
         finally:
             release_freed_memory()
-        refreshed.append(other)
+        if other != list_id:
+            refreshed.append(other)
     if refreshed:
         context.log.info(f"Rewrote the enriched files of {', '.join(refreshed)}: this run re-scored some of their "
                          "leads")

@@ -25,9 +25,11 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -80,26 +82,43 @@ class EnrichedFileSummary:
     by_status: dict[str, int] = field(default_factory=dict)
     #: First rows: (row_number, record_id, best_phone, best_phone_type, phone_status, rejected_reason).
     preview: list[tuple] = field(default_factory=list)
+    #: The list's last contact change the file was written from (None: no contacts yet).
+    contacts_as_of: datetime | None = None
 
 
 def output_paths(out_dir: Path, list_id: str) -> tuple[Path, Path]:
     return out_dir / f"{list_id}.enriched.csv", out_dir / f"{list_id}.enriched.xlsx"
 
 
-def stale_enriched_lists(conn: duckdb.DuckDBPyConnection, out_dir: Path, exclude: str) -> list[str]:
-    """Lists other than ``exclude`` whose enriched CSV is older than the last change of their contacts.
+def stale_enriched_lists(conn: duckdb.DuckDBPyConnection, out_dir: Path, exclude: str | None = None
+                         ) -> list[str]:
+    """Lists (other than ``exclude``) whose enriched CSV was written from older contacts than they have now.
 
     Another list's merge re-scores the leads of earlier lists whose numbers it reveals as switchboards; their
     enriched files must follow, or a CRM re-import would bring the switchboard back as the number to dial.
+    A file's modification time is the contacts' last change it was written from (:func:`write_enriched_file`
+    sets it), not the time of writing: a file whose write began before another list's merge committed and
+    ended after it is stale, and is found so.
     """
     stale = []
     for list_id, changed_at in conn.execute(
-            "SELECT list_id, max(enriched_at) FROM contacts WHERE list_id <> ? GROUP BY list_id ORDER BY list_id",
-            [exclude]).fetchall():
+            "SELECT list_id, max(enriched_at) FROM contacts WHERE list_id IS DISTINCT FROM ? GROUP BY list_id "
+            "ORDER BY list_id", [exclude]).fetchall():
         csv_path, _ = output_paths(out_dir, list_id)
-        if changed_at is not None and csv_path.exists() and changed_at.timestamp() > csv_path.stat().st_mtime:
+        if changed_at is not None and csv_path.exists() and _mtime_ns(changed_at) > csv_path.stat().st_mtime_ns:
             stale.append(list_id)
     return stale
+
+
+def _mtime_ns(moment: datetime) -> int:
+    """Whole microseconds since the epoch, in nanoseconds: exact, unlike a float timestamp."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
+def _contacts_as_of(conn: duckdb.DuckDBPyConnection, list_id: str) -> datetime | None:
+    return conn.execute("SELECT max(enriched_at) FROM contacts WHERE list_id = ?", [list_id]).fetchone()[0]
 
 
 def output_columns(headers: list[str]) -> list[tuple[str, str]]:
@@ -155,16 +174,21 @@ def _csv_safe_text(text: str) -> str:
 
 
 def _write_csv(mem: duckdb.DuckDBPyConnection, select_sql: str, headers: list[str], target: Path) -> None:
-    body = target.with_name(target.name + ".body")
+    body = _partial_path(target, ".body")
     # COPY takes no parameters; the path is ours (the output folder and the list id, sanitized).
     mem.execute(f"COPY ({select_sql}) TO '{_sql_path(body)}' (HEADER false, DELIMITER ',', QUOTE '\"')")
-    partial = target.with_name(target.name + ".partial")
+    partial = _partial_path(target)
     with partial.open("w", encoding="utf-8-sig", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerow([_csv_safe_text(h) for h in headers])
         with body.open("r", encoding="utf-8", newline="") as rows:
             shutil.copyfileobj(rows, handle, 1 << 20)
     body.unlink()
     os.replace(partial, target)
+
+
+def _partial_path(target: Path, suffix: str = ".partial") -> Path:
+    """A name of its own for a file being written: two runs may rewrite the same list's file at once."""
+    return target.with_name(f"{target.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}")
 
 
 def _xlsx_text(value: object) -> str:
@@ -178,7 +202,7 @@ def _write_xlsx(mem: duckdb.DuckDBPyConnection, select_sql: str, headers: list[s
                 target: Path) -> None:
     import xlsxwriter
 
-    partial = target.with_name(target.name + ".partial")
+    partial = _partial_path(target)
     workbook = xlsxwriter.Workbook(str(partial), {"constant_memory": True, "strings_to_numbers": False,
                                                   "strings_to_formulas": False, "strings_to_urls": False})
     try:
@@ -229,6 +253,9 @@ def write_enriched_file(conn_factory: Callable[[], AbstractContextManager[duckdb
             raise EnrichedFileError(str(exc)) from None
         write_excel = table.file_format == "xlsx" if excel is None else excel
         with conn_factory() as conn:
+            # Read before the rows: a merge committing in between makes the file look older than it is (one
+            # needless rewrite later), never newer.
+            as_of = _contacts_as_of(conn, list_id)
             conn.execute(f"COPY ({_RESULTS_SQL}) TO '{_sql_path(results)}' (FORMAT parquet)", {"list": list_id})
         columns = output_columns(headers)
         with duckdb.connect(":memory:") as mem:
@@ -249,7 +276,12 @@ def write_enriched_file(conn_factory: Callable[[], AbstractContextManager[duckdb
             elif xlsx_path.exists():
                 xlsx_path.unlink()  # from an earlier workbook of the same list: it would be stale
             summary = _summarize(mem, staged, results)
-    return EnrichedFileSummary(csv_path=csv_path, xlsx_path=xlsx_path if write_excel else None, **summary)
+    if as_of is not None:
+        stamp = _mtime_ns(as_of)
+        for path in (csv_path, xlsx_path) if write_excel else (csv_path,):
+            os.utime(path, ns=(stamp, stamp))
+    return EnrichedFileSummary(csv_path=csv_path, xlsx_path=xlsx_path if write_excel else None,
+                               contacts_as_of=as_of, **summary)
 
 
 def _summarize(mem: duckdb.DuckDBPyConnection, staged: Path, results: Path) -> dict:

@@ -168,3 +168,29 @@ def test_a_list_whose_contacts_changed_after_its_file_was_written_is_stale(tmp_p
     os.utime(summary.csv_path, (earlier, earlier))
     assert stale_enriched_lists(db, out, exclude="q4") == ["q3"]
     assert stale_enriched_lists(db, out, exclude="q3") == [], "the run's own list is written anyway"
+
+
+def test_a_merge_committed_while_the_file_was_written_leaves_it_stale(tmp_path: Path, db) -> None:  # noqa: ANN001
+    """Two runs at once: list B's merge re-scores a lead of list A after A's file read its contacts but before
+    A's file was on disk. A's file is then older than its contacts, whatever its write time says."""
+    source = tmp_path / "q3.csv"
+    source.write_text(CSV_INPUT, encoding="utf-8")
+    ingest_lead_file(_factory(db), source, "q3")
+    db.execute("INSERT INTO contacts (record_id, list_id, best_phone, status, enriched_at) VALUES "
+               "('11', 'q3', '+14155550100', 'phone_found', now() - INTERVAL 1 HOUR)")
+
+    @contextmanager
+    def read_then_other_merge():  # noqa: ANN202
+        yield db
+        # The other run's merge commits now: the switchboard is no longer this lead's best phone.
+        db.execute("UPDATE contacts SET best_phone = NULL, status = 'not_found', enriched_at = now() "
+                   "WHERE record_id = '11'")
+
+    out = tmp_path / "out"
+    first = write_enriched_file(read_then_other_merge, "q3", source, out)
+    assert "+14155550100" in first.csv_path.read_text("utf-8-sig"), "written from the contacts it read"
+    assert stale_enriched_lists(db, out) == ["q3"]
+    again = write_enriched_file(_factory(db), "q3", source, out)
+    assert "+14155550100" not in again.csv_path.read_text("utf-8-sig")
+    assert stale_enriched_lists(db, out) == []
+    assert sorted(p.name for p in out.iterdir()) == ["q3.enriched.csv"], "no partial file left behind"
