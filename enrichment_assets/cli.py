@@ -88,17 +88,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail_input(str(exc))
     list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
 
-    from enrichment_assets.runner import run_list
+    from enrichment_assets.cli_progress import RunProgress
+    from enrichment_assets.runner import dbt_step_key, run_list
 
     instance = get_instance()
     console.print(f"[bold]Enriching[/bold] {path.name} as lead list [cyan]{list_id}[/cyan] "
                   f"({settings.mode} mode)")
-    outcome = run_list(instance, path, list_id, log_level=args.log_level, columns=columns, sheet=args.sheet)
+    progress = RunProgress(console, verbose=args.verbose)
+    with progress:
+        outcome = run_list(instance, path, list_id, log_level=args.log_level, columns=columns, sheet=args.sheet,
+                           listener=progress.listener)
+    progress.report_failed_dbt(instance, outcome.run_id, dbt_step_key())
     _print_summary(outcome)
     for failure in outcome.failures:
         errors.print(f"enrich: {failure}", markup=False, soft_wrap=True)
     if not outcome.success:
-        errors.print(f"enrich: the run failed (run id {outcome.run_id}); see the logs above or the Dagster UI",
+        where = "the logs above" if args.verbose else "`enrich run --verbose`"
+        errors.print(f"enrich: the run failed (run id {outcome.run_id}); see {where} or the Dagster UI",
                      markup=False)
         return EXIT_RUN_FAILED
     return EXIT_OK
@@ -259,8 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "email, linkedin_url, country) from the file's COLUMN; repeatable; overrides "
                           "enrichment.yaml's columns:")
     run.add_argument("--sheet", help="the Excel sheet to read (default: the first visible one)")
+    run.add_argument("--verbose", "-v", action="store_true",
+                     help="print the run's Dagster log lines and dbt's output as they come, instead of one line per "
+                          "finished step (they are always kept in the run: Dagster UI)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                     help="Dagster log level printed while the run goes (default INFO)")
+                     help="level of the Dagster log lines --verbose prints (default INFO)")
     run.set_defaults(func=cmd_run)
 
     estimate = sub.add_parser("estimate", help="forecast what enriching a lead file would cost, calling no vendor")

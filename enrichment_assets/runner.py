@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, EventLogEntry
 
 from enrichment_assets.settings import load_settings
 from enrichment_assets.storage.warehouse import connect
@@ -83,19 +85,25 @@ def fail_dead_cli_runs(instance: DagsterInstance) -> list[str]:
 
 
 def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO", *,
-             columns: dict[str, str] | None = None, sheet: str | None = None) -> RunOutcome:
+             columns: dict[str, str] | None = None, sheet: str | None = None,
+             listener: Callable[[EventLogEntry], None] | None = None) -> RunOutcome:
     """Register the list as a partition and materialize the whole graph for it, in process.
 
-    ``columns`` and ``sheet`` (``--map``, ``--sheet``) go to the ingestion step's run config.
+    ``columns`` and ``sheet`` (``--map``, ``--sheet``) go to the ingestion step's run config. ``listener`` is
+    called with each entry of the run's event log as it is stored (what `enrich run` draws its progress from).
     """
     from enrichment_assets.definitions import defs
 
     register_list(instance, list_id)
     fail_dead_cli_runs(instance)
     job = defs.resolve_job_def("enrich_list")
+    run_id = str(uuid.uuid4())
+    if listener is not None:
+        instance.add_event_listener(run_id, listener)
     result = job.execute_in_process(
         instance=instance,
         partition_key=list_id,
+        run_id=run_id,
         run_config={
             "ops": {"lead_ingestion": {"config": {"path": str(path), "columns": dict(columns or {}),
                                                   "sheet": sheet or ""}}},
@@ -108,6 +116,13 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
     summary = summarize_run(list_id, result.run_id)
     return RunOutcome(run_id=result.run_id, success=result.success, summary=summary,
                       failures=step_failures(result.all_events))
+
+
+def dbt_step_key() -> str:
+    """The key of the step that runs `dbt build` (``dagster_defs/dbt_assets.py``)."""
+    from enrichment_assets.dagster_defs.dbt_assets import dbt_marts
+
+    return dbt_marts.op.name
 
 
 def step_failures(events) -> list[str]:  # noqa: ANN001

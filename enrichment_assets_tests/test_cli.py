@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
 from enrichment_assets_tests.support import REPO_ROOT
+from enrichment_assets_tests.support.cli import DAGSTER_LOG_LINE, DBT_OUTPUT
 
 
 def enrich(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
@@ -45,3 +49,43 @@ def test_bad_config_exits_2(cli_env: dict[str, str], tmp_path: Path) -> None:
 
 
 # The sample list through `enrich run` (the README's quickstart): test_ui.py, whose UI check shows that run.
+
+
+@pytest.mark.e2e
+def test_dbt_output_printed_when_dbt_fails_and_logs_with_verbose(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """dbt's output is printed when the dbt step failed; ``--verbose`` prints Dagster's log lines as they come.
+
+    (The sample run's plain step lines, and no dbt output when dbt succeeds: test_ui.py's quickstart run.)
+    """
+    few = tmp_path / "few.csv"
+    few.write_text("".join((REPO_ROOT / "data" / "inbox" / "sample_leads.csv").read_text(encoding="utf-8")
+                           .splitlines(keepends=True)[:6]), encoding="utf-8")
+    env = {**cli_env, "DBT_TARGET": "no_such_target"}  # dbt itself refuses to start: its profile has no such target
+    try:
+        _dbt_fails_then_verbose(few, env)
+    finally:  # a failed dbt build keeps its target folder in dbt/target/ for inspection: not this test's
+        from dagster import DagsterInstance
+
+        with DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+            for run in instance.get_runs():
+                for kept in (REPO_ROOT / "dbt" / "target").glob(f"dbt_marts-{run.run_id[:7]}-*"):
+                    shutil.rmtree(kept, ignore_errors=True)
+
+
+def _dbt_fails_then_verbose(few: Path, env: dict[str, str]) -> None:
+    failed = enrich(["run", str(few)], env)
+    assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-2000:]
+    assert re.search(r"^✗ dbt_marts \(\d+\.\d s\): failed$", failed.stdout, re.MULTILINE), failed.stdout
+    assert re.search(r"^✓ waterfall \(", failed.stdout, re.MULTILINE)
+    dbt_part = failed.stdout.split("dbt's output", 1)[-1]
+    assert "dbt's output" in failed.stdout and DBT_OUTPUT in dbt_part and "no_such_target" in dbt_part
+    assert not DAGSTER_LOG_LINE.search(failed.stdout + failed.stderr)
+    assert "enrich: dbt_marts: " in failed.stderr and "enrich run --verbose" in failed.stderr
+
+    verbose = enrich(["run", str(few), "--verbose"], env)  # dbt's last build failed: it runs (and fails) again
+    assert verbose.returncode == 1
+    lines = (verbose.stdout + verbose.stderr).splitlines()
+    assert sum(bool(DAGSTER_LOG_LINE.search(line)) for line in lines) >= 10
+    assert any("dbt_marts - Running dbt build" in line for line in lines)
+    assert DBT_OUTPUT in verbose.stdout and "no_such_target" in verbose.stdout
+    assert not re.search(r"^[✓✗] ", verbose.stdout, re.MULTILINE) and "dbt's output" not in verbose.stdout

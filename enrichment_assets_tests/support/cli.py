@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,10 @@ from pathlib import Path
 
 from enrichment_assets_tests.support import REPO_ROOT
 from enrichment_assets_tests.support.sandbox import RecordingSandbox
+
+#: A line of Dagster's console logger (what `enrich run --verbose` prints), and the first line dbt prints.
+DAGSTER_LOG_LINE = re.compile(r" - dagster - (DEBUG|INFO|WARNING|ERROR) - ")
+DBT_OUTPUT = "Running with dbt="
 
 VENDOR_PREFIXES = ("LEADMAGIC", "ENRICHLAYER", "CRUSTDATA", "LANTERN", "PRONTO")
 
