@@ -19,6 +19,7 @@ the build that made the models, which are still current.
 """
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
@@ -218,5 +219,24 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
         yield event
     if error is not None:
         raise error  # its message points at the dbt.log kept in the invocation's target folder
+    keep_parse_state(Path(invocation.target_path))
     # dagster-dbt gives every invocation its own dbt/target/<op>-<run>-<id>/ (about 2 MB): drop it once done.
     shutil.rmtree(invocation.target_path, ignore_errors=True)
+
+
+def keep_parse_state(invocation_target: Path) -> None:
+    """Keep a successful build's partial-parse state in ``dbt/target/`` for the next build.
+
+    dagster-dbt seeds each invocation's new target folder with ``dbt/target/partial_parse.msgpack``. The one
+    ``dbt parse`` writes (above) has no vars, and every build passes the DuckDB path as a var: dbt threw the
+    state away and parsed the whole project at every build (measured: 3.5 s CPU for ``dbt parse`` from scratch,
+    2.0 s with a usable state). The state of the last build serves the next build of the same database; dbt
+    checks it itself (vars, profile, file hashes) and parses from scratch when it does not fit.
+    """
+    state = invocation_target / "partial_parse.msgpack"
+    if not state.exists():
+        return
+    kept = dbt_project.manifest_path.parent / "partial_parse.msgpack"  # where dagster-dbt seeds it from
+    partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+    shutil.copyfile(state, partial)
+    os.replace(partial, kept)  # atomic: a concurrent build reads the old state or this one, never half of it
