@@ -8,10 +8,16 @@ import contextlib
 import fcntl
 import os
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -26,6 +32,15 @@ def _fail_input(message: str) -> int:
 
 def get_instance():
     """The Dagster instance: $DAGSTER_HOME if set, else the repo's own (dagster.yaml, state in .dagster_home/)."""
+    return instance_opener()()
+
+
+def instance_opener() -> Callable[[], DagsterInstance]:
+    """Prepare the instance's home (and the working directory) now; return what opens the instance.
+
+    Split so that `enrich run` can open the instance, which waits mostly on SQLite's disk syncs, in a thread
+    while it loads the definitions, which is CPU work.
+    """
     from dagster import DagsterInstance
 
     from enrichment_assets.settings import repo_root
@@ -33,14 +48,20 @@ def get_instance():
     if os.environ.get("DAGSTER_HOME"):
         home = Path(os.environ["DAGSTER_HOME"])
         home.mkdir(parents=True, exist_ok=True)
-        with _instance_lock(home):
-            return DagsterInstance.get()
+
+        def open_home() -> DagsterInstance:
+            with _instance_lock(home):
+                return DagsterInstance.get()
+        return open_home
     root = repo_root()
     # dagster.yaml's paths are relative to the repo root, exactly as `dagster dev` sees them from there.
     os.chdir(root)
     (root / ".dagster_home").mkdir(exist_ok=True)
-    with _instance_lock(root / ".dagster_home"):
-        return DagsterInstance.from_config(str(root))
+
+    def open_repo_instance() -> DagsterInstance:
+        with _instance_lock(root / ".dagster_home"):
+            return DagsterInstance.from_config(str(root))
+    return open_repo_instance
 
 
 @contextlib.contextmanager
@@ -88,12 +109,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail_input(str(exc))
     list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
 
-    from enrichment_assets.cli_progress import RunProgress
-    from enrichment_assets.runner import dbt_step_key, run_list
-
-    instance = get_instance()
     console.print(f"[bold]Enriching[/bold] {path.name} as lead list [cyan]{list_id}[/cyan] "
                   f"({settings.mode} mode)")
+    opener = instance_opener()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich-instance") as pool:
+        opening = pool.submit(opener)
+        from enrichment_assets.cli_progress import RunProgress
+        from enrichment_assets.runner import dbt_step_key, load_definitions, run_list
+
+        load_definitions()
+        instance = opening.result()
     progress = RunProgress(console, verbose=args.verbose)
     with progress:
         outcome = run_list(instance, path, list_id, log_level=args.log_level, columns=columns, sheet=args.sheet,

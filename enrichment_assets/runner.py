@@ -84,6 +84,13 @@ def fail_dead_cli_runs(instance: DagsterInstance) -> list[str]:
     return failed
 
 
+def load_definitions():  # noqa: ANN201 - dagster.Definitions, imported here on purpose
+    """The code location's definitions (importing them loads dagster-dbt and checks the dbt manifest)."""
+    from enrichment_assets.definitions import defs
+
+    return defs
+
+
 def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO", *,
              columns: dict[str, str] | None = None, sheet: str | None = None,
              listener: Callable[[EventLogEntry], None] | None = None) -> RunOutcome:
@@ -92,8 +99,7 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
     ``columns`` and ``sheet`` (``--map``, ``--sheet``) go to the ingestion step's run config. ``listener`` is
     called with each entry of the run's event log as it is stored (what `enrich run` draws its progress from).
     """
-    from enrichment_assets.definitions import defs
-
+    defs = load_definitions()
     register_list(instance, list_id)
     fail_dead_cli_runs(instance)
     job = defs.resolve_job_def("enrich_list")
