@@ -18,9 +18,12 @@ run's log. A skipped step yields no materializations and no check results: Dagst
 the build that made the models, which are still current.
 """
 
+import contextlib
+import hashlib
 import json
 import os
 import shutil
+import uuid
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -198,7 +201,10 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
             "current, so this step materializes nothing.")
         return
     context.log.info(f"Running dbt build: {'; '.join(plan.reasons)}.")
-    invocation = dbt.cli(args, context=context, raise_on_error=False)
+    target = dbt_project.manifest_path.parent / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-" \
+        f"{uuid.uuid4().hex[:7]}"
+    seed_parse_state(target, db_path)
+    invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
     # dbt holds the DuckDB write lock until it exits: collect its events, then count rows.
     events = list(invocation.stream())
     error = invocation.get_error()
@@ -219,24 +225,57 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
         yield event
     if error is not None:
         raise error  # its message points at the dbt.log kept in the invocation's target folder
-    keep_parse_state(Path(invocation.target_path))
+    keep_parse_state(Path(invocation.target_path), db_path)
     # dagster-dbt gives every invocation its own dbt/target/<op>-<run>-<id>/ (about 2 MB): drop it once done.
     shutil.rmtree(invocation.target_path, ignore_errors=True)
 
 
-def keep_parse_state(invocation_target: Path) -> None:
-    """Keep a successful build's partial-parse state in ``dbt/target/`` for the next build.
+#: How many databases' dbt partial-parse states ``dbt/target/`` keeps.
+PARSE_STATES_KEPT = 8
 
-    dagster-dbt seeds each invocation's new target folder with ``dbt/target/partial_parse.msgpack``. The one
-    ``dbt parse`` writes (above) has no vars, and every build passes the DuckDB path as a var: dbt threw the
-    state away and parsed the whole project at every build (measured: 3.5 s CPU for ``dbt parse`` from scratch,
-    2.0 s with a usable state). The state of the last build serves the next build of the same database; dbt
-    checks it itself (vars, profile, file hashes) and parses from scratch when it does not fit.
+
+def parse_state_path(db_path: Path) -> Path:
+    """Where dbt's partial-parse state for builds of this database is kept (``dbt/target/``, a cache)."""
+    digest = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:16]
+    return dbt_project.manifest_path.parent / f"partial_parse-{digest}.msgpack"
+
+
+def seed_parse_state(target: Path, db_path: Path) -> None:
+    """Start this build from the state the last successful build of the same database left.
+
+    Every build passes the DuckDB path as a var, and dbt throws away a partial-parse state made with other vars
+    or another profile: the one ``dbt parse`` writes above (no vars), which dagster-dbt copies into each new
+    target folder by default, made every build parse the whole project again (measured: ``dbt parse`` takes
+    3.5 s CPU from scratch, 2.0 s with a usable state). Kept per database, so that lists enriched into other
+    databases (tests, benchmarks) do not spoil each other's. dbt checks the state itself (vars, profile, file
+    hashes) and parses from scratch when it does not fit; dagster-dbt copies its default only where none is.
     """
+    state = parse_state_path(db_path)
+    if state.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(state, target / "partial_parse.msgpack")
+        except OSError:  # pruned meanwhile by another build: dagster-dbt copies its default instead
+            (target / "partial_parse.msgpack").unlink(missing_ok=True)
+
+
+def keep_parse_state(invocation_target: Path, db_path: Path) -> None:
+    """Keep a successful build's partial-parse state for the next build of the same database."""
     state = invocation_target / "partial_parse.msgpack"
     if not state.exists():
         return
-    kept = dbt_project.manifest_path.parent / "partial_parse.msgpack"  # where dagster-dbt seeds it from
+    kept = parse_state_path(db_path)
     partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
     shutil.copyfile(state, partial)
     os.replace(partial, kept)  # atomic: a concurrent build reads the old state or this one, never half of it
+    # One state per database (600 KB each): the most recently built databases keep theirs.
+    states = sorted(kept.parent.glob("partial_parse-*.msgpack"), key=_mtime, reverse=True)
+    for stale in states[PARSE_STATES_KEPT:]:
+        stale.unlink(missing_ok=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # deleted by a concurrent build
+        return 0.0
