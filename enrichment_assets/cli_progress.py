@@ -14,6 +14,8 @@ and nothing of this module's own.
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -29,8 +31,6 @@ from enrichment_assets.waterfall.progress import WaterfallProgress, parse_progre
 if TYPE_CHECKING:
     from dagster import DagsterInstance, EventLogEntry
 
-#: Log levels (Python's numbers, as Dagster stores them).
-WARNING, ERROR = 30, 40
 #: Tail of dbt's output printed when its step failed (the whole output is in the run's compute logs).
 DBT_OUTPUT_LINES = 200
 
@@ -74,8 +74,8 @@ class RunEvents:
             if step_key == self.running and (figures := parse_progress(message)) is not None:
                 self.waterfall = figures
                 return []
-            if entry.level >= WARNING:
-                mark = "✗" if entry.level >= ERROR else "!"
+            if entry.level >= logging.WARNING:
+                mark = "✗" if entry.level >= logging.ERROR else "!"
                 first = message.strip().splitlines()[0] if message.strip() else ""
                 return [f"{mark} {step_key or 'run'}: {first}"]
             return []
@@ -112,16 +112,14 @@ class RunEvents:
         parts = []
         if step.assets:
             parts.append(_assets_text(step.assets))
-        if step.checks_passed and not step.assets and not step.checks_failed and step.checks_passed == 1:
-            parts.append("check passed")
-        elif step.checks_passed:
-            parts.append(f"{step.checks_passed} checks passed")
+        if step.checks_passed:
+            parts.append("check passed" if step.checks_passed == 1 else f"{step.checks_passed} checks passed")
         if step.checks_failed:
             parts.append("check failed: " + ", ".join(step.checks_failed))
         return (": " + "; ".join(parts)) if parts else ""
 
 
-class _LiveView:
+class LiveView:
     """The terminal display: finished steps scroll above; below, the running step, the waterfall bar and vendors."""
 
     def __init__(self, console: Console) -> None:
@@ -187,7 +185,7 @@ class RunProgress:
         self.events = RunEvents()
         self._console = console
         self._out: IO[str] | None = None
-        self._view: _LiveView | None = None
+        self._view: LiveView | None = None
         self._plain: Console | None = None
         self._saved: list[tuple[int, int]] = []
         self._broken: BaseException | None = None
@@ -196,9 +194,14 @@ class RunProgress:
         if self.verbose:
             return self
         interactive = self._console.is_terminal
+        try:
+            stdout_fd = sys.stdout.fileno()
+        except (AttributeError, ValueError, io.UnsupportedOperation):  # not a real file (called in process)
+            self._plain = self._console
+            return self
         sys.stdout.flush()
         sys.stderr.flush()
-        self._out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1, encoding="utf-8", errors="replace")
+        self._out = os.fdopen(os.dup(stdout_fd), "w", buffering=1, encoding="utf-8", errors="replace")
         display = Console(file=self._out, highlight=False, force_terminal=interactive or None,
                           width=self._console.width if not interactive else None)
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -209,7 +212,7 @@ class RunProgress:
         finally:
             os.close(devnull)
         if interactive:
-            self._view = _LiveView(display)
+            self._view = LiveView(display)
             self._view.start()
         else:
             self._plain = display

@@ -9,13 +9,18 @@ passed) and FAILS under ``CI=true`` (``.ci/run`` installs them).
 from __future__ import annotations
 
 import importlib.util
+import io
+import re
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from rich.console import Console
 
+from enrichment_assets.cli_progress import LiveView, RunEvents
 from enrichment_assets_tests.support import REPO_ROOT, require
+from enrichment_assets_tests.support.cli import DAGSTER_LOG_LINE, DBT_OUTPUT
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -52,6 +57,38 @@ def test_quickstart_sample_run_and_the_ui(tmp_path: Path) -> None:
         runs = instance.get_runs(RunsFilter(job_name="enrich_list"))
         assert [r.run_id for r in runs] == [run_id] and runs[0].status == DagsterRunStatus.SUCCESS
         assert runs[0].tags.get("dagster/partition") == "sample_leads"
+        steps = {s.step_key for s in instance.get_run_step_stats(run_id)}
+        entries = instance.all_logs(run_id)
+
+    # Not on a terminal, by default: one plain line per finished step of the run, then the summary; neither
+    # Dagster's log lines nor dbt's output (both stay in the run: its event log and compute logs).
+    assert not DAGSTER_LOG_LINE.search(output), output[:3000]
+    assert DBT_OUTPUT not in output and "START test" not in output
+    assert "\x1b[" not in output  # no animation, no colours
+    done = re.findall(r"^✓ (\S+) \(\d+\.\d s\)", output, re.MULTILINE)
+    assert sorted(done) == sorted(steps) and len(done) == len(set(done)), (done, steps)
+    assert "dbt_marts" in steps and len(steps) >= 10
+    assert len(output.splitlines()) <= len(steps) + 20, output
+    logged = [r.user_message for r in entries if r.dagster_event is None]
+    assert any("leads through the waterfall" in m for m in logged)  # the progress the display reads is in the run
+
+    # The terminal display, fed the same events: the waterfall bar, the ETA, and each vendor's figures, which end
+    # equal to the ledger's for the run, to the credit.
+    screen = io.StringIO()
+    events, view = RunEvents(), LiveView(Console(file=screen, force_terminal=True, width=120))
+    view.start()
+    for entry in entries:
+        for line in events.observe(entry):
+            view.print(line)
+        view.update(events)
+    view.stop()
+    assert "ETA" in screen.getvalue() and "crustdata" in screen.getvalue()
+    assert events.waterfall is not None and events.waterfall.done == events.waterfall.total == leads
+    with duckdb.connect(env["ENRICHMENT_DB"], read_only=True) as conn:
+        ledger = {p: (c, round(u, 2)) for p, c, u in conn.execute(
+            "SELECT provider, sum(credits), sum(usd) FROM credit_ledger WHERE run_id = ? GROUP BY 1",
+            [run_id]).fetchall()}
+    assert {v.provider: (v.credits, v.usd) for v in events.waterfall.vendors if v.calls} == ledger
 
     require(CHROMIUM.exists(), f"Debian's chromium ({CHROMIUM})")
     require(CHROMEDRIVER.exists(), f"Debian's chromium-driver ({CHROMEDRIVER})")
