@@ -448,7 +448,9 @@ def run_enrich(path: Path, env: dict[str, str], workdir: Path, *, list_name: str
     """`/usr/bin/time -v enrich run PATH` in a subprocess; wall time, the waterfall's own time, memory, step times."""
     log_path = workdir / f"{label}.log"
     time_path = workdir / f"{label}.time"
-    cmd = [str(VENV_BIN / "enrich"), "run", str(path)] + (["--list", list_name] if list_name else []) + (extra_args or [])
+    # --verbose: the run's log lines ("Waterfall done in Xs", the merge's re-scored count), which the benchmarks read.
+    cmd = [str(VENV_BIN / "enrich"), "run", str(path), "--verbose"] + (["--list", list_name] if list_name else []) \
+        + (extra_args or [])
     use_time = Path("/usr/bin/time").exists()
     if use_time:
         cmd = ["/usr/bin/time", "-v", "-o", str(time_path)] + cmd
