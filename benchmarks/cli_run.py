@@ -33,6 +33,8 @@ from pathlib import Path
 from _common import (
     RESULTS_DIR,
     ROOT,
+    RssSampler,
+    _cpu_at,
     enrich_env,
     git_revision,
     load,
@@ -62,8 +64,14 @@ def run_cli(path: Path, workdir: Path, code: Path | None, extra: list[str]) -> d
     load_before = load()
     with out.open("w") as o, err.open("w") as e:
         started = time.time()
-        proc = subprocess.run([sys.executable, "-m", "enrichment_assets.cli", "run", str(path), *extra],
-                              cwd=str(code or ROOT), env=env, stdout=o, stderr=e, timeout=3600, check=False)
+        proc = subprocess.Popen([sys.executable, "-m", "enrichment_assets.cli", "run", str(path), *extra],
+                                cwd=str(code or ROOT), env=env, stdout=o, stderr=e)
+        sampler = RssSampler(proc.pid, interval=0.1)  # CPU seconds of the process over time, from /proc
+        sampler.start()
+        try:
+            proc.wait(timeout=3600)
+        finally:
+            sampler.stop()
         wall = time.time() - started
     stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
     if proc.returncode != 0:
@@ -81,6 +89,11 @@ def run_cli(path: Path, workdir: Path, code: Path | None, extra: list[str]) -> d
         "wall_s": round(wall, 2),
         "time_to_first_step_s": round(first_step_at - started, 2) if first_step_at else None,
         "start_phases_s": phases,
+        # CPU the process used before its first step (load-independent, unlike the wall time): Python, imports,
+        # the instance, the definitions, the run's planned events.
+        "cpu_to_first_step_s": round(_cpu_at(sampler.cpu, first_step_at - sampler.t0_epoch), 2)
+        if first_step_at and _cpu_at(sampler.cpu, first_step_at - sampler.t0_epoch) is not None else None,
+        "cpu_s": round(sampler.cpu[-1][1], 2) if sampler.cpu else None,
         "waterfall_step_s": waterfall,
         "waterfall_engine_s": float(engine[0].split()[3].rstrip("s:")) if engine else None,
         "whole_over_waterfall": round(wall / waterfall, 3) if waterfall else None,
@@ -151,15 +164,15 @@ def main() -> int:
 
     rows = []
     for label, e in previous.items():
-        for i, s in enumerate(e["sample"]):
-            rows.append([f"{label} / sample {i + 1}", s["time_to_first_step_s"], s["wall_s"], s["waterfall_step_s"],
-                         s["lines"], "/".join(f"{x:.2f}" for x in s["load_before"])])
-        if e["big"]:
-            b = e["big"]
-            rows.append([f"{label} / {b['leads']:,} leads", b["time_to_first_step_s"], b["wall_s"],
-                         b["waterfall_step_s"], b["lines"], "/".join(f"{x:.2f}" for x in b["load_before"])])
+        runs = [(f"sample {i + 1}", s) for i, s in enumerate(e["sample"])]
+        runs += [(f"{e['big']['leads']:,} leads", e["big"])] if e["big"] else []
+        for name, r in runs:
+            rows.append([f"{label} / {name}", r["time_to_first_step_s"], r.get("cpu_to_first_step_s"), r["wall_s"],
+                         r["waterfall_step_s"], r["steps"].get("dbt_marts"), r["lines"],
+                         "/".join(f"{x:.2f}" for x in r["load_before"])])
     print_table("enrich run: start-up, output and the whole run against its waterfall step",
-                ["run", "to first step s", "whole s", "waterfall step s", "lines", "load 1/5/15"], rows)
+                ["run", "to first step s", "CPU to first step s", "whole s", "waterfall step s", "dbt step s",
+                 "lines", "load 1/5/15"], rows)
     for label, e in previous.items():
         if e["big"]:
             b = e["big"]
