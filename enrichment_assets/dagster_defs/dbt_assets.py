@@ -18,7 +18,6 @@ run's log. A skipped step yields no materializations and no check results: Dagst
 the build that made the models, which are still current.
 """
 
-import contextlib
 import hashlib
 import json
 import os
@@ -201,8 +200,8 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
             "current, so this step materializes nothing.")
         return
     context.log.info(f"Running dbt build: {'; '.join(plan.reasons)}.")
-    target = dbt_project.manifest_path.parent / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-" \
-        f"{uuid.uuid4().hex[:7]}"
+    op_name = context.op_execution_context.op.name
+    target = dbt_target_dir() / f"{op_name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"  # as dagster-dbt names it
     seed_parse_state(target, db_path)
     invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
     # dbt holds the DuckDB write lock until it exits: collect its events, then count rows.
@@ -234,10 +233,16 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
 PARSE_STATES_KEPT = 8
 
 
+def dbt_target_dir() -> Path:
+    """dbt's target folder as dagster-dbt resolves it: ``$DBT_TARGET_PATH``, else ``target/`` in the project."""
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return target if target.is_absolute() else Path(dbt_project.project_dir) / target
+
+
 def parse_state_path(db_path: Path) -> Path:
-    """Where dbt's partial-parse state for builds of this database is kept (``dbt/target/``, a cache)."""
+    """Where dbt's partial-parse state for builds of this database is kept (the target folder, a cache)."""
     digest = hashlib.sha256(str(db_path.resolve()).encode()).hexdigest()[:16]
-    return dbt_project.manifest_path.parent / f"partial_parse-{digest}.msgpack"
+    return dbt_target_dir() / f"partial_parse-{digest}.msgpack"
 
 
 def seed_parse_state(target: Path, db_path: Path) -> None:
