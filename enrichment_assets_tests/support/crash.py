@@ -2,7 +2,7 @@
 
 A kill point is a stage of the run (ingestion, the waterfall walk, the merge, the ledger sync, dbt) and a
 moment in it drawn from a seeded ``random.Random``: the same seed gives the same kill points. With
-``--log-level DEBUG`` the CLI prints Dagster's step events as they happen (``STEP_START`` of each step); the killer waits for the stage's step to
+``--verbose --log-level DEBUG`` the CLI prints Dagster's step events as they happen (``STEP_START`` of each step); the killer waits for the stage's step to
 start (for the walk: for a number of vendor requests), waits its random moment more, and kills the process
 group. The step that was running at the kill is read back from the same output.
 
@@ -152,7 +152,7 @@ def crash_and_recover(point: KillPoint, leads_file: Path, leads: int, env: dict[
     # else runs without latency, to keep the test short.
     set_latency(sandbox, WALK_LATENCY if point.stage == "walk" else (0.0, 0.0))
     # DEBUG: the CLI then prints Dagster's step events (STEP_START ...), which say where the run is.
-    proc = start_enrich(["run", str(leads_file), "--log-level", "DEBUG"], env, log)
+    proc = start_enrich(["run", str(leads_file), "--verbose", "--log-level", "DEBUG"], env, log)
     kill = kill_at(point, proc, log, sandbox)
     sandbox.wait_idle()  # a dead client's requests are still answered (and charged) by the vendor
 
