@@ -143,12 +143,19 @@ def _print_summary(outcome) -> None:  # noqa: ANN001
                   f"{summary.mobiles} with a mobile, {summary.phones} with any phone")
     if summary.providers:
         table = Table(title="Vendors this run", show_lines=False)
-        for column in ("provider", "calls", "cache hits", "found", "credits", "USD"):
+        for column in ("provider", "calls", "cache hits", "found", "credits", "USD", "unknown", "up to"):
             table.add_column(column, justify="right" if column != "provider" else "left")
         for row in summary.providers:
             table.add_row(row.provider, str(row.calls), str(row.cache_hits), str(row.found),
-                          f"{row.credits:g}", f"{row.usd:.2f}")
+                          f"{row.credits:g}", f"{row.usd:.2f}", str(row.unknown),
+                          f"+{row.uncertain:g}" if row.uncertain else "")
         console.print(table)
+        unknown = sum(row.unknown for row in summary.providers)
+        if unknown:
+            console.print(f"{unknown} request(s) got no usable answer (outcome unknown): the vendor may have billed "
+                          f"them, up to {sum(row.uncertain for row in summary.providers):g} more credits in all. "
+                          "Their leads are pending; see credit_ledger (outcome = 'unknown') and README, "
+                          "\"When an answer is lost\".", markup=False)
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:

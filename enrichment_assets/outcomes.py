@@ -1,6 +1,7 @@
 """One vocabulary for what happened to a lookup, from the vendor call to the tables.
 
-Three enums, one per place an outcome is written, and the one mapping between them:
+Three enums, one per place an outcome is written, and the one mapping between them (plus how an ``unknown``
+request is settled later, :class:`UnknownSettlement`):
 
 - :class:`CallStatus`: what one lookup came to, as the vendor client (or the budget) decided;
 - :class:`RowOutcome`: the ``outcome`` column of ``<provider>_results`` (one row per lead and provider);
@@ -26,11 +27,15 @@ class RowOutcome(StrEnum):
     #: The provider was out of credits or unusable (bad key, endpoint gone) for this run.
     UNAVAILABLE = "provider_unavailable"
     ERROR = "error"
+    #: Sent, and no usable answer came back (a timeout after sending, a dropped connection, a 5xx, a 408, a 2xx
+    #: that is not JSON): the vendor may have done the work and billed it. Asked again per the provider's
+    #: ``retry_unknown`` (at once where a repeat cannot bill twice, else by a later run).
+    UNKNOWN = "unknown"
 
 
 #: Outcomes that leave a lead unfinished: a rerun may still find its number (the lead is ``pending``).
 PENDING_OUTCOMES: frozenset[RowOutcome] = frozenset(
-    {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR})
+    {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR, RowOutcome.UNKNOWN})
 
 
 class LedgerOutcome(StrEnum):
@@ -42,8 +47,25 @@ class LedgerOutcome(StrEnum):
     RATE_LIMITED = "rate_limited"
     OUT_OF_CREDITS = "out_of_credits"
     UNAVAILABLE = "provider_unavailable"
-    #: Sent, and no answer was recorded: the process died while it was in flight.
+    #: Sent, and whether the vendor did the work (and billed it) is unknown: a timeout after sending, a dropped
+    #: connection, a 5xx or 408 the vendor does not document as free, a 2xx that is not JSON or cannot be read,
+    #: or the process that sent it died (its lease expired) before the answer was recorded. Its ``credits`` are
+    #: the certain part (0 for one request); ``worst_case_credits`` is the most it may have cost.
     UNKNOWN = "unknown"
+
+
+class UnknownSettlement(StrEnum):
+    """``credit_ledger.settlement``: how a later answer settled an ``unknown`` request (empty while open)."""
+
+    #: The same question was answered by a later request of a vendor that bills a repeated question once
+    #: (Lantern, by ``record_id``): this request cost nothing beyond what that answer is booked at.
+    BILLED_ONCE = "billed_once"
+    #: The same question was asked again and answered; whether this request was billed as well stays unknown:
+    #: at most its worst case (``uncertain_credits``).
+    ASKED_AGAIN = "asked_again"
+    #: Its own answer, kept as received when it could not be read, was read later (a parser fix): the request
+    #: is booked with what that answer says.
+    READ_LATER = "read_later"
 
 
 class CallStatus(StrEnum):
@@ -60,6 +82,8 @@ class CallStatus(StrEnum):
     UNAVAILABLE = "provider_unavailable"
     #: Not asked: the provider's budget for the run could not fit the lookup's worst case.
     SKIPPED_BUDGET = "skipped_budget"
+    #: Sent, and no usable answer: the vendor may have billed it (see ``RowOutcome.UNKNOWN``).
+    UNKNOWN = "unknown"
 
     @property
     def stops_provider(self) -> bool:
@@ -90,4 +114,5 @@ _ROW_OUTCOME: dict[CallStatus, RowOutcome] = {
     CallStatus.OUT_OF_CREDITS: RowOutcome.UNAVAILABLE,
     CallStatus.UNAVAILABLE: RowOutcome.UNAVAILABLE,
     CallStatus.SKIPPED_BUDGET: RowOutcome.SKIPPED_BUDGET,
+    CallStatus.UNKNOWN: RowOutcome.UNKNOWN,
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat
 
 
 class StrictModel(BaseModel):
@@ -52,6 +52,14 @@ class ProviderConfig(StrictModel):
     max_concurrency: int = Field(default=16, ge=1)
     timeout_seconds: float = Field(default=30, gt=0)
     max_retries: int = Field(default=4, ge=0)
+    #: When a request whose outcome is unknown (timeout after sending, dropped connection, 5xx, 408, a 2xx that is
+    #: not JSON) is asked again: ``now`` (in the run; only safe where a repeat cannot bill twice) or ``next_run``
+    #: (the lead stays pending). Unset: ``now`` for a vendor that bills a repeated question once (Lantern), else
+    #: ``next_run``.
+    retry_unknown: Literal["now", "next_run"] | None = None
+    #: Seconds to wait before retry 1, 2, ... of a failed request that may be asked again (the last wait
+    #: repeats, at most ``max_retries`` retries). Unset: exponential backoff with jitter from 0.5 s.
+    retry_schedule: list[NonNegativeFloat] | None = Field(default=None, min_length=1)
     usd_per_credit: float = Field(default=0.0, ge=0)
     max_credits_per_run: float | None = Field(default=None, ge=0)
     pricing: Pricing = Field(default_factory=Pricing)

@@ -24,6 +24,9 @@ class ProviderLine:
     found: int
     credits: float
     usd: float
+    #: Requests of this run with no usable answer, and the credits they may have cost on top of ``credits``.
+    unknown: int = 0
+    uncertain: float = 0.0
 
 
 @dataclass
@@ -161,14 +164,16 @@ def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
             "count(*) FILTER (WHERE status IN ('mobile_found', 'phone_found')) FROM contacts WHERE list_id = ?",
             [list_id]).fetchone()
         for spec in PROVIDER_SPECS:
-            calls, credits, usd = conn.execute(
-                "SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0) FROM credit_ledger "
+            calls, credits, usd, unknown, uncertain = conn.execute(
+                "SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0), "
+                "count(*) FILTER (WHERE outcome = 'unknown'), coalesce(sum(uncertain_credits), 0) FROM credit_ledger "
                 "WHERE run_id = ? AND provider = ?", [run_id, spec.name]).fetchone()
             cache_hits, found = conn.execute(
                 f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found') "
                 f"FROM {spec.results_table} WHERE list_id = ?", [list_id]).fetchone()
             if calls or cache_hits or found:
-                summary.providers.append(ProviderLine(spec.name, calls, cache_hits, found, credits, usd))
+                summary.providers.append(ProviderLine(spec.name, calls, cache_hits, found, credits, usd, unknown,
+                                                      float(uncertain)))
         return summary
     finally:
         conn.close()

@@ -62,12 +62,18 @@ LEDGER_SCHEMA = TableSchema(columns=[
     TableColumn("provider", "varchar"), TableColumn("endpoint", "varchar"),
     TableColumn("request_fingerprint", "varchar"), TableColumn("http_status", "integer"),
     TableColumn("outcome", "varchar", description="found, not_found, error, rate_limited, out_of_credits, "
-                                                  "provider_unavailable, or unknown (in flight when the process died)"),
-    TableColumn("credits", "double"), TableColumn("credit_basis", "varchar",
-                                                  description="vendor_reported or price_rule"),
+                                                  "provider_unavailable, or unknown (sent, no usable answer: the "
+                                                  "vendor may have billed it)"),
+    TableColumn("credits", "double", description="Certain credits (0 for an unknown request)"),
+    TableColumn("credit_basis", "varchar", description="vendor_reported, price_rule or unknown"),
     TableColumn("usd", "double"), TableColumn("worst_case_credits", "double"),
     TableColumn("record_ids", "varchar[]"), TableColumn("request_fingerprints", "varchar[]"),
     TableColumn("error", "varchar"),
+    TableColumn("uncertain_credits", "double", description="What an unknown request may have cost on top of "
+                                                           "credits (0 once settled as billed once)"),
+    TableColumn("settled_by", "varchar", description="entry_id of the later answer to the same question"),
+    TableColumn("settled_at", "timestamptz"),
+    TableColumn("settlement", "varchar", description="billed_once, asked_again or read_later"),
 ])
 
 PERFORMANCE_SCHEMA = TableSchema(columns=[
@@ -199,23 +205,28 @@ def active_run_ids(context: AssetExecutionContext) -> set[str]:
 def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
                   ) -> MaterializeResult:
     """Every HTTP request that reached a vendor, with the credits it cost and in USD: by the config's pricing rule,
-    or as the vendor reported it (credit_basis). Per provider, the sum of credits equals what the vendor charged.
-    A request that was in flight when a run was killed shows as outcome 'unknown' with its worst-case cost."""
+    or as the vendor reported it (credit_basis). A request with no usable answer (a timeout after sending, a
+    dropped connection, a 5xx, an unreadable answer, or in flight when its process died) shows as outcome
+    'unknown': 0 certain credits, its worst case, and uncertain_credits (what it may have cost); a later answer to
+    the same question settles it (settled_by, settlement). Per provider, credits <= what the vendor charged <=
+    credits + uncertain_credits."""
     settings = enrichment.settings()
     with ResponseStore(settings.response_store_path) as store, warehouse(duckdb) as conn:
         rows = sync_ledger(conn, store, active_run_ids(context))
         per_provider = conn.execute(
             "SELECT provider, count(*), sum(credits), sum(usd), count(*) FILTER (WHERE outcome = 'unknown'), "
-            "coalesce(sum(worst_case_credits) FILTER (WHERE outcome = 'unknown'), 0) "
+            "coalesce(sum(uncertain_credits), 0) "
             "FROM credit_ledger GROUP BY provider ORDER BY provider").fetchall()
-        this_run = conn.execute("SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0) "
+        this_run = conn.execute("SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0), "
+                                "count(*) FILTER (WHERE outcome = 'unknown'), coalesce(sum(uncertain_credits), 0) "
                                 "FROM credit_ledger WHERE run_id = ?", [context.run_id]).fetchone()
-    table = "\n".join(["| provider | requests | credits | USD | unknown | unknown worst case |",
+    table = "\n".join(["| provider | requests | credits | USD | unknown | up to (uncertain credits) |",
                        "|---|---|---|---|---|---|"]
                       + [f"| {p} | {n} | {c:g} | {u:.2f} | {k} | {w:g} |" for p, n, c, u, k, w in per_provider])
     return MaterializeResult(metadata={
         "dagster/row_count": rows, "requests_this_run": this_run[0], "credits_this_run": float(this_run[1]),
-        "usd_this_run": round(float(this_run[2]), 4),
+        "usd_this_run": round(float(this_run[2]), 4), "unknown_this_run": this_run[3],
+        "uncertain_credits_this_run": float(this_run[4]),
         **{f"credits_{p}": float(c) for p, _, c, _, _, _ in per_provider},
         "by_provider": MetadataValue.md(table)})
 

@@ -106,6 +106,11 @@ def _provider_metadata(provider: str, stats: WaterfallStats, usd_per_credit: flo
         "skipped_budget": p.skipped_budget,
         "errors": p.errors,
         "rate_limited_429": p.rate_limited,
+        # Sent and no usable answer: the vendor may have billed them (their leads are pending).
+        "unknown_outcomes": p.unknown,
+        "uncertain_credits": round(p.uncertain_credits, 4),
+        "settled_unknown": p.settled_unknown,
+        "kept_answers_read": p.kept_answers_read,
         "credits": round(p.credits, 4),
         "usd": round(p.credits * usd_per_credit, 4),
         "credits_per_mobile": round(p.credits / p.mobiles, 4) if p.mobiles else None,
@@ -222,6 +227,11 @@ def waterfall(context: AssetExecutionContext):
     context.log.info(
         f"Waterfall done in {stats.wall_seconds:.1f}s: {stats.leads} leads, {stats.calls} vendor requests, "
         f"{stats.credits:g} credits, {stats.suppressed} suppressed")
+    if stats.unknown:
+        context.log.warning(
+            f"{stats.unknown} request(s) got no usable answer (a timeout after sending, a dropped connection, a "
+            f"5xx, an unreadable 2xx): booked 'unknown' in the ledger, up to {stats.uncertain_credits:g} more "
+            "credits; their leads are pending and are asked again per each provider's retry_unknown")
     for provider in selected:
         yield MaterializeResult(
             asset_key=provider_spec(provider).results_table,

@@ -1,9 +1,19 @@
 """The credit ledger in DuckDB, rebuilt from the durable request journal.
 
 The journal (response store) is the source of truth: every HTTP request is in
-it before it is sent. The ledger shows each one; a request whose process died
-before its answer was recorded shows as ``outcome = unknown``, with zero
-credits and its worst case in ``worst_case_credits``.
+it before it is sent. The ledger shows each one. A request without a usable
+answer shows as ``outcome = unknown``, with its certain credits (0 for one
+request) and its worst case in ``worst_case_credits``: those the client booked
+so (a timeout after sending, a dropped connection, a 5xx, an unreadable 2xx),
+and those still answerless whose owner is gone (its lease expired or was
+released: the process died), whatever Dagster says of the run. An answerless
+request of a process whose lease is alive is in flight and not shown yet.
+``uncertain_credits`` is what an unknown row may have cost on top of its
+credits; a later answer to the same question settles it (``settled_by``,
+``settled_at``, ``settlement``): ``billed_once`` (the vendor bills a repeated
+question once: nothing more), ``asked_again`` (its worst case stands) or
+``read_later`` (its own kept answer was read after a parser fix, and it is
+booked with what that answer says).
 
 ``sync_ledger`` is incremental: it compares per-run totals of the journal with
 the same totals of the ledger and re-syncs only the runs that differ, so a run
@@ -16,11 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Iterable
+from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
-from enrichment_assets.outcomes import LedgerOutcome
+from enrichment_assets.outcomes import LedgerOutcome, UnknownSettlement
 from enrichment_assets.storage.response_store import AttemptRow, AttemptTotals, ResponseStore
 from enrichment_assets.storage.warehouse import transaction
 
@@ -34,12 +45,39 @@ LEDGER_SCHEMA = pa.schema([
     ("credits", pa.float64()), ("credit_basis", pa.string()), ("usd", pa.float64()),
     ("worst_case_credits", pa.float64()), ("record_ids", pa.list_(pa.string())),
     ("request_fingerprints", pa.list_(pa.string())), ("error", pa.string()),
+    ("uncertain_credits", pa.float64()), ("settled_by", pa.string()), ("settled_at", pa.timestamp("us", tz="UTC")),
+    ("settlement", pa.string()),
 ])
 
 
-def ledger_table(store: ResponseStore, active_run_ids: Container[str] = frozenset()) -> pa.Table:
+@dataclass(frozen=True)
+class InFlight:
+    """Which answerless requests are still in flight (not shown yet) rather than ``unknown``."""
+
+    #: Owners whose lease is held and not expired.
+    live_owners: frozenset[str]
+    #: Dagster runs still in progress; ``None`` when the caller does not know (the leases alone decide).
+    active_run_ids: Container[str] | None
+
+    @classmethod
+    def now(cls, store: ResponseStore, active_run_ids: Container[str] | None) -> InFlight:
+        return cls(frozenset(store.live_owners()), active_run_ids)
+
+    def hides(self, outcome: str | None, run_id: str | None, owner_id: str | None) -> bool:
+        """An answerless request is hidden while its owner's lease is alive and its run still runs; one written
+        before leases (no owner) while its run still runs."""
+        if outcome is not None:
+            return False
+        run_active = self.active_run_ids is None or run_id in self.active_run_ids
+        if owner_id is None:
+            return self.active_run_ids is not None and run_id in self.active_run_ids
+        return owner_id in self.live_owners and run_active
+
+
+def ledger_table(store: ResponseStore, active_run_ids: Container[str] | None = None) -> pa.Table:
     """The whole ledger as one Arrow table (small journals, tests); ``sync_ledger`` streams it instead."""
-    batches = [_ledger_batch(rows, active_run_ids) for rows in store.attempt_batches(BATCH_ROWS)]
+    inflight = InFlight.now(store, active_run_ids)
+    batches = [_ledger_batch(rows, inflight) for rows in store.attempt_batches(BATCH_ROWS)]
     return pa.Table.from_batches(batches, LEDGER_SCHEMA) if batches else LEDGER_SCHEMA.empty_table()
 
 
@@ -51,13 +89,15 @@ def _ledger_basis(outcome: str | None, credit_basis: str | None) -> str:
     return credit_basis or ("unknown" if outcome is None else "price_rule")
 
 
-def _shown(outcome: str | None, run_id: str | None, active_run_ids: Container[str]) -> bool:
-    """Whether a journal row has a ledger row: an answerless request of a run still in progress has none yet."""
-    return outcome is not None or run_id not in active_run_ids
+def _uncertain(a: AttemptRow) -> float:
+    """What an unknown row may have cost beyond its certain credits (0 once settled as billed once)."""
+    if _ledger_outcome(a.outcome) != LedgerOutcome.UNKNOWN or a.settlement == UnknownSettlement.BILLED_ONCE:
+        return 0.0
+    return max(0.0, float(a.worst_case_credits or 0.0) - float(a.credits or 0.0))
 
 
-def _ledger_batch(rows: list[AttemptRow], active_run_ids: Container[str]) -> pa.RecordBatch:
-    keep = [a for a in rows if _shown(a.outcome, a.run_id, active_run_ids)]
+def _ledger_batch(rows: list[AttemptRow], inflight: InFlight) -> pa.RecordBatch:
+    keep = [a for a in rows if not inflight.hides(a.outcome, a.run_id, a.owner_id)]
     return pa.RecordBatch.from_pydict({
         "entry_id": [a.attempt_id for a in keep],
         "called_at": pa.array([a.sent_at for a in keep], pa.timestamp("us", tz="UTC")),
@@ -77,41 +117,48 @@ def _ledger_batch(rows: list[AttemptRow], active_run_ids: Container[str]) -> pa.
         "record_ids": [a.record_ids for a in keep],
         "request_fingerprints": [a.request_fingerprints for a in keep],
         "error": [a.error for a in keep],
+        "uncertain_credits": [_uncertain(a) for a in keep],
+        "settled_by": [a.settled_by for a in keep],
+        "settled_at": pa.array([a.settled_at for a in keep], pa.timestamp("us", tz="UTC")),
+        "settlement": [a.settlement for a in keep],
     }, schema=LEDGER_SCHEMA)
 
 
 def sync_ledger(conn: duckdb.DuckDBPyConnection, store: ResponseStore,
-                active_run_ids: Container[str] = frozenset()) -> int:
+                active_run_ids: Container[str] | None = None) -> int:
     """Bring ``credit_ledger`` up to date with the journal; returns its row count.
 
-    Requests of runs still in progress (``active_run_ids``) without an answer yet are left out rather than
-    shown as unknown. Only runs whose ledger rows differ from the journal are re-synced (see
-    ``_stale_runs``); the table ends up as ``rebuild_ledger`` would leave it, in one transaction.
+    Requests without an answer yet whose owner's lease is alive and whose run is still in progress
+    (``active_run_ids``; ``None``: unknown, the lease decides) are left out rather than shown as unknown. Only runs
+    whose ledger rows differ from the journal are re-synced (see ``_stale_runs``); the table ends up as
+    ``rebuild_ledger`` would leave it, in one transaction.
     """
+    inflight = InFlight.now(store, active_run_ids)
     with transaction(conn):
-        stale = _stale_runs(conn, store, active_run_ids)
+        stale = _stale_runs(conn, store, inflight)
         if stale:
             _delete_runs(conn, stale)
             for rows in store.attempt_batches(BATCH_ROWS, run_ids=stale):
-                _insert(conn, _ledger_batch(rows, active_run_ids))
+                _insert(conn, _ledger_batch(rows, inflight))
         count = conn.execute("SELECT count(*) FROM credit_ledger").fetchone()[0]
     return int(count)
 
 
 def rebuild_ledger(conn: duckdb.DuckDBPyConnection, store: ResponseStore,
-                   active_run_ids: Container[str] = frozenset()) -> int:
+                   active_run_ids: Container[str] | None = None) -> int:
     """Rebuild ``credit_ledger`` from the whole journal; returns its row count.
 
     ``sync_ledger`` gives the same table for less work; this is the reference it is tested against, and a way
     to start over should the ledger have been edited by hand.
     """
     count = 0
+    inflight = InFlight.now(store, active_run_ids)
     with transaction(conn):
         conn.execute("DELETE FROM credit_ledger")
         # Batch by batch: the journal holds every request ever sent (millions after a few big lists), and
         # turning all of it into Python objects at once would make each run's memory grow with the history.
         for rows in store.attempt_batches(BATCH_ROWS):
-            count += _insert(conn, _ledger_batch(rows, active_run_ids))
+            count += _insert(conn, _ledger_batch(rows, inflight))
     return count
 
 
@@ -128,43 +175,44 @@ def _insert(conn: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> int:
 
 #: Per (run_id, ledger outcome, ledger credit basis): the totals both sides are compared on, in this order:
 #: rows, credits, usd, sum of http_status, rows with an error, rows with one record id (so a ``record_id``),
-#: record ids, rows with one request fingerprint (so a ``request_fingerprint``), request fingerprints.
+#: record ids, rows with one request fingerprint (so a ``request_fingerprint``), request fingerprints, rows
+#: settled by a later answer, rows settled as billed once, uncertain credits.
 _Key = tuple[str | None, str, str]
-_Totals = tuple[int, float, float, int, int, int, int, int, int]
-_FLOAT_TOTALS = (1, 2)
+_Totals = tuple[int, float, float, int, int, int, int, int, int, int, int, float]
+_FLOAT_TOTALS = (1, 2, 11)
 
 _LEDGER_TOTALS_SQL = """
     SELECT run_id, outcome, credit_basis, count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0),
            coalesce(sum(http_status), 0), count(error), count(record_id), coalesce(sum(len(record_ids)), 0),
-           count(request_fingerprint), coalesce(sum(len(request_fingerprints)), 0)
+           count(request_fingerprint), coalesce(sum(len(request_fingerprints)), 0),
+           count(settled_by), count(*) FILTER (WHERE settlement = 'billed_once'), coalesce(sum(uncertain_credits), 0)
     FROM credit_ledger GROUP BY run_id, outcome, credit_basis
 """
 
 
-def _stale_runs(conn: duckdb.DuckDBPyConnection, store: ResponseStore,
-                active_run_ids: Container[str]) -> set[str | None]:
+def _stale_runs(conn: duckdb.DuckDBPyConnection, store: ResponseStore, inflight: InFlight) -> set[str | None]:
     """The runs whose ledger rows may differ from what the journal gives now.
 
-    A journal row changes after it is written only by ``record_outcome`` (outcome, amounts, status, error)
-    and by erasure (identifiers removed, never added); whether an answerless row is shown depends on
-    ``active_run_ids``. Each of these changes some total compared here: the outcome and credit basis are
-    part of the key, amounts and statuses are summed, identifiers are counted (and a scrub of the ledger
-    that left ``record_id`` or ``request_fingerprint`` different from a rebuild shows in the counts of
-    rows that have one). Rows not in the journal at all, or missing from the ledger, change the row count.
+    A journal row changes after it is written only by ``record_outcome`` (outcome, amounts, status, error,
+    settlement by a later answer) and by erasure (identifiers removed, never added); whether an answerless
+    row is shown depends on its owner's lease and ``active_run_ids``. Each of these changes some total
+    compared here: the outcome and credit basis are part of the key, amounts and statuses are summed,
+    identifiers and settlements are counted (and a scrub of the ledger that left ``record_id`` or
+    ``request_fingerprint`` different from a rebuild shows in the counts of rows that have one). Rows not in the journal at all, or missing from the ledger, change the row count.
     """
-    journal = _journal_totals(store.attempt_totals(), active_run_ids)
+    journal = _journal_totals(store.attempt_totals(), inflight)
     ledger = {(r[0], r[1], r[2]): _totals(r[3:]) for r in conn.execute(_LEDGER_TOTALS_SQL).fetchall()}
     return {key[0] for key in journal.keys() | ledger.keys() if not _same(journal.get(key), ledger.get(key))}
 
 
-def _journal_totals(groups: Iterable[AttemptTotals], active_run_ids: Container[str]) -> dict[_Key, _Totals]:
-    """The journal's totals keyed as the ledger shows them (several raw outcomes may map to one)."""
+def _journal_totals(groups: Iterable[AttemptTotals], inflight: InFlight) -> dict[_Key, _Totals]:
+    """The journal's totals keyed as the ledger shows them (several raw outcomes and owners may map to one)."""
     out: dict[_Key, _Totals] = {}
     for g in groups:
-        if not _shown(g.outcome, g.run_id, active_run_ids):
+        if inflight.hides(g.outcome, g.run_id, g.owner_id):
             continue
         key = (g.run_id, _ledger_outcome(g.outcome), _ledger_basis(g.outcome, g.credit_basis))
-        totals = _totals(g[3:])
+        totals = _totals(g[4:])
         out[key] = totals if key not in out else _totals(a + b for a, b in zip(out[key], totals, strict=True))
     return out
 

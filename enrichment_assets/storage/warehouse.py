@@ -144,6 +144,12 @@ DDL: tuple[str, ...] = (
         error VARCHAR
     )
     """,
+    # Added to credit_ledger after it was first published (README, "Contract extensions"): an unknown request's
+    # possible extra cost, and the later answer that settled it.
+    "ALTER TABLE credit_ledger ADD COLUMN IF NOT EXISTS uncertain_credits DOUBLE DEFAULT 0",
+    "ALTER TABLE credit_ledger ADD COLUMN IF NOT EXISTS settled_by VARCHAR",
+    "ALTER TABLE credit_ledger ADD COLUMN IF NOT EXISTS settled_at TIMESTAMPTZ",
+    "ALTER TABLE credit_ledger ADD COLUMN IF NOT EXISTS settlement VARCHAR",
     """
     CREATE TABLE IF NOT EXISTS provider_performance (
         provider VARCHAR NOT NULL,

@@ -45,6 +45,17 @@ def new_attempt_id() -> str:
 
 
 @dataclass(slots=True)
+class ReceivedAnswer:
+    """A 2xx answer exactly as it arrived, with what was asked: kept before it is read (so never bought again)."""
+
+    #: ``Request.as_sent()``: what the request asked (without the key), to read a batch answer again later.
+    request: dict[str, Any]
+    http_status: int
+    headers: dict[str, str]
+    content: bytes
+
+
+@dataclass(slots=True)
 class Attempt:
     """One HTTP request to a vendor (a retry is a new attempt)."""
 
@@ -64,6 +75,8 @@ class Attempt:
     #: How the client classified the request once it ended: its ledger outcome. ``None`` while in flight,
     #: and for a 2xx answer, whose outcome is settled with the parsed answer (found, not found, ...).
     outcome: LedgerOutcome | None = None
+    #: A 2xx body as received (JSON or not): the journal keeps it before anything reads it.
+    answer: ReceivedAnswer | None = None
 
 
 @dataclass(slots=True)
@@ -91,30 +104,33 @@ class VendorResult:
     #: Every HTTP attempt made for this lookup, retries included, in order. For a Crustdata batch
     #: the attempts are shared by every identifier in it (deduplicate by ``attempt_id``).
     attempts: list[Attempt] = field(default_factory=list)
+    #: A paid 2xx answer the client could not read (unexpected shape): it is kept as received and read again
+    #: after a parser fix, never bought again.
+    unread: bool = False
 
 
 @runtime_checkable
 class AttemptJournal(Protocol):
     """Durable record of requests: ``sent`` before each attempt leaves, ``finished`` when it ends.
 
-    Both are called synchronously from the event loop. An exception raised by the journal is
-    not swallowed: it propagates to the caller of ``lookup`` (a request that cannot be recorded
-    as sent is not sent). When the calling task is cancelled while a request is in flight,
-    ``finished`` is not called: the attempt stays "sent", i.e. its outcome is unknown.
+    Both are awaited from the event loop and return once the record is durable (the store does its I/O off the
+    loop). An exception raised by the journal is not swallowed: it propagates to the caller of ``lookup`` (a
+    request that cannot be recorded as sent is not sent). When the calling task is cancelled while a request
+    is in flight, ``finished`` is not called: the attempt stays "sent", i.e. its outcome is unknown.
     """
 
-    def sent(self, attempt: Attempt) -> None: ...
+    async def sent(self, attempt: Attempt) -> None: ...
 
-    def finished(self, attempt: Attempt) -> None: ...
+    async def finished(self, attempt: Attempt) -> None: ...
 
 
 class NullJournal:
     """A journal that records nothing."""
 
-    def sent(self, attempt: Attempt) -> None:  # noqa: D102
+    async def sent(self, attempt: Attempt) -> None:  # noqa: D102
         pass
 
-    def finished(self, attempt: Attempt) -> None:  # noqa: D102
+    async def finished(self, attempt: Attempt) -> None:  # noqa: D102
         pass
 
 
@@ -124,10 +140,10 @@ class ListJournal:
     def __init__(self) -> None:
         self.events: list[tuple[str, Attempt]] = []
 
-    def sent(self, attempt: Attempt) -> None:  # noqa: D102
+    async def sent(self, attempt: Attempt) -> None:  # noqa: D102
         self.events.append(("sent", attempt))
 
-    def finished(self, attempt: Attempt) -> None:  # noqa: D102
+    async def finished(self, attempt: Attempt) -> None:  # noqa: D102
         self.events.append(("finished", attempt))
 
     @property

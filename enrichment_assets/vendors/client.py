@@ -33,14 +33,15 @@ from enrichment_assets.vendors.base import (
     AttemptJournal,
     CallStatus,
     NullJournal,
+    ReceivedAnswer,
     VendorResult,
     new_attempt_id,
     request_fingerprint,
     utcnow,
 )
 from enrichment_assets.vendors.errors import error_status, is_transient_status, retry_after_seconds, vendor_message
-from enrichment_assets.vendors.exchange import CallOutcome, Exchange, ExchangeKind, Request
-from enrichment_assets.vendors.http import build_async_client
+from enrichment_assets.vendors.exchange import NO_JSON, CallOutcome, Exchange, ExchangeKind, Request
+from enrichment_assets.vendors.http import build_async_client, reached_vendor, root_cause, tracking_send
 from enrichment_assets.vendors.log_masking import register_secret
 from enrichment_assets.vendors.pace import AdaptivePace, Sleep
 from enrichment_assets.vendors.retry import RetryPolicy
@@ -62,6 +63,9 @@ class VendorClient:
     default_base_url: ClassVar[str]
     default_endpoint: ClassVar[str]
     method: ClassVar[str] = "POST"
+    #: Raised when the reading of the vendor's answers changes: answers kept because an older parser could not
+    #: read them are read again (never bought again).
+    parser_version: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -102,14 +106,20 @@ class VendorClient:
         self._transport = transport
         self._http_client_factory = http_client_factory or build_async_client
         self.retry_policy = RetryPolicy.for_provider(
-            config, backoff_base=backoff_base, backoff_max=backoff_max,
-            max_rate_limit_retries=max_rate_limit_retries, max_retry_after=max_retry_after)
+            config, repeats_billed_once=self.repeats_billed_once, backoff_base=backoff_base,
+            backoff_max=backoff_max, max_rate_limit_retries=max_rate_limit_retries, max_retry_after=max_retry_after)
         self._sleep: Sleep = sleep or asyncio.sleep
         self._pace = AdaptivePace(config)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._client: httpx.AsyncClient | None = None
         self._stop_status: CallStatus | None = None
         self._stop_reason: str | None = None
+
+    @property
+    def repeats_billed_once(self) -> bool:
+        """Whether the vendor bills a repeated question once (it de-duplicates by an id we send): then a request
+        whose outcome is unknown may be asked again at once, and a later answer settles it at no extra cost."""
+        return False
 
     @property
     def current_rate(self) -> float:
@@ -208,9 +218,10 @@ class VendorClient:
 
     # ------------------------------------------------------------------ one HTTP attempt
 
-    def _is_transient(self, exchange: Exchange) -> bool:
-        """5xx and 408 are asked again; a vendor may widen this."""
-        return is_transient_status(exchange.status_code)
+    def _unbilled_failure(self, exchange: Exchange) -> bool:
+        """Whether the vendor documents this failed answer (a 5xx, a 408) as never billed, so that asking again
+        cannot pay twice. Default: no; a vendor module whose document says so widens it (Enrich Layer)."""
+        return False
 
     def _attempt_credits(self, exchange: Exchange) -> float | None:
         """What the vendor says this attempt cost (recorded on the Attempt before ``finished``)."""
@@ -232,24 +243,27 @@ class VendorClient:
                 request_fingerprints=list(request.fingerprints),
                 sent_at=utcnow(),
             )
-            self.journal.sent(attempt)
+            await self.journal.sent(attempt)
             exchange = Exchange(attempt=attempt)
-            try:
-                async with asyncio.timeout(self.config.timeout_seconds):
-                    response = await self._client.request(
-                        request.method, self.endpoint, params=request.params, json=request.json
-                    )
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                exchange.kind = ExchangeKind.TRANSIENT
-                exchange.failure = self.mask(f"timeout after {self.config.timeout_seconds:g}s ({type(exc).__name__})")
-            except httpx.TransportError as exc:
-                exchange.kind = ExchangeKind.TRANSIENT
-                exchange.failure = self.mask(f"{type(exc).__name__}: {exc}")
-            except Exception as exc:  # noqa: BLE001 - nothing a vendor does may crash the caller
-                exchange.kind = ExchangeKind.DONE
-                exchange.failure = self.mask(f"request failed: {type(exc).__name__}: {exc}")
-            else:
-                self._read_response(exchange, response)
+            with tracking_send() as progress:
+                try:
+                    async with asyncio.timeout(self.config.timeout_seconds):
+                        # The body is read inside the deadline: headers and then a stall is a timeout too.
+                        response = await self._client.request(
+                            request.method, self.endpoint, params=request.params, json=request.json,
+                            extensions={"trace": progress.httpcore_trace},
+                        )
+                except (TimeoutError, httpx.TimeoutException) as exc:
+                    self._failed(exchange, reached_vendor(progress, exc),
+                                 f"timeout after {self.config.timeout_seconds:g}s ({type(root_cause(exc)).__name__})")
+                except httpx.TransportError as exc:
+                    cause = root_cause(exc)
+                    self._failed(exchange, reached_vendor(progress, exc), f"{type(cause).__name__}: {cause}")
+                except Exception as exc:  # noqa: BLE001 - nothing a vendor does may crash the caller
+                    exchange.kind = ExchangeKind.DONE
+                    exchange.failure = self.mask(f"request failed: {type(exc).__name__}: {exc}")
+                else:
+                    self._read_response(exchange, response, request)
             attempt.finished_at = utcnow()
             attempt.http_status = exchange.status_code
             attempt.error = self._attempt_error(exchange)
@@ -259,41 +273,54 @@ class VendorClient:
                     attempt.vendor_credits = self._attempt_credits(exchange)
                 except Exception:  # noqa: BLE001 - a strange body is dealt with when parsed
                     attempt.vendor_credits = None
-            self.journal.finished(attempt)
+            await self.journal.finished(attempt)
         return exchange
 
-    def _read_response(self, exchange: Exchange, response: httpx.Response) -> None:
+    def _failed(self, exchange: Exchange, reached: bool, what: str) -> None:
+        """No response: never sent (safe to ask again) or sent with its outcome unknown."""
+        exchange.kind = ExchangeKind.UNKNOWN if reached else ExchangeKind.NOT_SENT
+        exchange.failure = self.mask(what if reached else f"not sent: {what}")
+
+    def _read_response(self, exchange: Exchange, response: httpx.Response, request: Request) -> None:
         exchange.status_code = response.status_code
         exchange.headers = response.headers
-        content = response.content
+        content = exchange.content = response.content
         exchange.text = content.decode("utf-8", errors="replace")
         if content.strip():
             try:
                 exchange.body = json.loads(content)
             except ValueError:
                 pass
+        if exchange.ok and exchange.attempt is not None:
+            exchange.attempt.answer = self._received(exchange, request)
         if response.status_code == 429:
             self._pace.slow_down()
             exchange.kind = ExchangeKind.RATE_LIMITED
             exchange.retry_after = retry_after_seconds(exchange.headers, exchange.body if exchange.has_json else None)
             if exchange.retry_after is not None and not self.retry_policy.retry_after_too_long(exchange):
                 self._pace.pause(exchange.retry_after)
-        elif self._is_transient(exchange):
-            exchange.kind = ExchangeKind.TRANSIENT
+        elif is_transient_status(exchange.status_code):
+            exchange.kind = ExchangeKind.UNBILLED if self._unbilled_failure(exchange) else ExchangeKind.UNKNOWN
         elif exchange.ok and not exchange.has_json:
-            # Truncated or garbled in transit: asked once more (the vendor may or may not have charged for
-            # it, as it would for the rerun that is the alternative), then it is the record's error.
-            exchange.kind = ExchangeKind.MALFORMED
+            # Truncated or garbled in transit: the vendor did the work and may have billed it; kept as received.
+            exchange.kind = ExchangeKind.UNKNOWN
         else:
             exchange.kind = ExchangeKind.DONE
             if exchange.ok:
                 self._pace.speed_up()
 
+    def _received(self, exchange: Exchange, request: Request) -> ReceivedAnswer:
+        """A 2xx answer as it arrived (the API key removed should the vendor echo it), with what was asked."""
+        key = self._key.get_secret_value().encode()
+        headers = {k: v for k, v in (exchange.headers or {}).items() if k.lower() != "set-cookie"}
+        return ReceivedAnswer(request=self._scrub(request.as_sent()), http_status=exchange.status_code or 0,
+                              headers=self._scrub(headers), content=exchange.content.replace(key, b"[redacted]"))
+
     def _attempt_error(self, exchange: Exchange) -> str | None:
         if exchange.failure:
             return exchange.failure
         if exchange.ok:
-            return None if exchange.has_json else "malformed JSON in response"
+            return None if exchange.has_json else "malformed JSON in response (kept as received)"
         return self._http_error(exchange)
 
     def _attempt_outcome(self, exchange: Exchange) -> LedgerOutcome | None:
@@ -303,12 +330,14 @@ class VendorClient:
         """
         if exchange.kind is ExchangeKind.RATE_LIMITED:
             return LedgerOutcome.RATE_LIMITED
+        if exchange.kind is ExchangeKind.UNKNOWN:
+            return LedgerOutcome.UNKNOWN  # sent, no usable answer: may have been billed
         if exchange.ok and exchange.has_json:
             return None
         if exchange.kind is ExchangeKind.DONE and exchange.status_code is not None:
             message = vendor_message(exchange.body if exchange.has_json else None, exchange.text)
             return self._error_status(exchange, message).ledger_outcome
-        return LedgerOutcome.ERROR  # timeouts, dropped connections, 5xx, a 2xx that is not JSON
+        return LedgerOutcome.ERROR  # never sent, or a failure the vendor documents as free
 
     def _http_error(self, exchange: Exchange) -> str:
         """``HTTP <code>: <the vendor's message>``, masked."""
@@ -348,16 +377,18 @@ class VendorClient:
         raw = self._scrub(final.body if final.has_json else (final.text[:_MAX_RAW_TEXT] or None))
         failed = dict(provider=self.name, status=CallStatus.ERROR, http_status=final.status_code, raw=raw,
                       attempts=attempts)
-        if final.kind in (ExchangeKind.RATE_LIMITED, ExchangeKind.TRANSIENT):
+        if final.kind in (ExchangeKind.RATE_LIMITED, ExchangeKind.NOT_SENT, ExchangeKind.UNBILLED,
+                          ExchangeKind.UNKNOWN):
             last = final.failure or self._attempt_error(final) or "no response"
+            if final.ok and not final.has_json:
+                last = f"malformed JSON in HTTP {final.status_code} response (kept as received)"
             why = self.retry_policy.gave_up_because(final, len(attempts))
-            return VendorResult(**failed, error=self.mask(f"{why}: {last}"))
+            status = CallStatus.UNKNOWN if final.kind is ExchangeKind.UNKNOWN else CallStatus.ERROR
+            return VendorResult(**{**failed, "status": status}, error=self.mask(f"{why}: {last}"))
         if final.status_code is None:
             return VendorResult(provider=self.name, status=CallStatus.ERROR, error=final.failure or "request failed",
                                 attempts=attempts)
         if final.ok:
-            if not final.has_json:
-                return VendorResult(**failed, error=f"malformed JSON in HTTP {final.status_code} response")
             return None
         status = self._error_status(final, vendor_message(final.body if final.has_json else None, final.text))
         error = self._http_error(final)
@@ -365,12 +396,37 @@ class VendorClient:
             self._stop(status, error)
         return VendorResult(**{**failed, "status": status}, error=None if status is CallStatus.NOT_FOUND else error)
 
-    def _shape_error(self, outcome: CallOutcome, problem: str, raw: Any) -> VendorResult:
+    def _unreadable(self, final: Exchange, attempts: list[Attempt], problem: str, raw: Any) -> VendorResult:
+        """A paid 2xx answer this client cannot read: kept as received (the journal has it) and read again once
+        the parser changes (``parser_version``), never bought again. The lead is pending meanwhile."""
         return VendorResult(
             provider=self.name,
             status=CallStatus.ERROR,
-            http_status=outcome.final.status_code,
+            http_status=final.status_code,
             raw=self._scrub(raw),
-            error=self.mask(f"unexpected response shape: {problem}"),
-            attempts=outcome.attempts,
+            error=self.mask(f"unexpected response shape: {problem} (answer kept, read again after a parser fix "
+                            f"and never bought again; parser v{self.parser_version})"),
+            attempts=list(attempts),
+            unread=True,
         )
+
+    # ------------------------------------------------------------------ kept answers
+
+    def read_answer(self, request: Request, final: Exchange) -> list[VendorResult]:  # pragma: no cover - abstract
+        """Read a kept 2xx JSON answer to ``request``: one result per request fingerprint, in order."""
+        raise NotImplementedError
+
+    def reread(self, answer: ReceivedAnswer, fingerprints: list[str]) -> list[VendorResult] | None:
+        """A kept answer read again with today's parser; ``None`` when it is not JSON (nothing in it to read)."""
+        try:
+            body = json.loads(answer.content) if answer.content.strip() else NO_JSON
+        except ValueError:
+            body = NO_JSON
+        if body is NO_JSON:
+            return None
+        sent = answer.request or {}
+        request = Request(method=str(sent.get("method") or self.method), fingerprints=list(fingerprints),
+                          params=sent.get("params"), json=sent.get("json"))
+        final = Exchange(attempt=None, status_code=answer.http_status, headers=httpx.Headers(answer.headers),
+                         content=answer.content, text=answer.content.decode("utf-8", errors="replace"), body=body)
+        return self.read_answer(request, final)

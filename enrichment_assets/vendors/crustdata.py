@@ -155,11 +155,25 @@ class CrustdataClient(VendorClient):
         failed = self._failure_result(outcome)
         if failed is not None:
             return {v: dataclasses.replace(failed, attempts=list(failed.attempts)) for v in values}
-        body = outcome.final.body
-        if not isinstance(body, list):
-            shape = self._shape_error(outcome, f"expected an array, got {type(body).__name__}", body)
-            return {v: dataclasses.replace(shape, attempts=list(shape.attempts)) for v in values}
+        results = self._read_chunk(id_type, values, outcome.final, outcome.attempts)
+        return dict(zip(values, results, strict=True))
 
+    def read_answer(self, request: Request, final: Exchange) -> list[VendorResult]:
+        """A kept batch answer read again: one result per identifier of the request, in its order."""
+        sent = request.json if isinstance(request.json, dict) else {}
+        id_type = URLS if URLS in sent else EMAILS
+        values = [v for v in sent.get(id_type) or [] if isinstance(v, str)]
+        if len(values) != len(request.fingerprints):
+            problem = "the kept request does not name one identifier per fingerprint"
+            return [self._unreadable(final, [], problem, None) for _ in request.fingerprints]
+        return self._read_chunk(id_type, values, final, [])
+
+    def _read_chunk(self, id_type: str, values: list[str], final: Exchange, attempts: list) -> list[VendorResult]:
+        """One result per identifier: its element of the answer (matched back by ``matched_on``)."""
+        body = final.body
+        if not isinstance(body, list):
+            return [self._unreadable(final, attempts, f"expected an array, got {type(body).__name__}", body)
+                    for _ in values]
         by_key: dict[str, Any] = {}
         for element in body:
             if isinstance(element, dict):
@@ -168,27 +182,20 @@ class CrustdataClient(VendorClient):
                     by_key.setdefault(key, element)
         positional = len(body) == len(values) and not by_key
 
-        out: dict[str, VendorResult] = {}
+        out: list[VendorResult] = []
         for n, value in enumerate(values):
             element = by_key.get(_match_key(id_type, value) or "")
             if element is None and positional:
                 element = body[n]
             if element is None:
-                out[value] = self._shape_error(outcome, "no element for this identifier in the answer", None)
+                out.append(self._unreadable(final, attempts, "no element for this identifier in the answer", None))
                 continue
-            out[value] = self._element_result(outcome.final, outcome.attempts, element)
+            out.append(self._element_result(final, attempts, element))
         return out
 
     def _element_result(self, final: Exchange, attempts: list, element: Any) -> VendorResult:
         def bad(problem: str) -> VendorResult:
-            return VendorResult(
-                provider=self.name,
-                status=CallStatus.ERROR,
-                http_status=final.status_code,
-                raw=self._scrub(element),
-                error=self.mask(f"unexpected response shape: {problem}"),
-                attempts=list(attempts),
-            )
+            return self._unreadable(final, attempts, problem, element)
 
         if not isinstance(element, dict):
             return bad(f"an element is a {type(element).__name__}")

@@ -4,7 +4,8 @@
 ``Authorization: Bearer <key>``. Answer: ``{"numbers": [...]}`` in storage order, no line
 type (switchboards and office lines included). 1 credit per number returned, so
 ``page_size`` caps the cost (config, default 3; 0 means "all"). Errors are never charged:
-403 is out of credits, 404 profile not found, 410 deprecated, 503 enrichment failed (retry).
+403 is out of credits, 404 profile not found, 410 deprecated, 503 enrichment failed (retry):
+so a 5xx is asked again at once, while a timeout (the answer may have been billed) is not.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class EnrichLayerClient(SingleLeadClient):
             fingerprints=[fingerprint],
             params={"profile_url": identity["profile_url"], "page_size": str(identity["page_size"])},
         )
+
+    def _unbilled_failure(self, exchange: Exchange) -> bool:
+        # Documented: only a 2xx with data is charged; every error (5xx and 503 "enrichment failed" included) is
+        # free, so a failed answer may be asked again at once.
+        return not exchange.ok
 
     def _error_status(self, exchange: Exchange, message: str) -> CallStatus:
         if exchange.status_code == 404:

@@ -12,16 +12,22 @@ from enrichment_assets.vendors.base import Attempt, CallStatus
 
 
 class ExchangeKind(StrEnum):
-    """What one attempt produced, as far as asking again is concerned (``RetryPolicy`` decides)."""
+    """What one attempt produced, as far as asking again and paying are concerned (``RetryPolicy`` decides)."""
 
     #: A response to act on as it is (any status the vendor meant), or a failure that asking again cannot fix.
     DONE = "done"
     #: 429: the vendor did not do the work; its Retry-After says when to ask again.
     RATE_LIMITED = "rate_limited"
-    #: Sent, and whether the vendor did the work is unknown: a timeout, a dropped connection, 5xx, 408.
-    TRANSIENT = "transient"
-    #: A 2xx whose body is not JSON (truncated or garbled in transit): the vendor may have charged for it.
-    MALFORMED = "malformed"
+    #: The request never reached the vendor (connect error or timeout, no connection from the pool): nothing
+    #: was done or billed, so asking again is safe.
+    NOT_SENT = "not_sent"
+    #: The vendor answered with a failure its document says is never billed (Enrich Layer's 5xx): safe to ask
+    #: again.
+    UNBILLED = "unbilled"
+    #: Sent, and whether the vendor did the work (and billed it) is unknown: a timeout after sending, a dropped
+    #: connection, a 5xx or 408, a 2xx that is not JSON. Asked again in the run only where a repeat cannot bill
+    #: twice (the provider's ``retry_unknown``).
+    UNKNOWN = "unknown"
     #: Not sent: the provider stopped (out of credits, unavailable) before this attempt's turn came.
     STOPPED = "stopped"
 
@@ -40,6 +46,10 @@ class Request:
     params: dict[str, str] | None = None
     json: Any = None
 
+    def as_sent(self) -> dict[str, Any]:
+        """What was asked, as JSON (kept with a paid answer so that the answer can be read again later)."""
+        return {"method": self.method, "params": self.params, "json": self.json}
+
 
 @dataclass(slots=True)
 class Exchange:
@@ -49,6 +59,8 @@ class Exchange:
     kind: ExchangeKind = ExchangeKind.DONE
     status_code: int | None = None
     headers: httpx.Headers | None = None
+    #: The body exactly as received (a paid 2xx is stored so, before it is parsed).
+    content: bytes = b""
     text: str = ""
     body: Any = NO_JSON
     #: Masked description of a transport error or timeout.

@@ -44,10 +44,16 @@ class LanternClient(SingleLeadClient):
         record_id_source: Literal["fingerprint", "lead"] = "fingerprint",
         **kwargs: Any,
     ) -> None:
-        super().__init__(config, api_key, base_url, journal, **kwargs)
         if record_id_source not in ("fingerprint", "lead"):
             raise ValueError("record_id_source must be 'fingerprint' or 'lead'")
         self.record_id_source = record_id_source
+        super().__init__(config, api_key, base_url, journal, **kwargs)
+
+    @property
+    def repeats_billed_once(self) -> bool:
+        # The vendor de-duplicates by record_id; ours is derived from the question, so asking the same question
+        # again (after a timeout, say) is recognised as the same record and not billed twice.
+        return self.record_id_source == "fingerprint"
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key.get_secret_value()}"}

@@ -42,15 +42,24 @@ class SingleLeadClient(VendorClient):
         failed = self._failure_result(outcome)
         if failed is not None:
             return failed
-        body = outcome.final.body
-        answered = dict(provider=self.name, http_status=outcome.final.status_code, raw=self._scrub(body),
-                        attempts=outcome.attempts)
+        return self._read(outcome.final, outcome.attempts, live=True)
+
+    def read_answer(self, request: Request, final: Exchange) -> list[VendorResult]:
+        """A kept 2xx JSON answer read again (after a parser change): one result, for the request's fingerprint."""
+        return [self._read(final, [], live=False)]
+
+    def _read(self, final: Exchange, attempts: list, *, live: bool) -> VendorResult:
+        body = final.body
+        answered = dict(provider=self.name, http_status=final.status_code, raw=self._scrub(body),
+                        attempts=attempts)
         try:
-            phones, credits = self.parse_success(body, outcome.final)
+            phones, credits = self.parse_success(body, final)
         except ShapeError as exc:
-            return self._shape_error(outcome, str(exc), body)
+            return self._unreadable(final, attempts, str(exc), body)
         except StopProvider as exc:
             error = self.mask(exc.message)
+            if not live:  # an old answer saying the account was out of credits then: not an answer to keep
+                return VendorResult(**answered, status=CallStatus.ERROR, error=error)
             self._stop(exc.status, error)
             return VendorResult(**answered, status=exc.status, error=error)
         emails, personal_emails = self.count_emails(body)

@@ -13,14 +13,18 @@ and no lead is left to start (``no_more_leads``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import VendorResult
 from enrichment_assets.vendors.batching import BatchingClient
+from enrichment_assets.waterfall.settlement import unrecorded
+
+logger = logging.getLogger("enrichment_assets.waterfall")
 
 #: Stores a sent batch's answers and ledger rows: ``(request fingerprints, results)``, aligned with its leads.
-SettleBatch = Callable[[list[str], list[VendorResult]], None]
+SettleBatch = Callable[[list[str], list[VendorResult]], Awaitable[None]]
 
 _Waiting = tuple[Lead, str, "asyncio.Future[VendorResult]"]
 
@@ -97,7 +101,12 @@ class Batcher:
                 if not future.done():
                     future.set_exception(exc)
             return
-        self._settle([fp for _, fp, _ in batch], results)
+        try:
+            await self._settle([fp for _, fp, _ in batch], results)
+        except Exception as exc:  # noqa: BLE001 - the store refused the answers: the leads end, pending
+            logger.error("%s: a batch answer could not be recorded: %s", self._client.name, exc)
+            results = [unrecorded(result, exc) for result in results]
         for (_, _, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
+

@@ -10,22 +10,30 @@ For each lead and provider, in order:
 1. suppressed leads go nowhere (status ``suppressed``);
 2. a lead lacking what the vendor needs is ``ineligible`` (no call);
 3. a stored response younger than ``cache_ttl_days`` answers the request
-   (``from_cache``: no call, no ledger row);
+   (``from_cache``: no call, no ledger row), also under the fingerprint an
+   older version of the client gave the same question;
 4. an identical request already in flight is shared, not sent twice;
-5. the worst-case cost is reserved against ``max_credits_per_run``; if it
+5. a paid answer kept as it arrived but not read yet (unreadable until a
+   parser fix) is read again: it answers the request, or the lead stays
+   pending; it is never bought again;
+6. the worst-case cost is reserved against ``max_credits_per_run``; if it
    does not fit, the lead is ``skipped_budget`` there;
-6. otherwise the vendor is called (a batching vendor through a batcher,
+7. otherwise the vendor is called (a batching vendor through a batcher,
    ``waterfall/batcher.py``); the response and the ledger entry are stored
    durably before the lead moves on (``waterfall/journal.py``,
-   ``waterfall/settlement.py``).
+   ``waterfall/settlement.py``). A request whose outcome is unknown (sent, no
+   usable answer) keeps its reservation as spent and leaves the lead pending.
 
-The lead stops at the first provider whose numbers meet ``stop_when``.
+The lead stops at the first provider whose numbers meet ``stop_when``. While
+it runs, the engine holds a lease in the store (``storage/lease.py``) that
+every request it sends names; the store's I/O runs off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,15 +44,20 @@ from enrichment_assets.config import EnrichmentConfig
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.outcomes import CallStatus, RowOutcome
 from enrichment_assets.phones.parse import parse_phone, region_hints
+from enrichment_assets.storage.lease import LeaseKeeper
 from enrichment_assets.storage.response_store import ResponseStore, StoredResponse
+from enrichment_assets.storage.store_io import StoreIO
 from enrichment_assets.vendors.base import PhoneClaim, VendorResult, request_fingerprint
 from enrichment_assets.vendors.batching import supports_batching
+from enrichment_assets.vendors.retry import RetryUnknown
 from enrichment_assets.waterfall.batcher import Batcher
 from enrichment_assets.waterfall.journal import RunBooks, StoreJournal
 from enrichment_assets.waterfall.pricing import Budget, worst_case_credits
 from enrichment_assets.waterfall.results import ProviderRow, ProviderStats, ResultSink, WaterfallStats
-from enrichment_assets.waterfall.settlement import Settlement
+from enrichment_assets.waterfall.settlement import Booked, Settlement, SettlementFailed, unrecorded
 from enrichment_assets.waterfall.suppression import Suppression
+
+logger = logging.getLogger("enrichment_assets.waterfall")
 
 def meets_stop_rule(stop_when: str, phones: list[PhoneClaim], hints: tuple[str, ...]) -> bool:
     """Whether numbers from one provider are good enough to stop the waterfall for this lead."""
@@ -84,11 +97,13 @@ class WaterfallEngine:
         progress_every_seconds: float = 5.0,
         max_leads_in_flight: int | None = None,
         order_for: Callable[[Lead], Sequence[str]] | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         """``order_for(lead)``: the providers to walk that lead through, in order (the cost model's adaptive order);
         default: ``config.active_order`` for every lead. Providers without a client are dropped from it."""
         self.config = config
         self.store = store
+        self.io = StoreIO(store)
         self.run_id = run_id
         self.list_id = list_id
         self.suppression = suppression or Suppression()
@@ -96,16 +111,25 @@ class WaterfallEngine:
         self._progress = progress
         self._progress_every = progress_every_seconds
         self.stats = WaterfallStats()
-        books = RunBooks(store=store, run_id=run_id, list_id=list_id, config=config, stats=self.stats)
+        self.lease = LeaseKeeper(store, run_id, lease_seconds)
+        books = RunBooks(io=self.io, run_id=run_id, list_id=list_id, owner_id=self.lease.owner_id, config=config,
+                         stats=self.stats)
         self._fp_records: dict[tuple[str, str], list[str]] = {}
-        self._journal = StoreJournal(books, lambda provider, fp: self._fp_records.get((provider, fp), []))
-        self._settlement = Settlement(books, now)
+        self._journal = StoreJournal(books, lambda provider, fp: self._fp_records.get((provider, fp), []),
+                                     self.worst_case)
         # Providers in waterfall order that have a client; the others are skipped (live mode without a key).
         built = {p: client_factory(p, self._journal) for p in config.active_order}
         self.clients = {p: c for p, c in built.items() if c is not None}
         self.skipped_providers = [p for p, c in built.items() if c is None]
         self.order = list(self.clients)
         self._order_for = order_for
+        # The most each vendor has ever reported for one call: reservations are never below it.
+        self._reported: dict[str, float | None] = {
+            p: store.reported_cost(p, c.endpoint) for p, c in self.clients.items()}
+        self._settlement = Settlement(
+            books, now, self.worst_case,
+            {p: bool(getattr(c, "repeats_billed_once", False)) for p, c in self.clients.items()},
+            {p: int(getattr(c, "parser_version", 1)) for p, c in self.clients.items()})
         # Providers we may call; the rest answer only from the store (asset subsetting).
         self.call_providers = set(call_providers) if call_providers is not None else set(self.order)
         self.budgets = {p: Budget(config.provider(p).max_credits_per_run) for p in self.order}
@@ -118,14 +142,35 @@ class WaterfallEngine:
         concurrency = sum(config.provider(p).max_concurrency for p in self.order) or 1
         self._max_in_flight = max_leads_in_flight or max(256, concurrency * 8)
 
+    def worst_case(self, provider: str, identifiers: int = 1) -> float:
+        """The most one request for ``identifiers`` lookups may cost: the price rule's worst case, or the most
+        the vendor ever reported for a call when that is more."""
+        return worst_case_credits(provider, self.config.provider(provider), identifiers, self._reported.get(provider))
+
+    def _reservation(self, provider: str) -> float:
+        """What one lookup reserves: its worst case, once per attempt that could be billed (a vendor that bills
+        repeats, with ``retry_unknown: now``, may bill each attempt of the lookup)."""
+        client = self.clients[provider]
+        policy = getattr(client, "retry_policy", None)
+        attempts = 1
+        if (policy is not None and policy.retry_unknown is RetryUnknown.NOW
+                and not getattr(client, "repeats_billed_once", False)):
+            attempts += policy.max_retries
+        return self.worst_case(provider) * attempts
+
     # ------------------------------------------------------------------ public
 
     async def run(self, leads: Iterable[Lead], sink: ResultSink) -> WaterfallStats:
-        """Open every client, walk all leads through the providers, close the clients."""
-        async with contextlib.AsyncExitStack() as stack:
-            for client in self.clients.values():
-                await stack.enter_async_context(client)
-            return await self._run(leads, sink)
+        """Hold the lease, open every client, walk all leads through the providers, close the clients."""
+        await asyncio.to_thread(self.lease.__enter__)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for client in self.clients.values():
+                    await stack.enter_async_context(client)
+                return await self._run(leads, sink)
+        finally:
+            self.io.close()
+            await asyncio.to_thread(self.lease.__exit__, None, None, None)
 
     async def _run(self, leads: Iterable[Lead], sink: ResultSink) -> WaterfallStats:
         started = time.monotonic()
@@ -184,9 +229,13 @@ class WaterfallEngine:
             batcher = self._batchers.get(provider)
             if batcher is not None:
                 reached.add(provider)
-                batcher.lead_arrived()
-                row = await self._ask(provider, lead)
-                batcher.flush_if_nothing_more_coming()  # the lead may not have joined (ineligible, cached, budget)
+                joined: set[str] = set()
+                try:
+                    row = await self._ask(provider, lead, joined)
+                finally:
+                    if provider not in joined:  # ineligible, cached, shared, over budget: it did not join a batch
+                        batcher.lead_arrived()
+                        batcher.flush_if_nothing_more_coming()
             else:
                 row = await self._ask(provider, lead)
             if row is None:
@@ -205,7 +254,8 @@ class WaterfallEngine:
                     self.stats.stopped_early += 1
                 return
 
-    async def _ask(self, provider: str, lead: Lead) -> ProviderRow | None:
+    async def _ask(self, provider: str, lead: Lead, joined: set[str] | None = None) -> ProviderRow | None:
+        """The lead's row at one provider; ``joined`` gets the provider's name when the lead joined a batch."""
         client = self.clients[provider]
         stats = self.stats.providers[provider]
         base = dict(list_id=lead.list_id, record_id=lead.record_id, provider=provider)
@@ -215,7 +265,9 @@ class WaterfallEngine:
             return ProviderRow(**base, request_fingerprint=None, outcome=RowOutcome.INELIGIBLE, phones=[],
                                claimed_types=[], credits=0.0, called_at=None, from_cache=False, error=reason)
         fp = request_fingerprint(provider, client.endpoint, client.request_identity(lead))
-        cached = self.store.fresh_response(fp, self._ttl, self._now())
+        cached = await self.io.read(self.store.fresh_response, fp, self._ttl, self._now())
+        if cached is None:
+            cached = await self._answer_to_older_fingerprint(client, lead, fp)
         if cached is not None:
             stats.cache_hits += 1
             return self._row_from_stored(base, fp, cached)
@@ -225,15 +277,15 @@ class WaterfallEngine:
         shared = self._inflight.get(key)
         if shared is not None:
             self._fp_records[key].append(lead.record_id)
-            result, _ = await asyncio.shield(shared)
+            result, from_store = await asyncio.shield(shared)
             stats.shared += 1
-            return self._row_from_result(base, fp, result, credits=0.0, from_cache=bool(result.attempts))
+            return self._row_from_result(base, fp, result, credits=0.0, from_cache=from_store or bool(result.attempts))
         future: asyncio.Future[tuple[VendorResult, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         self._fp_records[key] = [lead.record_id]
         try:
-            result, credits = await self._call(provider, client, lead, fp)
-            future.set_result((result, True))
+            result, booked, from_store = await self._call(provider, client, lead, fp, joined)
+            future.set_result((result, from_store))
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # mark retrieved; sharers re-raise it themselves
@@ -241,23 +293,87 @@ class WaterfallEngine:
         finally:
             del self._inflight[key]
             self._fp_records.pop(key, None)
-        return self._row_from_result(base, fp, result, credits=credits, from_cache=False)
+        if from_store:
+            stats.cache_hits += 1
+        return self._row_from_result(base, fp, result, credits=booked.credits, from_cache=from_store)
 
-    async def _call(self, provider: str, client: Any, lead: Lead, fp: str) -> tuple[VendorResult, float]:
-        config = self.config.provider(provider)
+    async def _answer_to_older_fingerprint(self, client: Any, lead: Lead, fp: str) -> StoredResponse | None:
+        """A fresh answer stored under the fingerprint an older version of the client gave this question (before
+        its identity was normalized): copied under today's fingerprint, so it is never bought again."""
+        older = getattr(client, "legacy_fingerprints", None)
+        for old_fp in older(lead) if older is not None else ():
+            if old_fp == fp:
+                continue
+            stored = await self.io.read(self.store.fresh_response, old_fp, self._ttl, self._now())
+            if stored is not None:
+                await self.io.write(self.store.copy_response, old_fp, fp)
+                return stored
+        return None
+
+    async def _read_kept(self, provider: str, client: Any, fp: str) -> VendorResult | None:
+        """A paid answer kept as it arrived and not read yet, read with today's parser: the lookup's result
+        when it answers the question or still cannot be read (the lead stays pending); ``None`` otherwise."""
+        reread = getattr(client, "reread", None)
+        if reread is None:
+            return None
+        for kept in await self.io.read(self.store.kept_answers, fp):
+            results = reread(kept.answer, kept.request_fingerprints)
+            if results is None or fp not in kept.request_fingerprints:
+                continue  # not JSON: nothing in it to read, the question is asked again
+            result = results[kept.request_fingerprints.index(fp)]
+            if result.unread:
+                return result
+            if result.status.answered:
+                try:
+                    await self._settlement.settle_kept(provider, kept, results)
+                except SettlementFailed as exc:
+                    return unrecorded(result, exc)
+                return result
+        return None
+
+    async def _call(self, provider: str, client: Any, lead: Lead, fp: str, joined: set[str] | None = None
+                    ) -> tuple[VendorResult, Booked, bool]:
+        """The lookup's result, what it cost this run, and whether it came from the store (a kept answer)."""
+        kept = await self._read_kept(provider, client, fp)
+        if kept is not None:
+            return kept, Booked(), True
         budget = self.budgets[provider]
         hold = f"{provider}:{fp}"
-        if not await budget.reserve(hold, worst_case_credits(provider, config)):
-            return VendorResult(provider=provider, status=CallStatus.SKIPPED_BUDGET), 0.0
+        if not await budget.reserve(hold, self._reservation(provider)):
+            return VendorResult(provider=provider, status=CallStatus.SKIPPED_BUDGET), Booked(), False
         batcher = self._batchers.get(provider)
+        if batcher is not None:
+            # The lead stops counting as "may still join" only now: a batch is not flushed half empty while
+            # leads that reached this provider are still reading the store.
+            if joined is not None:
+                joined.add(provider)
+            batcher.lead_arrived()
         try:
             result = await (batcher.submit(lead, fp) if batcher is not None else client.lookup(lead))
         except BaseException:
             budget.release(hold)
             raise
-        credits = self._settlement.settle(provider, fp, result, batched=batcher is not None)
-        budget.settle(hold, credits)
-        return result, credits
+        try:
+            booked = await self._settlement.settle(provider, fp, result, batched=batcher is not None)
+        except SettlementFailed as exc:
+            logger.error("%s: %s", provider, exc)
+            result, booked = unrecorded(result, exc), Booked(0.0, self.worst_case(provider))
+        # An unknown request keeps its reservation as spent (its worst case): the vendor may have billed it.
+        budget.settle(hold, booked.at_most)
+        self._note_reported_cost(provider, result)
+        return result, booked, False
+
+    def _note_reported_cost(self, provider: str, result: VendorResult) -> None:
+        """A vendor reporting more for one call than this run reserves: reserve that much from now on."""
+        reported = [a.vendor_credits for a in result.attempts if a.vendor_credits is not None]
+        if not reported:
+            return
+        highest = max(reported)
+        if highest > self.worst_case(provider) + 1e-9:
+            logger.warning("%s reported %g credits for one call, more than its price rule's worst case (%g): "
+                           "budgets reserve %g per call from now on; check its pricing in enrichment.yaml",
+                           provider, highest, self.worst_case(provider), highest)
+            self._reported[provider] = highest
 
     def _row_from_stored(self, base: dict[str, Any], fp: str, stored: StoredResponse) -> ProviderRow:
         return ProviderRow(**base, request_fingerprint=fp, outcome=RowOutcome(stored.status),

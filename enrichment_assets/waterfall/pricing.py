@@ -41,20 +41,23 @@ def rule_credits(config: ProviderConfig, lookups: Sequence[LookupCharge]) -> flo
     return credits
 
 
-def worst_case_credits(provider: str, config: ProviderConfig, identifiers: int = 1) -> float:
-    """The most one request for ``identifiers`` lookups could cost: reserved against the budget before sending."""
+def worst_case_credits(provider: str, config: ProviderConfig, identifiers: int = 1,
+                       reported: float | None = None) -> float:
+    """The most one request for ``identifiers`` lookups could cost: reserved against the budget before sending.
+
+    The price rule's worst case, or the most the vendor has ever reported for one such call (``reported``)
+    when that is more: a vendor whose prices rose is not under-reserved twice.
+    """
     p = config.pricing
     # A page_size (only a provider that caps its numbers per call takes one) bounds the numbers; 0 means all.
     max_numbers = config.page_size or provider_spec(provider).max_numbers
     per_match = p.per_match + field_credits(config)
     if p.max_per_match is not None:
         per_match = min(per_match, p.max_per_match)
-    per_lookup = p.per_found + p.per_number * max_numbers + per_match
-    # Emails are priced only where they can be asked for (enrichment_type is a provider-specific key).
-    types = set(config.enrichment_type or [])
-    per_lookup += p.per_email * ("email" in types)
-    per_lookup += p.per_personal_email * ("personal_email" in types and bool(config.personal_email_consent))
-    return p.per_call + per_lookup * identifiers
+    # An email is priced whenever one comes back, asked for or not (settlement counts what the answer holds).
+    per_lookup = p.per_found + p.per_number * max_numbers + per_match + p.per_email + p.per_personal_email
+    rule = p.per_call + per_lookup * identifiers
+    return max(rule, reported) if reported is not None else rule
 
 
 @dataclass

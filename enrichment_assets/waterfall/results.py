@@ -48,6 +48,13 @@ class ProviderStats:
     credits: float = 0.0
     usd: float = 0.0
     rate_limited: int = 0
+    #: Requests booked ``unknown`` (sent, no usable answer), and the credits they may have cost on top of
+    #: ``credits`` (their worst cases, less those settled as billed once).
+    unknown: int = 0
+    uncertain_credits: float = 0.0
+    #: Earlier ``unknown`` requests this run's answers settled; kept answers read again (a parser fix).
+    settled_unknown: int = 0
+    kept_answers_read: int = 0
 
 
 @dataclass
@@ -65,3 +72,11 @@ class WaterfallStats:
     @property
     def credits(self) -> float:
         return sum(p.credits for p in self.providers.values())
+
+    @property
+    def unknown(self) -> int:
+        return sum(p.unknown for p in self.providers.values())
+
+    @property
+    def uncertain_credits(self) -> float:
+        return sum(p.uncertain_credits for p in self.providers.values())

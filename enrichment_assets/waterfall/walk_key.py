@@ -26,7 +26,8 @@ WALK_RULES_VERSION = 1
 
 #: Provider settings that never change where a lead's walk ends.
 _NOT_DECISIVE = frozenset({
-    "rate_limit_per_second", "burst", "max_concurrency", "timeout_seconds", "max_retries", "usd_per_credit",
+    "rate_limit_per_second", "burst", "max_concurrency", "timeout_seconds", "max_retries", "retry_unknown",
+    "retry_schedule", "usd_per_credit",
     "max_credits_per_run", "pricing", "batch_size", "batch_wait_seconds",
 })
 

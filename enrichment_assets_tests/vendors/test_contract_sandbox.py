@@ -291,12 +291,15 @@ async def test_5xx_retried_then_given_up(sandbox: Sandbox, vendor: str, fault: s
         sandbox.configure(vendor, faults={fault: 0.0})
         healed = await client.lookup(lead_of(person))  # the provider is not stopped by 5xx
 
-    assert failed.status is CallStatus.ERROR and failed.http_status == int(code)
-    assert statuses(failed) == [int(code)] * 3  # 1 + max_retries, bounded
-    assert failed.error and "gave up after 3 attempts" in failed.error
-    assert stats["requests"] == 3 and stats["by_status"] == {code: 3} and stats["credits_charged"] == 0
+    # Asked again in the run (bounded) only where a repeat cannot bill twice: Enrich Layer documents its 5xx as
+    # free, Lantern bills a repeated record_id once. Elsewhere the outcome is unknown and left to the next run.
+    asked = 3 if vendor in ("enrichlayer", "lantern") else 1
+    assert failed.status is (CallStatus.ERROR if vendor == "enrichlayer" else CallStatus.UNKNOWN)
+    assert failed.http_status == int(code) and statuses(failed) == [int(code)] * asked
+    assert failed.error and ("gave up after 3 attempts" if asked == 3 else "not asked again") in failed.error
+    assert stats["requests"] == asked and stats["by_status"] == {code: asked} and stats["credits_charged"] == 0
     assert healed.status is CallStatus.FOUND and statuses(healed) == [200]
-    assert sandbox.stats(vendor)["requests"] == 4
+    assert sandbox.stats(vendor)["requests"] == asked + 1
 
 
 @pytest.mark.parametrize("vendor", PROVIDERS)
@@ -307,11 +310,13 @@ async def test_hanging_vendor_times_out_and_is_retried_boundedly(sandbox: Sandbo
         result = await client.lookup(lead_of(person))
     await sandbox.wait_idle(vendor)
 
-    assert result.status is CallStatus.ERROR and result.http_status is None
+    # Sent, then no answer in time: unknown (the vendor may have billed it); asked again only by Lantern.
+    asked = 2 if vendor == "lantern" else 1
+    assert result.status is CallStatus.UNKNOWN and result.http_status is None
     # No status at all: the client gave up at its deadline. Waiting out a hang would have got the 500 it ends in.
-    assert statuses(result) == [None, None] and "timeout" in (result.error or "")
+    assert statuses(result) == [None] * asked and "timeout" in (result.error or "")
     stats = sandbox.stats(vendor)
-    assert stats["requests"] == 2 and stats["injected"]["hang"] == 2 and stats["credits_charged"] == 0
+    assert stats["requests"] == asked and stats["injected"]["hang"] == asked and stats["credits_charged"] == 0
 
 
 # ----------------------------------------------------------------------------- out of credits
@@ -397,7 +402,7 @@ async def test_crustdata_403_without_contact_access_is_unavailable_not_out_of_cr
 
 
 @pytest.mark.parametrize("vendor", PROVIDERS)
-async def test_malformed_200_is_an_error_for_the_record_not_a_crash(sandbox: Sandbox, vendor: str) -> None:
+async def test_malformed_200_is_an_unknown_outcome_not_a_crash(sandbox: Sandbox, vendor: str) -> None:
     sandbox.configure(vendor, faults={"malformed_rate": 1.0})
     person = sandbox.people(vendor, has_phones(vendor))[0]
     async with make_client(sandbox, vendor) as client:
@@ -406,14 +411,15 @@ async def test_malformed_200_is_an_error_for_the_record_not_a_crash(sandbox: San
         sandbox.configure(vendor, faults={"malformed_rate": 0.0})
         fine = await client.lookup(lead_of(person))
 
-    # Asked once more, then the record's error.
-    assert broken.status is CallStatus.ERROR and broken.http_status == 200 and statuses(broken) == [200, 200]
+    # A 2xx the vendor may have billed: unknown, asked again in the run only by Lantern (max_retries times).
+    asked = 3 if vendor == "lantern" else 1
+    assert broken.status is CallStatus.UNKNOWN and broken.http_status == 200 and statuses(broken) == [200] * asked
     assert "malformed JSON" in (broken.error or "")
     assert isinstance(broken.raw, str) and broken.raw  # the truncated text is kept for the record
-    assert stats["requests"] == 2 and stats["injected"]["malformed"] == 2 and stats["credits_charged"] == 0
+    assert stats["requests"] == asked and stats["injected"]["malformed"] == asked and stats["credits_charged"] == 0
     assert client.stopped is None
     assert fine.status is CallStatus.FOUND
-    assert sandbox.stats(vendor)["requests"] == 3
+    assert sandbox.stats(vendor)["requests"] == asked + 1
 
 
 # ----------------------------------------------------------------------------- Crustdata batching

@@ -77,7 +77,7 @@ class FakeClient:
         from enrichment_assets.vendors.base import request_fingerprint
 
         attempt = self._attempt([request_fingerprint(self.name, self.endpoint, self.request_identity(lead))])
-        self.journal.sent(attempt)
+        await self.journal.sent(attempt)
         self.requests += 1
         await asyncio.sleep(self.delay)
         if self.status is CallStatus.OUT_OF_CREDITS:
@@ -86,7 +86,7 @@ class FakeClient:
             attempt.http_status = 200
         attempt.vendor_credits = self.vendor_credits
         attempt.finished_at = datetime.now(UTC)
-        self.journal.finished(attempt)
+        await self.journal.finished(attempt)
         return await self._one(getattr(lead, self.needs), attempt)
 
     async def lookup_batch(self, leads: list[Lead]) -> list[VendorResult]:
@@ -95,13 +95,13 @@ class FakeClient:
         fps = list(dict.fromkeys(request_fingerprint(self.name, self.endpoint, self.request_identity(lead))
                                  for lead in leads))
         attempt = self._attempt(fps)
-        self.journal.sent(attempt)
+        await self.journal.sent(attempt)
         self.requests += 1
         self.batches.append(len(leads))
         await asyncio.sleep(self.delay)
         attempt.http_status = 200
         attempt.finished_at = datetime.now(UTC)
-        self.journal.finished(attempt)
+        await self.journal.finished(attempt)
         return [await self._one(getattr(lead, self.needs), attempt) for lead in leads]
 
 

@@ -22,10 +22,11 @@ LEAD = Lead("l1", "r1", "Jane", "Doe", "Acme", "acme.io", "jane.doe@acme.io",
 
 def test_the_values_are_the_tables_contract() -> None:
     assert [o.value for o in RowOutcome] == ["found", "not_found", "ineligible", "skipped_budget",
-                                             "provider_unavailable", "error"]
+                                             "provider_unavailable", "error", "unknown"]
     assert {o.value for o in LedgerOutcome} == {"found", "not_found", "error", "rate_limited", "out_of_credits",
                                                 "provider_unavailable", "unknown"}
-    assert PENDING_OUTCOMES == {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR}
+    assert PENDING_OUTCOMES == {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR,
+                                RowOutcome.UNKNOWN}
 
 
 @pytest.mark.parametrize("status", list(CallStatus))
@@ -82,7 +83,11 @@ def walk(tmp_path: Path, provider: str, *responses: httpx.Response | Exception) 
      LedgerOutcome.UNAVAILABLE),
     ("leadmagic", httpx.Response(410, json={"message": "Gone"}), RowOutcome.UNAVAILABLE, LedgerOutcome.UNAVAILABLE),
     ("leadmagic", httpx.Response(400, json={"message": "bad input"}), RowOutcome.ERROR, LedgerOutcome.ERROR),
-    ("leadmagic", httpx.Response(500, json={"message": "oops"}), RowOutcome.ERROR, LedgerOutcome.ERROR),
+    # A 5xx may have been billed: unknown (pending), unless the vendor documents it as free (Enrich Layer).
+    ("leadmagic", httpx.Response(500, json={"message": "oops"}), RowOutcome.UNKNOWN, LedgerOutcome.UNKNOWN),
+    ("enrichlayer", httpx.Response(503, json={"description": "Enrichment failed"}), RowOutcome.ERROR,
+     LedgerOutcome.ERROR),
+    ("pronto", httpx.ReadTimeout("timed out"), RowOutcome.UNKNOWN, LedgerOutcome.UNKNOWN),
     ("leadmagic", httpx.Response(429, json={"message": "slow down"}), RowOutcome.ERROR, LedgerOutcome.RATE_LIMITED),
     ("lantern", httpx.ConnectError("refused"), RowOutcome.ERROR, LedgerOutcome.ERROR),
     ("enrichlayer", httpx.Response(404, json={"description": "Profile not found"}), RowOutcome.NOT_FOUND,
