@@ -235,7 +235,9 @@ class ResponseStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._in_group = False
+        self._savepoints = 0
         self._conn = self._connect()
         with self._lock:
             self._conn.executescript(SCHEMA)
@@ -291,8 +293,21 @@ class ResponseStore:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. Whatever fails (a statement or the COMMIT itself), the transaction is rolled
-        back: a connection left inside a transaction would fail every later BEGIN."""
+        back: a connection left inside a transaction would fail every later BEGIN. Inside :meth:`group`, a
+        savepoint of the group's transaction instead (its failure undoes only its own writes)."""
         with self._lock:
+            if self._in_group:
+                name = f"write_{self._savepoints}"
+                self._savepoints += 1
+                self._conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute(f"ROLLBACK TO {name}")
+                    self._conn.execute(f"RELEASE {name}")
+                    raise
+                self._conn.execute(f"RELEASE {name}")
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -301,6 +316,23 @@ class ResponseStore:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Several writes in one transaction (one wait for the disk instead of one each): each write inside runs
+        in a savepoint; nothing is durable before the block's COMMIT, and a failed COMMIT undoes all of them."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_group = True
+            try:
+                yield
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_group = False
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         with self._read_lock:
@@ -617,6 +649,10 @@ class ResponseStore:
                 conn.executemany("UPDATE attempts SET request_fingerprints = ?, record_ids = ? WHERE attempt_id = ?",
                                  changes[start:start + _FORGET_CHUNK])
             scrubbed += len(changes[start:start + _FORGET_CHUNK])
+        # The WAL still holds the pages as they were before the deletes: copy the zeroed pages into the database
+        # and empty it, so the erased answers survive nowhere on disk.
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed, scrubbed
 
     def _journal_identifier_pages(self, page_size: int = 50_000) -> Iterator[list[tuple[str, str, str]]]:

@@ -1,0 +1,164 @@
+"""SQLite hazards of the response store and request journal, on a real SQLite file.
+
+A failed COMMIT must not leave the connection inside a transaction; a request journaled as sent must survive a
+power cut (``synchronous=FULL``); an erased answer must not survive in free pages (``secure_delete``); the
+waterfall's event loop must keep running while another process holds the write lock; ``forget`` must not hold
+the write lock while it scans the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from enrichment_assets.config import parse_config
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.storage.response_store import AttemptRow, ResponseStore, StoredResponse
+from enrichment_assets.vendors.registry import provider_spec
+from enrichment_assets.waterfall.engine import WaterfallEngine
+from enrichment_assets_tests.vendors.helpers import FOUND_BODY
+from enrichment_assets_tests.wire_vendor import Respond, WireVendor
+
+SQLITE_TRANSACTION = 22  # the authorizer's action code for BEGIN / COMMIT / ROLLBACK
+
+
+def sent(attempt_id: str, run_id: str = "run1", fps: list[str] | None = None,
+         record_ids: list[str] | None = None) -> AttemptRow:
+    return AttemptRow(attempt_id=attempt_id, run_id=run_id, list_id="l1", provider="leadmagic", endpoint="/x",
+                      request_fingerprints=fps or [f"fp-{attempt_id}"], record_ids=record_ids or [attempt_id],
+                      sent_at=datetime.now(UTC), finished_at=None, http_status=None, outcome=None, credits=None,
+                      credit_basis=None, usd=None, worst_case_credits=5.0, error=None)
+
+
+def test_a_failed_commit_is_rolled_back_and_the_store_stays_usable(tmp_path: Path) -> None:
+    store = ResponseStore(tmp_path / "store.sqlite")
+    denied: list[str] = []
+
+    def deny_first_commit(action: int, arg1: str | None, *_: object) -> int:
+        if action == SQLITE_TRANSACTION and (arg1 or "").upper() == "COMMIT" and not denied:
+            denied.append(arg1 or "")
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    store._conn.set_authorizer(deny_first_commit)  # noqa: SLF001 - the COMMIT of this store's writer fails
+    with pytest.raises(sqlite3.DatabaseError):
+        store.record_sent(sent("a1"))
+    assert denied
+    store.record_sent(sent("a2"))  # the next write works: no transaction was left open
+    assert [a.attempt_id for a in store.attempts()] == ["a2"]
+    store.close()
+
+
+def test_the_journal_is_written_to_survive_a_power_cut_and_erasures_overwrite(tmp_path: Path) -> None:
+    with ResponseStore(tmp_path / "store.sqlite") as store:
+        for conn in (store._conn, store._reader):  # noqa: SLF001
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+            assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_an_erased_answer_survives_nowhere_in_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    connect = sqlite3.connect
+
+    def without_secure_delete(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        conn = connect(*args, **kwargs)
+        conn.execute("PRAGMA secure_delete=OFF")  # as on a SQLite build that does not compile it in
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", without_secure_delete)
+    marker = "+4915199988877"
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path) as store:
+        store.record_outcome([], [StoredResponse(
+            request_fingerprint="fp-x", provider="leadmagic", status="found", phones=[(marker, "mobile")],
+            raw={"mobile_number": marker}, http_status=200, vendor_credits=5, matched=None,
+            received_at=datetime.now(UTC))])
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # noqa: SLF001 - the answer is in the main file
+        assert marker.encode() in path.read_bytes()
+        store.forget(["fp-x"], [])
+        assert store.fresh_response("fp-x", timedelta(days=1)) is None
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("store.sqlite"))
+    assert marker.encode() not in blob
+
+
+def test_forget_does_not_hold_the_write_lock_while_it_scans_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = ResponseStore(path)
+    for i in range(200):
+        store.record_sent(sent(f"a{i}", record_ids=[f"R{i}"]))
+    other_writer_blocked: list[bool] = []
+
+    def when_scanning(sql: str) -> None:
+        if "FROM attempts" in sql and "record_ids" in sql and "SELECT" in sql.upper() and not other_writer_blocked:
+            # Another process (a run enriching another list) wants to journal a request right now.
+            other = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                other_writer_blocked.append(False)
+            except sqlite3.OperationalError:
+                other_writer_blocked.append(True)
+            finally:
+                other.close()
+
+    for conn in (store._conn, getattr(store, "_reader", None)):  # noqa: SLF001
+        if conn is not None:
+            conn.set_trace_callback(when_scanning)
+    removed, scrubbed = store.forget(["fp-a7"], ["R7", "R9"])
+    assert other_writer_blocked == [False], "forget held the write lock while it scanned the journal"
+    assert scrubbed == 2
+    assert {a.attempt_id: a.record_ids for a in store.attempts()}["a9"] == []
+    store.close()
+
+
+def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    """The journal waits (busy timeout) for another process's write lock: the event loop must not wait with it."""
+    path = tmp_path / "store.sqlite"
+    store = ResponseStore(path)
+    holding, loop_ran = threading.Event(), threading.Event()
+    released_because_loop_ran: list[bool] = []
+
+    def other_process() -> None:
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        holding.set()
+        released_because_loop_ran.append(loop_ran.wait(10))
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    holding.wait(10)
+    cfg = parse_config({"waterfall": {"order": ["leadmagic"]},
+                        "providers": {"leadmagic": {"rate_limit_per_second": 1000, "timeout_seconds": 30}}})
+
+    class Rows(list):
+        def add(self, row) -> None:  # noqa: ANN001
+            self.append(row)
+
+    async def main(base_url: str) -> Rows:
+        async def ticker() -> None:
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+            loop_ran.set()
+
+        def factory(name: str, journal):  # noqa: ANN001, ANN202
+            return provider_spec(name).client(cfg.provider(name), "test-key-0000", base_url, journal)
+
+        engine = WaterfallEngine(cfg, factory, store, run_id="run1", list_id="l1")
+        rows = Rows()
+        tick = asyncio.create_task(ticker())
+        await engine.run([Lead("l1", "r1", linkedin_url="https://www.linkedin.com/in/x")], rows)
+        await tick
+        return rows
+
+    with WireVendor(Respond(200, FOUND_BODY["leadmagic"])) as vendor:
+        rows = asyncio.run(main(vendor.base_url))
+    holder.join()
+    store.close()
+    assert released_because_loop_ran == [True], "the event loop stood still while the store waited for the lock"
+    assert [r.outcome for r in rows] == ["found"]
