@@ -11,7 +11,8 @@ stops the provider; a 429 waits for the body's ``retry_after`` when no header sa
 ``record_id``: Lantern caches and deduplicates by it and wants it unique per contact. A
 lead's own ``record_id`` is unique only inside its list (lists reuse ``1, 2, 3 ...``), and a
 changed row keeps its id: both could return another person's or a stale cached answer.
-So the client sends ``lr_<first 32 hex of the request fingerprint>`` by default
+So the client sends ``lr_<first 32 hex of the request fingerprint>`` by default (the fingerprint reads names,
+company and domain without case, punctuation or legal form: ``vendors/identity.py``)
 (``record_id_source="fingerprint"``): the same question gets the same id, a different one
 a different id. ``record_id_source="lead"`` sends the lead's ``record_id`` instead.
 """
@@ -22,9 +23,10 @@ from typing import Any, Literal
 
 from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim, compact
+from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim, compact, request_fingerprint
 from enrichment_assets.vendors.errors import ShapeError, vendor_message
 from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.identity import company_key, domain_key, name_key
 from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 
@@ -64,21 +66,32 @@ class LanternClient(SingleLeadClient):
         return "needs first + last name with company or domain, a LinkedIn profile, or an email"
 
     def request_identity(self, lead: Lead) -> dict[str, Any]:
-        # Everything sent except record_id (an echo / cache key, not part of the question).
+        # Everything sent except record_id (an echo / cache key, not part of the question), in the form the
+        # vendor's matching reads it: names, company and domain without case, punctuation or legal form.
         return compact(
             {
-                "first_name": lead.first_name,
-                "last_name": lead.last_name,
-                "company": lead.company,
-                "domain": lead.domain,
+                "first_name": name_key(lead.first_name),
+                "last_name": name_key(lead.last_name),
+                "company": company_key(lead.company),
+                "domain": domain_key(lead.domain),
                 "email": lead.email,
                 "linkedin_id": lead.linkedin_slug,
             }
         )
 
+    def legacy_fingerprints(self, lead: Lead) -> list[str]:
+        """The fingerprint this question had before its identity was normalized (answers stored under it stay
+        this question's answers)."""
+        legacy = compact({"first_name": lead.first_name, "last_name": lead.last_name, "company": lead.company,
+                          "domain": lead.domain, "email": lead.email, "linkedin_id": lead.linkedin_slug})
+        return [request_fingerprint(self.name, self.endpoint, legacy)]
+
     def build_request(self, lead: Lead, identity: dict[str, Any], fingerprint: str) -> Request:
         record_id = f"lr_{fingerprint[:32]}" if self.record_id_source == "fingerprint" else lead.record_id
-        return Request(method=self.method, fingerprints=[fingerprint], json={"record_id": record_id, **identity})
+        # The lead's own text is sent; the normalized identity only decides what counts as the same question.
+        sent = compact({"first_name": lead.first_name, "last_name": lead.last_name, "company": lead.company,
+                        "domain": lead.domain, "email": lead.email, "linkedin_id": lead.linkedin_slug})
+        return Request(method=self.method, fingerprints=[fingerprint], json={"record_id": record_id, **sent})
 
     def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:
         if not isinstance(body, dict):

@@ -3,7 +3,8 @@
 ``POST /v2/contacts/single_enrich`` (config ``path``; older docs say
 ``/v2/contacts/sync_single_enrich``), ``X-API-KEY: <key>``, JSON ``{firstname, lastname,
 company_name, domain, linkedin_url, enrichment_type: [...], custom: {record_id}}``.
-``phone`` and ``personal_email`` need ``linkedin_url``. ``personal_email`` needs the
+``phone`` and ``personal_email`` need ``linkedin_url``. The fingerprint reads names and company without
+case, punctuation or legal form (``vendors/identity.py``). ``personal_email`` needs the
 account's consent (else the vendor answers 422): it is sent only when config
 ``personal_email_consent`` is true, otherwise dropped from ``enrichment_type``.
 
@@ -17,9 +18,17 @@ from __future__ import annotations
 from typing import Any
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.vendors.base import CallStatus, PhoneClaim, as_float, compact, dedupe_exact
+from enrichment_assets.vendors.base import (
+    CallStatus,
+    PhoneClaim,
+    as_float,
+    compact,
+    dedupe_exact,
+    request_fingerprint,
+)
 from enrichment_assets.vendors.errors import ShapeError, StopProvider, looks_like_credit_problem, vendor_message
 from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.identity import company_key, domain_key, name_key
 from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 DEFAULT_PATH = "/v2/contacts/single_enrich"
@@ -57,22 +66,34 @@ class ProntoClient(SingleLeadClient):
         return f"missing {', '.join(missing)}" if missing else None
 
     def request_identity(self, lead: Lead) -> dict[str, Any]:
-        # Everything sent except ``custom`` (echoed back, not part of the question).
+        # Everything sent except ``custom`` (echoed back, not part of the question), in the form the vendor's
+        # matching reads it: names and company without case, punctuation or legal form (vendors/identity.py).
         return {
             **compact(
                 {
-                    "firstname": lead.first_name,
-                    "lastname": lead.last_name,
-                    "company_name": lead.company,
-                    "domain": lead.domain,
+                    "firstname": name_key(lead.first_name),
+                    "lastname": name_key(lead.last_name),
+                    "company_name": company_key(lead.company),
+                    "domain": domain_key(lead.domain),
                     "linkedin_url": lead.linkedin_url,
                 }
             ),
             "enrichment_type": sorted(self.enrichment_types),
         }
 
+    def legacy_fingerprints(self, lead: Lead) -> list[str]:
+        """The fingerprint this question had before its identity was normalized: answers stored under it are
+        still this question's answers."""
+        legacy = {**compact({"firstname": lead.first_name, "lastname": lead.last_name, "company_name": lead.company,
+                             "domain": lead.domain, "linkedin_url": lead.linkedin_url}),
+                  "enrichment_type": sorted(self.enrichment_types)}
+        return [request_fingerprint(self.name, self.endpoint, legacy)]
+
     def build_request(self, lead: Lead, identity: dict[str, Any], fingerprint: str) -> Request:
-        body = {k: v for k, v in identity.items() if k != "enrichment_type"}
+        # The lead's own text is sent; the normalized identity only decides what counts as the same question.
+        body: dict[str, Any] = compact({"firstname": lead.first_name, "lastname": lead.last_name,
+                                        "company_name": lead.company, "domain": lead.domain,
+                                        "linkedin_url": lead.linkedin_url})
         body["enrichment_type"] = self.enrichment_types
         body["custom"] = {"record_id": lead.record_id}
         return Request(method=self.method, fingerprints=[fingerprint], json=body)

@@ -22,7 +22,9 @@ from enrichment_assets.storage.step_state import stable_digest
 from enrichment_assets.waterfall.suppression import Suppression
 
 #: Raise when the engine's rules change (eligibility, stop rule, what a row holds): every lead is walked again.
-WALK_RULES_VERSION = 1
+#: 2: unknown outcomes (results outcome 'unknown', pending) and normalized Pronto / Lantern fingerprints; the
+#: re-walk answers from the store (an answer stored under a question's older fingerprint included): no request.
+WALK_RULES_VERSION = 2
 
 #: Provider settings that never change where a lead's walk ends.
 _NOT_DECISIVE = frozenset({
