@@ -11,7 +11,12 @@ Every vendor request goes through the same pipeline (``VendorAPI.endpoint``):
 7. look the person up in the world (pure), then check the request's worst-case cost against
    the balance (out-of-credits error, nothing charged);
 8. a malformed-200 fault answers a truncated body (not charged); otherwise charge the
-   documented price and answer.
+   documented price and answer;
+9. a charged answer may be withheld (``withhold_rate``): billed, then held ``withhold_seconds``
+   before it is sent, past the client's timeout (``injected.withheld``, ``withheld_credits``).
+
+Lantern de-duplicates by ``record_id``: a request repeating a ``record_id`` it answered gets the
+same answer again, not charged (``repeats_not_charged``).
 
 Control endpoints: ``GET /_sandbox/stats``, ``GET|POST /_sandbox/config``,
 ``POST /_sandbox/reset`` (``{"config": true}`` also restores the initial config
@@ -125,6 +130,10 @@ class VendorAPI:
         """Worst-case cost of the request; a balance below it gets the out-of-credits error."""
         raise NotImplementedError
 
+    def repeat_key(self, parsed: Any) -> str | None:
+        """For a vendor that de-duplicates by an id the caller sends: that id (a repeat is answered, not charged)."""
+        return None
+
     def error(self, status: int, code: str, message: str, ctx: Ctx, **extra: Any) -> Response:
         raise NotImplementedError
 
@@ -203,6 +212,11 @@ class VendorAPI:
             return self.error(503, "unavailable", "Enrichment failed, please retry", ctx), None
 
         # No await from here on: the balance check and the charge are atomic on the event loop.
+        repeat = self.repeat_key(parsed)
+        if repeat is not None and repeat in vs.answered:
+            vs.counters["repeats_not_charged"] += 1
+            body, status = vs.answered[repeat]
+            return JSONResponse(body, status), 0
         outcome = self.lookup(parsed, vs, ctx)
         required = self.required_credits(parsed, outcome, vs)
         if not vs.can_afford(required):
@@ -214,6 +228,12 @@ class VendorAPI:
             return self.out_of_credits(outcome.credits, vs, ctx), None
         if outcome.found:
             vs.counters["found"] += 1
+        if repeat is not None:
+            vs.answered[repeat] = (outcome.body, outcome.status)
+        if outcome.credits and vs.draw_withhold():
+            vs.counters["injected"]["withheld"] += 1
+            vs.counters["withheld_credits"] += outcome.credits
+            await asyncio.sleep(vs.config.faults.withhold_seconds)
         return JSONResponse(outcome.body, outcome.status), outcome.credits
 
     # -- helpers -------------------------------------------------------------------
@@ -355,6 +375,10 @@ class LanternAPI(VendorAPI):
 
     def required_credits(self, parsed: dict[str, Any], outcome: Outcome, vs: VendorState) -> int:
         return vs.config.price_per_call + vs.config.price_per_found
+
+    def repeat_key(self, parsed: dict[str, Any]) -> str | None:
+        # "record_id: used for caching and duplicate detection" (the vendor's document).
+        return parsed["record_id"]
 
     def _find(self, body: dict[str, Any]) -> Person | None:
         world = self.world

@@ -71,6 +71,10 @@ class FaultConfig(_Model):
     malformed_rate: float = Field(0.0, ge=0, le=1)      # HTTP 200 with a truncated JSON body
     hang_rate: float = Field(0.0, ge=0, le=1)           # sleeps hang_seconds, then answers 500
     hang_seconds: float = Field(300.0, ge=0)
+    # Of the answers that were charged: processed and billed, then held withhold_seconds before they are sent
+    # (past the client's timeout, the answer is lost). Drawn apart from the shares above.
+    withhold_rate: float = Field(0.0, ge=0, le=1)
+    withhold_seconds: float = Field(30.0, ge=0)
 
     @model_validator(mode="after")
     def _shares_fit(self) -> FaultConfig:
@@ -261,7 +265,9 @@ class RateLimiter:
 def _zero_counters() -> dict[str, Any]:
     return {
         "requests": 0, "by_status": {}, "credits_charged": 0, "charged_calls": 0, "found": 0,
-        "rate_limited": 0, "injected": {"error": 0, "unavailable": 0, "malformed": 0, "hang": 0},
+        "rate_limited": 0, "injected": {"error": 0, "unavailable": 0, "malformed": 0, "hang": 0, "withheld": 0},
+        # Charged answers held back (withhold_rate): how many, and what they were charged.
+        "withheld_credits": 0, "repeats_not_charged": 0,
         "in_flight": 0, "max_in_flight": 0, "processing": 0, "max_processing": 0,
     }
 
@@ -278,6 +284,9 @@ class VendorState:
     limiter: RateLimiter = field(init=False)
     fault_rng: random.Random = field(init=False)
     latency_rng: random.Random = field(init=False)
+    withhold_rng: random.Random = field(init=False)
+    #: Answers a vendor that de-duplicates by an id of ours (Lantern's record_id) gives again without charging.
+    answered: dict[str, Any] = field(default_factory=dict)
     _gate: asyncio.Semaphore | None = field(init=False, default=None)
     _gate_loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
 
@@ -291,6 +300,7 @@ class VendorState:
         if reseed:
             self.fault_rng = random.Random(f"{self.seed}:{self.name}:faults")
             self.latency_rng = random.Random(f"{self.seed}:{self.name}:latency")
+            self.withhold_rng = random.Random(f"{self.seed}:{self.name}:withhold")
 
     @property
     def gate(self) -> asyncio.Semaphore | None:
@@ -312,6 +322,10 @@ class VendorState:
                 return kind
             u -= share
         return None
+
+    def draw_withhold(self) -> bool:
+        """Whether a charged answer is held back (one draw per charged answer)."""
+        return self.withhold_rng.random() < self.config.faults.withhold_rate
 
     def draw_latency(self) -> float:
         lat = self.config.latency
@@ -403,6 +417,7 @@ class SandboxState:
                 in_flight, processing = vs.counters["in_flight"], vs.counters["processing"]
                 vs.counters = _zero_counters()
                 vs.counters["in_flight"], vs.counters["processing"] = in_flight, processing
+                vs.answered.clear()
                 vs.rebuild(reseed=True)
             self._request_seq = 0
 

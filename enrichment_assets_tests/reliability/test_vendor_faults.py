@@ -1,8 +1,11 @@
 """Vendor faults: 500s, malformed 200 bodies, hung requests and tight rate limits, then a clean rerun.
 
-README, "What happens when things go wrong": 429 honours Retry-After (header, or Lantern's body); 5xx and
-timeouts get bounded retries with backoff; malformed JSON is that record's error, not a crash. The ledger
-stays exact whatever the vendors do. The pipeline runs in this process (``support/pipeline.py``).
+README, "What happens when things go wrong": 429 honours Retry-After (header or body); a 5xx, a
+timeout after sending or a malformed 200 is a request whose outcome is unknown: booked ``unknown``
+at its worst case and asked again at once only where a repeat cannot bill twice (Enrich Layer's
+5xx are documented free, Lantern de-duplicates by record_id), else by the rerun. The ledger stays
+exact whatever the vendors do (this sandbox charges none of these faults). The pipeline runs in this process
+(``support/pipeline.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ def _assert_ledger_matches_sandbox(db: str, sandbox) -> dict:  # noqa: ANN001
         assert booked[provider]["credits"] == stats[provider]["credits_charged"], (provider, booked, stats)
         # One ledger row per HTTP request that reached the vendor (429s, 500s and timeouts included).
         assert booked[provider]["rows"] == stats[provider]["requests"], (provider, booked[provider], stats[provider])
-        assert booked[provider]["unknown"] == 0
+        # Unknown: everything injected, except Enrich Layer's 5xx (documented as never billed: an error).
+        injected = stats[provider]["injected"]
+        unknown = injected["error"] + injected["malformed"] + injected["hang"]
+        if provider == "enrichlayer":
+            unknown -= injected["error"]
+        assert booked[provider]["unknown"] == unknown, (provider, booked[provider], injected)
     return stats
 
 
@@ -62,10 +70,10 @@ def test_faulty_vendors_exact_ledger_then_clean_rerun(make_sandbox, make_pipelin
     assert injected["error"] >= 3 and injected["malformed"] >= 1 and injected["hang"] >= 1, injected
     assert stats["leadmagic"]["rate_limited"] >= 1 and stats["lantern"]["rate_limited"] >= 1, stats
 
-    # Each fault shows in the ledger as what it was, at no cost.
+    # Each fault shows in the ledger as what it was, at no certain cost.
     per_kind = dict(query(db, """
         SELECT CASE WHEN http_status = 500 THEN 'error'
-                    WHEN http_status = 200 AND outcome = 'error' THEN 'malformed'
+                    WHEN http_status = 200 AND outcome = 'unknown' THEN 'malformed'
                     WHEN http_status IS NULL AND error LIKE 'timeout%' THEN 'hang'
                     WHEN http_status = 429 THEN 'rate_limited' ELSE 'other' END AS kind, count(*)
         FROM credit_ledger WHERE credits = 0 GROUP BY kind"""))
@@ -73,24 +81,19 @@ def test_faulty_vendors_exact_ledger_then_clean_rerun(make_sandbox, make_pipelin
     assert per_kind.get("malformed", 0) == injected["malformed"]
     assert per_kind.get("hang", 0) == injected["hang"]
     assert per_kind.get("rate_limited", 0) == sum(v["rate_limited"] for v in stats.values())
-    # 5xx and timeouts were retried: every lead got a final answer from LeadMagic unless it was malformed.
+    # LeadMagic bills a repeat again: each fault left its lead unknown (pending), not asked twice in the run.
     lm = dict(query(db, "SELECT outcome, count(*) FROM leadmagic_results GROUP BY outcome"))
-    assert lm.get("error", 0) <= stats["leadmagic"]["injected"]["malformed"], lm
+    lm_faults = sum(stats["leadmagic"]["injected"][k] for k in ("error", "malformed", "hang"))
+    assert lm.get("unknown", 0) == lm_faults and lm.get("error", 0) == 0, (lm, stats["leadmagic"]["injected"])
 
-    # 500s, hangs and 429s are retried until answered; a malformed 200 is asked once more and only a second
-    # malformed answer is the record's error, leaving the lead pending when no later provider found a mobile.
     statuses = dict(query(db, "SELECT status, count(*) FROM contacts GROUP BY status"))
     assert sum(statuses.values()) == LEADS
-    errors = query(db, " UNION ALL ".join(
-        f"SELECT record_id, '{p}', error FROM {p}_results WHERE outcome <> 'found' AND outcome <> 'not_found' "
-        f"AND outcome <> 'ineligible'" for p in PROVIDERS))
-    assert all("malformed JSON" in (error or "") for _, _, error in errors), errors
-    assert len(errors) <= injected["malformed"]
+    unfinished = query(db, " UNION ALL ".join(
+        f"SELECT record_id, '{p}', outcome FROM {p}_results WHERE outcome IN ('unknown', 'error')" for p in PROVIDERS))
     pending = {r for (r,) in query(db, "SELECT record_id FROM contacts WHERE status = 'pending'")}
-    assert pending == {r for r, _, _ in errors} - {r for (r,) in query(
+    assert pending == {r for r, _, _ in unfinished} - {r for (r,) in query(
         db, "SELECT record_id FROM contacts WHERE status = 'mobile_found'")}
     print(f"pending after the faulty run: {len(pending)} of {LEADS} leads; injected {injected}")
-    assert len(pending) <= 0.02 * LEADS, pending
 
     # Rerun with the vendors healthy: the pending leads are finished, nothing is bought twice.
     sandbox.patch({"vendors": {p: {"faults": NO_FAULTS, "rate_limit": {"enabled": False}} for p in PROVIDERS}})
@@ -102,3 +105,6 @@ def test_faulty_vendors_exact_ledger_then_clean_rerun(make_sandbox, make_pipelin
     assert statuses.get("pending", 0) == 0 and sum(statuses.values()) == LEADS, statuses
     for fp, acc in account_by_fingerprint(db, sandbox, config).items():
         assert acc.ledger_paid == acc.sandbox_answers == 1, (fp, acc)
+    # Every unknown request of the faulty run was settled by an answer to the same question.
+    open_unknown = query(db, "SELECT entry_id FROM credit_ledger WHERE outcome = 'unknown' AND settled_by IS NULL")
+    assert open_unknown == []

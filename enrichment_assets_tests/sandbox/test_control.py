@@ -152,3 +152,15 @@ def test_a_state_survives_a_restart_on_a_new_loop() -> None:
                                   headers={"X-API-KEY": "k"})
             assert response.status_code == 200
     assert state.stats()["vendors"]["pronto"]["requests"] == 2
+
+
+def test_withheld_answers_are_charged_then_held_past_the_timeout(sandbox, client: httpx.Client) -> None:  # noqa: ANN001
+    """withhold_rate: the answer is processed and billed, then held; the stats say how many and for how much."""
+    configure(client, {"vendors": {"leadmagic": {"faults": {"withhold_rate": 1.0, "withhold_seconds": 5}}}})
+    person = next(p for p in sandbox.state.world.people if sandbox.state.world.knowledge("leadmagic", p).mobile)
+    with pytest.raises(httpx.ReadTimeout):
+        client.post("/v1/people/mobile-finder", json={"profile_url": person.linkedin_url},
+                    headers={"X-API-Key": "k"}, timeout=0.5)
+    counters = stats(client, "leadmagic")
+    assert counters["injected"]["withheld"] == 1
+    assert counters["withheld_credits"] == counters["credits_charged"] == 5

@@ -84,7 +84,7 @@ def test_insufficient_credit_is_400_with_credit_fields(client: httpx.Client, wor
     configure(client, {"vendors": {"lantern": {"balance": 1}}})
     body = {"record_id": "r", "linkedin_id": person.linkedin_slug}
     assert post(client, body).json()["phone"] is not None
-    response = post(client, body)
+    response = post(client, {**body, "record_id": "r-again"})
     assert response.status_code == 400
     data = response.json()
     assert data["success"] is False
@@ -115,3 +115,13 @@ def test_429_retry_after_in_body_and_switchable_header(client: httpx.Client) -> 
     configure(client, {"vendors": {"lantern": {"retry_after_header": True}}})
     response = post(client, body)
     assert response.status_code == 429 and response.headers["Retry-After"] == str(response.json()["retry_after"])
+
+
+def test_a_repeated_record_id_is_answered_again_and_not_charged(client: httpx.Client, world: World) -> None:
+    """The vendor caches and de-duplicates by record_id: asking the same record again costs nothing."""
+    person = find(world, "lantern", lambda p, k: k.phones)
+    body = {"record_id": "lr_same", "linkedin_id": person.linkedin_slug}
+    first, again = post(client, body).json(), post(client, body).json()
+    assert first["phone"] == again["phone"] is not None
+    counters = stats(client, "lantern")
+    assert (counters["requests"], counters["credits_charged"], counters["repeats_not_charged"]) == (2, 1, 1)
