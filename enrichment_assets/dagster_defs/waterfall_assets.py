@@ -50,7 +50,8 @@ RESULTS_SCHEMA = TableSchema(columns=[
     TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar"),
     TableColumn("request_fingerprint", "varchar", description="Hash of the vendor and its normalized request"),
     TableColumn("outcome", "varchar", description="found, not_found, ineligible, skipped_budget, "
-                                                  "provider_unavailable or error"),
+                                                  "provider_unavailable, error or unknown (sent, no usable "
+                                                  "answer: the lead is pending)"),
     TableColumn("phones", "varchar[]", description="Numbers exactly as the vendor returned them, vendor order"),
     TableColumn("credits", "double", description="Credits this lookup cost (0 when answered from the store)"),
     TableColumn("called_at", "timestamptz"),

@@ -8,9 +8,17 @@ raises to the caller (only a failing journal does, on purpose).
 Per request, in order: the provider's stop state (out of credits / unavailable) is checked, a concurrency
 slot is taken (``asyncio.Semaphore(max_concurrency)``), the client's pace is waited for (any Retry-After
 pause, then a rate-limit token: :mod:`.pace`), the stop state is checked again, the attempt is recorded
-as sent, and the request goes out under a total deadline of ``timeout_seconds``. Whether and when it is
-asked again is the :class:`~enrichment_assets.vendors.retry.RetryPolicy`'s call; retries release the
-slot while they wait. What a vendor's error means: :mod:`.errors`.
+as sent, and the request goes out under a total deadline of ``timeout_seconds``.
+
+What came back is read once (:class:`~enrichment_assets.vendors.exchange.ExchangeKind`): an answer; a 429; a
+failure before the request left (``NOT_SENT``: nothing billed); a failure the vendor documents as free
+(``UNBILLED``, :meth:`VendorClient._unbilled_failure`); or a request sent without a usable answer (``UNKNOWN``:
+a timeout after sending, a dropped or reset connection, a 5xx or 408, a 2xx that is not JSON), which the vendor
+may have billed. Whether and when it is asked again is the
+:class:`~enrichment_assets.vendors.retry.RetryPolicy`'s call (an unknown outcome only where a repeat cannot
+bill twice: :attr:`VendorClient.repeats_billed_once`); retries release the slot while they wait. Every 2xx body
+goes to the journal exactly as it arrived before it is parsed, and a kept answer can be read again later
+(:meth:`VendorClient.reread`). What a vendor's error means: :mod:`.errors`.
 """
 
 from __future__ import annotations
