@@ -22,7 +22,7 @@ from enrichment_assets.storage.response_store import AttemptRow, ResponseStore, 
 from enrichment_assets.vendors.registry import provider_spec
 from enrichment_assets.waterfall.engine import WaterfallEngine
 from enrichment_assets_tests.vendors.helpers import FOUND_BODY
-from enrichment_assets_tests.wire_vendor import Respond, WireVendor
+from enrichment_assets_tests.wire_vendor import Respond, WireRequest, WireVendor
 
 SQLITE_TRANSACTION = 22  # the authorizer's action code for BEGIN / COMMIT / ROLLBACK
 
@@ -116,13 +116,19 @@ def test_forget_does_not_hold_the_write_lock_while_it_scans_the_journal(tmp_path
 
 
 def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
-    """The journal waits (busy timeout) for another process's write lock: the event loop must not wait with it."""
+    """The store waits (busy timeout) for another process's write lock: the event loop must not wait with it.
+
+    The other process takes the lock when the vendor has the request, so the answer's settlement (a write) meets
+    it; it lets go once the event loop has turned 20 times since, or after 10 s. A store write on the event loop
+    would stop the loop until then.
+    """
     path = tmp_path / "store.sqlite"
     store = ResponseStore(path)
-    holding, loop_ran = threading.Event(), threading.Event()
+    take, holding, loop_ran = threading.Event(), threading.Event(), threading.Event()
     released_because_loop_ran: list[bool] = []
 
     def other_process() -> None:
+        take.wait(30)
         conn = sqlite3.connect(str(path), isolation_level=None)
         conn.execute("BEGIN IMMEDIATE")
         holding.set()
@@ -130,9 +136,13 @@ def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path
         conn.execute("ROLLBACK")
         conn.close()
 
+    def answer(n: int, request: WireRequest) -> Respond:
+        take.set()  # the request is at the vendor: the other process takes the lock before the answer goes back
+        holding.wait(10)
+        return Respond(200, FOUND_BODY["leadmagic"])
+
     holder = threading.Thread(target=other_process)
     holder.start()
-    holding.wait(10)
     cfg = parse_config({"waterfall": {"order": ["leadmagic"]},
                         "providers": {"leadmagic": {"rate_limit_per_second": 1000, "timeout_seconds": 30}}})
 
@@ -142,9 +152,12 @@ def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path
 
     async def main(base_url: str) -> Rows:
         async def ticker() -> None:
-            for _ in range(20):
+            turns = 0
+            while not loop_ran.is_set():
                 await asyncio.sleep(0.01)
-            loop_ran.set()
+                turns += holding.is_set()
+                if turns >= 20:
+                    loop_ran.set()
 
         def factory(name: str, journal):  # noqa: ANN001, ANN202
             return provider_spec(name).client(cfg.provider(name), "test-key-0000", base_url, journal)
@@ -152,11 +165,14 @@ def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path
         engine = WaterfallEngine(cfg, factory, store, run_id="run1", list_id="l1")
         rows = Rows()
         tick = asyncio.create_task(ticker())
-        await engine.run([Lead("l1", "r1", linkedin_url="https://www.linkedin.com/in/x")], rows)
-        await tick
+        try:
+            await engine.run([Lead("l1", "r1", linkedin_url="https://www.linkedin.com/in/x")], rows)
+        finally:
+            loop_ran.set()
+            await tick
         return rows
 
-    with WireVendor(Respond(200, FOUND_BODY["leadmagic"])) as vendor:
+    with WireVendor(answer) as vendor:
         rows = asyncio.run(main(vendor.base_url))
     holder.join()
     store.close()

@@ -47,9 +47,11 @@ def assert_ledger_brackets_the_charges(db: str, sandbox) -> None:  # noqa: ANN00
 def test_withheld_answers_are_unknown_bracketed_and_settled_by_the_rerun(
         cli_env: dict[str, str], tmp_path: Path, make_sandbox) -> None:
     withhold = {p: {"faults": {"withhold_rate": 0.03, "withhold_seconds": WITHHOLD_SECONDS}} for p in PROVIDERS}
-    # Lantern charges few answers in a list this size (about 17): at 3% its path (asked again at once with the
-    # same record_id, billed once) might not be exercised at all; 20% makes sure it is.
+    # Lantern charges few answers in a list this size (about 17), and Crustdata few requests (a batch of up to 25
+    # leads is one): at 3% their paths (Lantern asked again at once with the same record_id, billed once; a whole
+    # Crustdata batch unknown) might not be exercised at all; 20% and 50% make sure they are.
     withhold["lantern"]["faults"]["withhold_rate"] = 0.2
+    withhold["crustdata"]["faults"]["withhold_rate"] = 0.5
     sandbox = make_sandbox(fast_sandbox_config(p50=0.01, **withhold))
     config = write_config(tmp_path / "enrichment.yaml", **{p: {"timeout_seconds": TIMEOUT} for p in PROVIDERS})
     leads_file = tmp_path / "late_answers.csv"

@@ -157,3 +157,18 @@ def test_a_not_found_answer_after_a_lost_one_is_stored_and_settles(tmp_path: Pat
         lost, answered = store.attempts()
     assert [r.outcome for r in rows] == [RowOutcome.NOT_FOUND] and vendor.count == 2
     assert lost.settled_by == answered.attempt_id and answered.credits == 0.0
+
+
+def test_a_lost_crustdata_batch_is_one_unknown_request_at_the_whole_batchs_worst_case(tmp_path: Path) -> None:
+    # A batch re-sent after a 500 would bill every one of its leads again (3 credits each): it is not re-sent.
+    failed = Respond(500, {"error": "Internal server error, retry with backoff"})
+    cfg = config("crustdata", batch_size=10, batch_wait_seconds=0.05)
+    with WireVendor(failed) as vendor, ResponseStore(tmp_path / "store.sqlite") as store:
+        rows, engine = walk(store, cfg, vendor.base_url, leads(3))
+        (attempt,) = store.attempts()
+        (entry,) = ledger(store)
+    assert vendor.count == 1
+    assert [r.outcome for r in rows] == [RowOutcome.UNKNOWN] * 3  # every lead of the batch is pending
+    assert (attempt.outcome, attempt.credits, attempt.worst_case_credits) == (LedgerOutcome.UNKNOWN, 0.0, 9.0)
+    assert len(entry["record_ids"]) == 3 and entry["uncertain_credits"] == 9.0
+    assert engine.budgets["crustdata"].spent == 9.0
