@@ -18,6 +18,7 @@ import pytest
 
 from enrichment_assets.config import parse_config
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.storage.ledger import ledger_table
 from enrichment_assets.storage.response_store import AttemptRow, ResponseStore, StoredResponse
 from enrichment_assets.vendors.registry import provider_spec
 from enrichment_assets.waterfall.engine import WaterfallEngine
@@ -178,3 +179,43 @@ def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path
     store.close()
     assert released_because_loop_ran == [True], "the event loop stood still while the store waited for the lock"
     assert [r.outcome for r in rows] == ["found"]
+
+
+#: The store's schema before unknown outcomes, kept answers and leases (what existing users have on disk).
+SCHEMA_BEFORE_UNKNOWN_OUTCOMES = """
+CREATE TABLE responses (request_fingerprint TEXT PRIMARY KEY, provider TEXT NOT NULL, endpoint TEXT NOT NULL,
+    status TEXT NOT NULL, phones TEXT NOT NULL, raw TEXT, http_status INTEGER, vendor_credits REAL, matched INTEGER,
+    received_at TEXT NOT NULL);
+CREATE TABLE attempts (attempt_id TEXT PRIMARY KEY, run_id TEXT, list_id TEXT, provider TEXT NOT NULL,
+    endpoint TEXT NOT NULL, request_fingerprints TEXT NOT NULL, record_ids TEXT NOT NULL, sent_at TEXT NOT NULL,
+    finished_at TEXT, http_status INTEGER, outcome TEXT, credits REAL, credit_basis TEXT, usd REAL,
+    worst_case_credits REAL, error TEXT);
+CREATE INDEX attempts_by_run ON attempts (run_id);
+"""
+
+
+def test_a_store_written_before_unknown_outcomes_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    now = datetime.now(UTC)
+    old = sqlite3.connect(str(path), isolation_level=None)
+    old.executescript(SCHEMA_BEFORE_UNKNOWN_OUTCOMES)
+    old.execute("INSERT INTO responses VALUES ('fp-answered', 'leadmagic', '', 'found', ?, '{}', 200, 5, NULL, ?)",
+                ['[["+15551234567", "mobile"]]', now.isoformat()])
+    # A request in flight when an old version's process died: no outcome, its run long over.
+    old.execute("INSERT INTO attempts VALUES ('a-lost', 'run0', 'l1', 'leadmagic', '/x', '[\"fp-lost\"]', '[\"r1\"]', "
+                "?, NULL, NULL, NULL, NULL, NULL, NULL, 5.0, NULL)", [now.isoformat()])
+    old.close()
+
+    with ResponseStore(path) as store:
+        # What was bought before is still an answer: not bought again after the upgrade.
+        stored = store.fresh_response("fp-answered", timedelta(days=1), now)
+        assert stored is not None and stored.phones == [("+15551234567", "mobile")]
+        (entry,) = ledger_table(store, active_run_ids=set()).to_pylist()
+        assert (entry["outcome"], entry["worst_case_credits"], entry["uncertain_credits"]) == ("unknown", 5.0, 5.0)
+        # An answer to the lost request's question settles it, as for a request booked unknown by this version.
+        store.record_outcome([], [StoredResponse(
+            request_fingerprint="fp-lost", provider="leadmagic", status="not_found", phones=[], raw={},
+            http_status=200, vendor_credits=None, matched=None, received_at=datetime.now(UTC) + timedelta(seconds=1),
+            attempt_id="a-next")], settlement="asked_again")
+        (lost,) = store.attempts()
+        assert (lost.settled_by, lost.settlement) == ("a-next", "asked_again")

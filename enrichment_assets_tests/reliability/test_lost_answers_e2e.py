@@ -4,7 +4,8 @@ Every vendor processes and charges each answer, then holds 3% of the charged one
 (``withhold_rate``). For every vendor: the ledger's certain credits never exceed what the sandbox charged, and
 certain + uncertain credits never fall short of it. Each withheld answer is an ``unknown`` row. Lantern asks
 again at once with the same record_id (the vendor bills it once: ``billed_once``); the others leave their
-leads pending, and the rerun asks again and settles the unknown rows (``asked_again``); nothing is left pending.
+leads pending, and the rerun asks again and settles the unknown rows (``asked_again``) whose questions it asks
+again; nothing is left pending.
 """
 
 from __future__ import annotations
@@ -98,6 +99,17 @@ def test_withheld_answers_are_unknown_bracketed_and_settled_by_the_rerun(
     assert_ledger_brackets_the_charges(db, sandbox)
     rows = query(db, "SELECT provider, settlement, settled_by IS NOT NULL FROM credit_ledger "
                      "WHERE outcome = 'unknown'")
-    assert rows and all(settled for _, _, settled in rows), rows
-    assert {s for p, s, _ in rows if p != "lantern"} <= {"asked_again"}
+    assert rows
+    # Every unknown request is settled by the rerun, unless the rerun no longer asks all of its questions: a lead
+    # whose earlier provider answered this time ends its walk before that provider (a Crustdata batch is settled
+    # once every lead it asked about is answered again). Such a request stays unknown: the vendor may have billed
+    # it, and its worst case stays in uncertain_credits, inside the bracket above.
+    unsettled = query(db, "SELECT provider, request_fingerprints FROM credit_ledger "
+                          "WHERE outcome = 'unknown' AND settled_by IS NULL")
+    for provider, fps in unsettled:
+        still_asked = query(db, f"SELECT count(DISTINCT request_fingerprint) FROM {provider}_results "
+                                "WHERE list_contains(?, request_fingerprint)", [fps])[0][0]
+        assert still_asked < len(set(fps)), (provider, fps)
+    # The ledger says how each was settled: all but Lantern's by the rerun asking again.
+    assert {s for p, s, settled in rows if p != "lantern" and settled} == {"asked_again"}
     assert query(db, "SELECT count(*) FROM contacts WHERE status = 'pending'")[0][0] == 0
