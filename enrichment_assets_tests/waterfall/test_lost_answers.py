@@ -24,7 +24,7 @@ from enrichment_assets.waterfall.engine import WaterfallEngine
 from enrichment_assets_tests.vendors.helpers import FOUND_BODY, NOT_FOUND_BODY
 from enrichment_assets_tests.wire_vendor import Drop, Reset, Respond, WireVendor
 
-TIMEOUT = 0.3
+TIMEOUT = 1.0  # a deadline a loaded machine still connects to localhost within (else: not sent, retried)
 LOST = {  # what the vendor does after reading the request (and, for all we know, doing the work)
     "held past the timeout": Respond(200, FOUND_BODY["leadmagic"], delay=TIMEOUT * 4),
     "connection dropped": Drop(),
