@@ -103,6 +103,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         memory_limit()
     except (ConfigError, ValueError) as exc:
         return _fail_input(str(exc))
+    from enrichment_assets.vendors.keys import keyless, nothing_callable
+
+    nobody = nothing_callable(config.active_order, settings.mode, str(settings.config_path))
+    if nobody is not None:
+        return _fail_input(nobody)
     try:
         check_lead_file(path, columns, args.sheet, config.columns)
     except LeadFileError as exc:
@@ -111,6 +116,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     console.print(f"[bold]Enriching[/bold] {path.name} as lead list [cyan]{list_id}[/cyan] "
                   f"({settings.mode} mode)")
+    skipped = keyless(config.active_order, settings.mode)
+    if skipped:
+        console.print("Skipped for want of an API key: " + ", ".join(f"{s.name} ({s.api_key_env})" for s in skipped),
+                      markup=False)
     opener = instance_opener()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrich-instance") as pool:
         opening = pool.submit(opener)
@@ -125,6 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                            listener=progress.listener)
     progress.report_failed_dbt(instance, outcome.run_id, dbt_step_key())
     _print_summary(outcome)
+    _print_skipped(outcome, skipped)
     for failure in outcome.failures:
         errors.print(f"enrich: {failure}", markup=False, soft_wrap=True)
     if not outcome.success:
@@ -140,7 +150,7 @@ def _print_summary(outcome) -> None:  # noqa: ANN001
     if summary is None:
         return
     console.print(f"\nRun [cyan]{outcome.run_id}[/cyan]: {summary.leads} leads, {summary.rejected} rejected, "
-                  f"{summary.mobiles} with a mobile, {summary.phones} with any phone")
+                  f"{summary.mobiles} with a mobile, {summary.phones} with any phone, {summary.pending} pending")
     if summary.providers:
         table = Table(title="Vendors this run", show_lines=False)
         for column in ("provider", "calls", "cache hits", "found", "credits", "USD", "unknown", "up to"):
@@ -225,6 +235,17 @@ def _print_forecast(path: Path, list_id: str, forecast, max_usd_per_run: float |
     refused = forecast.over_budget(max_usd_per_run)
     if refused:
         console.print(f"[bold red]A run would be refused:[/bold red] {refused}", soft_wrap=True)
+
+
+def _print_skipped(outcome, skipped) -> None:  # noqa: ANN001
+    """Which providers this run did not ask for want of a key, and what that left pending."""
+    if not skipped:
+        return
+    counts = outcome.summary.skipped_no_key if outcome.summary is not None else {}
+    parts = [f"{spec.name}: {counts.get(spec.name, 0)} lead(s) it could take" for spec in skipped]
+    console.print(f"Not asked (no API key): {'; '.join(parts)}. Those leads are pending: set "
+                  f"{', '.join(spec.api_key_env for spec in skipped)} and run the list again to finish them.",
+                  markup=False, soft_wrap=True)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -31,11 +31,14 @@ class RowOutcome(StrEnum):
     #: that is not JSON): the vendor may have done the work and billed it. Asked again per the provider's
     #: ``retry_unknown`` (at once where a repeat cannot bill twice, else by a later run).
     UNKNOWN = "unknown"
+    #: Not asked: the run had no API key for the provider (live mode), and the lead is one it could take.
+    SKIPPED_NO_KEY = "skipped_no_key"
 
 
 #: Outcomes that leave a lead unfinished: a rerun may still find its number (the lead is ``pending``).
 PENDING_OUTCOMES: frozenset[RowOutcome] = frozenset(
-    {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR, RowOutcome.UNKNOWN})
+    {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR, RowOutcome.UNKNOWN,
+     RowOutcome.SKIPPED_NO_KEY})
 
 
 class LedgerOutcome(StrEnum):

@@ -35,7 +35,10 @@ class RunSummary:
     rejected: int = 0
     mobiles: int = 0
     phones: int = 0
+    pending: int = 0
     providers: list[ProviderLine] = field(default_factory=list)
+    #: Provider -> leads of the list it was not asked about for want of an API key (pending until a keyed run).
+    skipped_no_key: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,18 +162,22 @@ def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
         summary.leads = conn.execute("SELECT count(*) FROM raw_leads WHERE list_id = ?", [list_id]).fetchone()[0]
         summary.rejected = conn.execute(
             "SELECT count(*) FROM rejected_leads WHERE list_id = ?", [list_id]).fetchone()[0]
-        summary.mobiles, summary.phones = conn.execute(
+        summary.mobiles, summary.phones, summary.pending = conn.execute(
             "SELECT count(*) FILTER (WHERE status = 'mobile_found'), "
-            "count(*) FILTER (WHERE status IN ('mobile_found', 'phone_found')) FROM contacts WHERE list_id = ?",
+            "count(*) FILTER (WHERE status IN ('mobile_found', 'phone_found')), "
+            "count(*) FILTER (WHERE status = 'pending') FROM contacts WHERE list_id = ?",
             [list_id]).fetchone()
         for spec in PROVIDER_SPECS:
             calls, credits, usd, unknown, uncertain = conn.execute(
                 "SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0), "
                 "count(*) FILTER (WHERE outcome = 'unknown'), coalesce(sum(uncertain_credits), 0) FROM credit_ledger "
                 "WHERE run_id = ? AND provider = ?", [run_id, spec.name]).fetchone()
-            cache_hits, found = conn.execute(
-                f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found') "
+            cache_hits, found, no_key = conn.execute(
+                f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found'), "
+                f"count(*) FILTER (WHERE outcome = 'skipped_no_key') "
                 f"FROM {spec.results_table} WHERE list_id = ?", [list_id]).fetchone()
+            if no_key:
+                summary.skipped_no_key[spec.name] = no_key
             if calls or cache_hits or found:
                 summary.providers.append(ProviderLine(spec.name, calls, cache_hits, found, credits, usd, unknown,
                                                       float(uncertain)))

@@ -35,6 +35,7 @@ from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
 from enrichment_assets.storage.warehouse import transaction
+from enrichment_assets.vendors.keys import unkeyed_client
 from enrichment_assets.vendors.registry import PROVIDER_SPECS, ProviderSpec, provider_spec
 from enrichment_assets.waterfall.engine import WaterfallEngine
 from enrichment_assets.waterfall.progress import progress_message
@@ -50,8 +51,8 @@ RESULTS_SCHEMA = TableSchema(columns=[
     TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar"),
     TableColumn("request_fingerprint", "varchar", description="Hash of the vendor and its normalized request"),
     TableColumn("outcome", "varchar", description="found, not_found, ineligible, skipped_budget, "
-                                                  "provider_unavailable, error or unknown (sent, no usable "
-                                                  "answer: the lead is pending)"),
+                                                  "provider_unavailable, error, unknown (sent, no usable "
+                                                  "answer: the lead is pending) or skipped_no_key"),
     TableColumn("phones", "varchar[]", description="Numbers exactly as the vendor returned them, vendor order"),
     TableColumn("credits", "double", description="Credits this lookup cost (0 when answered from the store)"),
     TableColumn("called_at", "timestamptz"),
@@ -93,7 +94,8 @@ def _provider_metadata(provider: str, stats: WaterfallStats, usd_per_credit: flo
     p = stats.providers.get(provider)
     if p is None:
         return {"skipped": True}
-    asked = p.found + max(0, p.leads - p.found - p.ineligible - p.skipped_budget - p.unavailable - p.errors)
+    asked = p.found + max(0, p.leads - p.found - p.ineligible - p.skipped_budget - p.skipped_no_key - p.unavailable
+                          - p.errors)
     return {
         "leads": p.leads,
         "calls": p.calls,
@@ -105,6 +107,7 @@ def _provider_metadata(provider: str, stats: WaterfallStats, usd_per_credit: flo
         "mobile_rate": round(p.mobiles / asked, 4) if asked else 0.0,
         "ineligible": p.ineligible,
         "skipped_budget": p.skipped_budget,
+        "skipped_no_key": p.skipped_no_key,
         "errors": p.errors,
         "rate_limited_429": p.rate_limited,
         # Sent and no usable answer: the vendor may have billed them (their leads are pending).
@@ -163,10 +166,14 @@ def waterfall(context: AssetExecutionContext):
         spec = provider_spec(provider)
         client = vendors[provider].build_client(spec, config, settings.mode, journal)
         if client is None:
-            context.log.warning(f"{provider}: no {spec.api_key_env} in live mode; skipped for this run")
+            context.log.warning(f"{provider}: no {spec.api_key_env} in live mode; skipped for this run (the leads "
+                                "it could take stay pending until a run with the key)")
         return client
 
     walking = 0  # set once the leads to walk are known, before the engine runs
+
+    def unkeyed(provider: str):  # noqa: ANN202
+        return unkeyed_client(provider_spec(provider), config.provider(provider))
 
     def progress(stats: WaterfallStats, done: int) -> None:
         # `enrich run` draws its progress display from this line (waterfall/progress.py parses it back).
@@ -187,7 +194,8 @@ def waterfall(context: AssetExecutionContext):
             engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
                                      call_providers=selected, suppression=suppression, progress=progress,
                                      progress_every_seconds=PROGRESS_EVERY_SECONDS,
-                                     order_for=order.order_for if order is not None else None)
+                                     order_for=order.order_for if order is not None else None,
+                                     unkeyed_client=unkeyed)
             key = walk_key(config, engine.order, engine.call_providers, suppression, settings.mode)
             leads_path = Path(tmp) / "leads.parquet"
             with warehouse(duckdb) as conn:

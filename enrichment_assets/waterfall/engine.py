@@ -12,7 +12,9 @@ For each lead and provider, in order:
 3. a stored response younger than ``cache_ttl_days`` answers the request
    (``from_cache``: no call, no ledger row), also under the fingerprint an
    older version of the client gave the same question;
-4. an identical request already in flight is shared, not sent twice;
+4. a provider the run has no key for (live mode) asks nothing: the lead is
+   ``skipped_no_key`` there (pending);
+   an identical request already in flight is shared, not sent twice;
 5. a paid answer kept as it arrived but not read yet (unreadable until a
    parser fix) is read again: it answers the request, or the lead stays
    pending; it is never bought again;
@@ -98,9 +100,15 @@ class WaterfallEngine:
         max_leads_in_flight: int | None = None,
         order_for: Callable[[Lead], Sequence[str]] | None = None,
         lease_seconds: float | None = None,
+        unkeyed_client: Callable[[str], Any] | None = None,
     ) -> None:
         """``order_for(lead)``: the providers to walk that lead through, in order (the cost model's adaptive order);
-        default: ``config.active_order`` for every lead. Providers without a client are dropped from it."""
+        default: ``config.active_order`` for every lead. Providers the run can neither call nor skip are dropped from it.
+
+        ``client_factory(provider, journal)`` returns ``None`` for a provider it cannot call (live mode without a
+        key). With ``unkeyed_client(provider)`` (a client that is never opened, used for eligibility and request
+        identity only), such a provider still answers from the store, and a lead it could have taken gets a
+        ``skipped_no_key`` row (pending: a rerun with the key finishes it) instead of no row at all."""
         self.config = config
         self.store = store
         self.io = StoreIO(store)
@@ -130,10 +138,13 @@ class WaterfallEngine:
             books, now, self.worst_case,
             {p: bool(getattr(c, "repeats_billed_once", False)) for p, c in self.clients.items()},
             {p: int(getattr(c, "parser_version", 1)) for p, c in self.clients.items()})
+        self._unkeyed = {p: unkeyed_client(p) for p in self.skipped_providers} if unkeyed_client else {}
+        #: The providers a lead walks past: those with a client, and those skipped for want of a key.
+        self.walk_order = [p for p in config.active_order if p in self.clients or p in self._unkeyed]
         # Providers we may call; the rest answer only from the store (asset subsetting).
-        self.call_providers = set(call_providers) if call_providers is not None else set(self.order)
+        self.call_providers = set(call_providers) if call_providers is not None else set(self.walk_order)
         self.budgets = {p: Budget(config.provider(p).max_credits_per_run) for p in self.order}
-        self.stats.providers.update({p: ProviderStats() for p in self.order})
+        self.stats.providers.update({p: ProviderStats() for p in self.walk_order})
         self._ttl = timedelta(days=config.cache_ttl_days)
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[VendorResult, bool]]] = {}
         # Providers whose lookups go out in batches (created per run: the batchers live on its event loop).
@@ -224,7 +235,8 @@ class WaterfallEngine:
             self.stats.suppressed += 1
             return
         hints = region_hints(lead.country, lead.domain)
-        order = self.order if self._order_for is None else [p for p in self._order_for(lead) if p in self.clients]
+        order = self.walk_order if self._order_for is None else [p for p in self._order_for(lead)
+                                                                 if p in self.clients or p in self._unkeyed]
         for position, provider in enumerate(order):
             batcher = self._batchers.get(provider)
             if batcher is not None:
@@ -256,7 +268,7 @@ class WaterfallEngine:
 
     async def _ask(self, provider: str, lead: Lead, joined: set[str] | None = None) -> ProviderRow | None:
         """The lead's row at one provider; ``joined`` gets the provider's name when the lead joined a batch."""
-        client = self.clients[provider]
+        client = self.clients.get(provider) or self._unkeyed[provider]
         stats = self.stats.providers[provider]
         base = dict(list_id=lead.list_id, record_id=lead.record_id, provider=provider)
         reason = client.ineligible_reason(lead)
@@ -273,6 +285,11 @@ class WaterfallEngine:
             return self._row_from_stored(base, fp, cached)
         if provider not in self.call_providers:
             return None
+        if provider in self._unkeyed:
+            stats.skipped_no_key += 1
+            return ProviderRow(**base, request_fingerprint=fp, outcome=RowOutcome.SKIPPED_NO_KEY, phones=[],
+                               claimed_types=[], credits=0.0, called_at=None, from_cache=False,
+                               error="not asked: no API key for this provider in this run")
         key = (provider, fp)
         shared = self._inflight.get(key)
         if shared is not None:

@@ -43,6 +43,7 @@ class ProviderStats:
     mobiles: int = 0
     ineligible: int = 0
     skipped_budget: int = 0
+    skipped_no_key: int = 0
     unavailable: int = 0
     errors: int = 0
     credits: float = 0.0

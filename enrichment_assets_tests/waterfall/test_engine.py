@@ -174,3 +174,30 @@ def test_any_client_that_supports_batching_is_batched(tmp_path: Path) -> None:
     assert len(sink.rows) == 7 and len(store.attempts()) == 3
     # The last, partial batch went out as soon as no lead could join it, not after batch_wait_seconds.
     assert engine.stats.wall_seconds < wait / 4
+
+
+def test_a_provider_without_key_leaves_the_leads_it_could_take_pending(tmp_path: Path) -> None:
+    """Live mode without a key for a provider: no request; eligible leads get ``skipped_no_key`` (pending),
+    ineligible ones stay ``ineligible``, and an answer stored by an earlier keyed run is still used."""
+    items = [*leads(3), Lead("l1", "r-no-url", "Ann", "Lee", "Acme", "acme.de", "ann@acme.de", None, "DE")]
+    fakes = {"leadmagic": {}, "enrichlayer": {"answers": {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}}}
+    engine, _, store = make_engine(tmp_path, ORDER, fakes)
+    run(engine, items[:1])  # a keyed run answers r0 at Enrich Layer
+
+    def unkeyed(provider: str) -> FakeClient:
+        return FakeClient(provider, None, {})
+
+    keyless = {"leadmagic": {}}  # Enrich Layer has no key now
+    engine2, made2, _ = make_engine(tmp_path, ORDER, keyless, run_id="run2", unkeyed_client=unkeyed)
+    assert engine2.walk_order == ["leadmagic", "enrichlayer"] and engine2.order == ["leadmagic"]
+    sink = run(engine2, items)
+    rows = {r.record_id: r for r in sink.by("enrichlayer")}
+    assert rows["r0"].outcome == "found" and rows["r0"].from_cache
+    assert rows["r1"].outcome == rows["r2"].outcome == "skipped_no_key"
+    assert rows["r-no-url"].outcome == "ineligible"
+    assert engine2.stats.providers["enrichlayer"].skipped_no_key == 2
+    assert store.attempts(run_id="run2") and all(a.provider == "leadmagic" for a in store.attempts(run_id="run2"))
+
+    # Without the unkeyed factory the engine keeps its old behaviour (no row), for callers that want it.
+    engine3, _, _ = make_engine(tmp_path / "plain", ORDER, keyless, run_id="run3")
+    assert run(engine3, items).by("enrichlayer") == []

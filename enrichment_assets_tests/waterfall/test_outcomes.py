@@ -22,11 +22,11 @@ LEAD = Lead("l1", "r1", "Jane", "Doe", "Acme", "acme.io", "jane.doe@acme.io",
 
 def test_the_values_are_the_tables_contract() -> None:
     assert [o.value for o in RowOutcome] == ["found", "not_found", "ineligible", "skipped_budget",
-                                             "provider_unavailable", "error", "unknown"]
+                                             "provider_unavailable", "error", "unknown", "skipped_no_key"]
     assert {o.value for o in LedgerOutcome} == {"found", "not_found", "error", "rate_limited", "out_of_credits",
                                                 "provider_unavailable", "unknown"}
     assert PENDING_OUTCOMES == {RowOutcome.SKIPPED_BUDGET, RowOutcome.UNAVAILABLE, RowOutcome.ERROR,
-                                RowOutcome.UNKNOWN}
+                                RowOutcome.UNKNOWN, RowOutcome.SKIPPED_NO_KEY}
 
 
 @pytest.mark.parametrize("status", list(CallStatus))
