@@ -155,11 +155,15 @@ def _print_summary(outcome) -> None:  # noqa: ANN001
         table = Table(title="Vendors this run", show_lines=False)
         for column in ("provider", "calls", "cache hits", "found", "credits", "USD", "unknown", "up to"):
             table.add_column(column, justify="right" if column != "provider" else "left")
+        assumed = set(summary.usd_assumed)
         for row in summary.providers:
             table.add_row(row.provider, str(row.calls), str(row.cache_hits), str(row.found),
-                          f"{row.credits:g}", f"{row.usd:.2f}", str(row.unknown),
-                          f"+{row.uncertain:g}" if row.uncertain else "")
+                          f"{row.credits:g}", f"{row.usd:.2f}" + (" *" if row.provider in assumed and row.usd else ""),
+                          str(row.unknown), f"+{row.uncertain:g}" if row.uncertain else "")
         console.print(table)
+        if any(row.provider in assumed and row.usd for row in summary.providers):
+            console.print("* USD at an assumed price per credit (the vendor publishes none): set "
+                          "providers.<name>.usd_per_credit in enrichment.yaml to your plan's price.", markup=False)
         unknown = sum(row.unknown for row in summary.providers)
         if unknown:
             console.print(f"{unknown} request(s) got no usable answer (outcome unknown): the vendor may have billed "

@@ -39,6 +39,8 @@ class RunSummary:
     providers: list[ProviderLine] = field(default_factory=list)
     #: Provider -> leads of the list it was not asked about for want of an API key (pending until a keyed run).
     skipped_no_key: dict[str, int] = field(default_factory=dict)
+    #: Providers whose USD rests on an assumed price per credit (the vendor publishes none).
+    usd_assumed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -153,12 +155,20 @@ def step_failures(events) -> list[str]:  # noqa: ANN001
 
 
 def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
+    from enrichment_assets.config import ConfigError, load_config
+
     settings = load_settings()
     if not settings.db_path.exists():
         return None
     conn = connect(settings.db_path)
     try:
         summary = RunSummary()
+        try:
+            config = load_config(settings.config_path)
+            summary.usd_assumed = [s.name for s in PROVIDER_SPECS
+                                   if s.usd_is_assumed(config.provider(s.name).usd_per_credit)]
+        except ConfigError:
+            pass
         summary.leads = conn.execute("SELECT count(*) FROM raw_leads WHERE list_id = ?", [list_id]).fetchone()[0]
         summary.rejected = conn.execute(
             "SELECT count(*) FROM rejected_leads WHERE list_id = ?", [list_id]).fetchone()[0]

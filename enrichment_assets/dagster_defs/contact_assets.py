@@ -26,7 +26,7 @@ from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts_if_changed
 from enrichment_assets.storage.response_store import ResponseStore
-from enrichment_assets.vendors.registry import PROVIDER_SPECS
+from enrichment_assets.vendors.registry import PROVIDER_SPECS, provider_spec
 from enrichment_assets.waterfall.suppression import load_suppression
 
 RESULT_KEYS = [AssetKey(spec.results_table) for spec in PROVIDER_SPECS]
@@ -83,7 +83,9 @@ PERFORMANCE_SCHEMA = TableSchema(columns=[
     TableColumn("credits", "double"), TableColumn("usd", "double"),
     TableColumn("hit_rate", "double", description="found / leads asked"),
     TableColumn("cost_per_mobile", "double", description="credits / mobiles"),
-    TableColumn("leads_sent", "bigint"), TableColumn("cache_hits", "bigint"), TableColumn("usd_per_mobile", "double"),
+    TableColumn("leads_sent", "bigint"), TableColumn("cache_hits", "bigint"),
+    TableColumn("usd_per_mobile", "double", description="usd / mobiles: the cost of a mobile, comparable across "
+                                                        "vendors (their credits are not)"),
 ])
 
 
@@ -239,23 +241,33 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
                          ) -> MaterializeResult:
     """How each vendor earns its money: requests, numbers found, personal mobiles it contributed, credits and USD
     spent, hit rate and cost per mobile found, over every list enriched so far."""
-    order = enrichment.config().base_order
+    config = enrichment.config()
+    order = config.base_order
+    assumed = {p for p in order if provider_spec(p).usd_is_assumed(config.provider(p).usd_per_credit)}
     chart_path = enrichment.settings().marts_dir / "provider_funnel.png"
     with warehouse(duckdb) as conn:
         rows = rebuild_provider_performance(conn, order)
         chart = funnel_png_file(conn, [FunnelRow(provider=r[0], leads_sent=r[8], found=r[2], mobiles=r[3],
-                                                 credits=float(r[4]), usd=float(r[5])) for r in rows], chart_path)
-    table = "\n".join(["| provider | calls | found | mobiles | credits | USD | hit rate | credits / mobile |",
-                       "|---|---|---|---|---|---|---|---|"]
-                      + [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:g} | {r[5]:.2f} | "
-                         f"{'' if r[6] is None else f'{r[6]:.1%}'} | {'' if r[7] is None else f'{r[7]:.2f}'} |"
+                                                 credits=float(r[4]), usd=float(r[5]), usd_assumed=r[0] in assumed)
+                                       for r in rows], chart_path)
+    table = "\n".join(["| provider | calls | found | mobiles | credits | USD | hit rate | USD / mobile "
+                       "| credits / mobile |", "|---|---|---|---|---|---|---|---|---|"]
+                      + [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:g} | "
+                         f"{r[5]:.2f}{' *' if r[0] in assumed else ''} | "
+                         f"{'' if r[6] is None else f'{r[6]:.1%}'} | {'' if r[10] is None else f'{r[10]:.2f}'} | "
+                         f"{'' if r[7] is None else f'{r[7]:.2f}'} |"
                          for r in rows])
+    if assumed:
+        table += ("\n\n\\* USD at an assumed price per credit (the vendor publishes none): set "
+                  "providers.<name>.usd_per_credit to your plan's price.")
     context.log.info("Provider performance:\n" + table)
     return MaterializeResult(metadata={
         "dagster/row_count": len(rows), "performance": MetadataValue.md(table),
         "funnel_chart": MetadataValue.md(f"![waterfall funnel](data:image/png;base64,{b64encode(chart).decode()})"),
         "funnel_chart_path": MetadataValue.path(str(chart_path)),
-        **{f"cost_per_mobile_{r[0]}": (None if r[7] is None else round(float(r[7]), 4)) for r in rows}})
+        **{f"cost_per_mobile_{r[0]}": (None if r[7] is None else round(float(r[7]), 4)) for r in rows},
+        **{f"usd_per_mobile_{r[0]}": (None if r[10] is None else round(float(r[10]), 4)) for r in rows},
+        "usd_price_assumed": ", ".join(sorted(assumed))})
 
 
 @asset(

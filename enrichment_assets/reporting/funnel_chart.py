@@ -1,4 +1,9 @@
-"""The waterfall funnel per provider as a PNG: leads sent, numbers found, mobiles, and the credits they cost."""
+"""The waterfall funnel per provider as a PNG: leads sent, numbers found, mobiles, and what they cost in USD.
+
+Credits are not money: one vendor's credit may cost three times another's. The cost panel compares USD (credits
+times each provider's ``usd_per_credit``) and USD per mobile; the credits stay in the labels. Only when every
+provider is priced at 0 does the panel fall back to credits.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ class FunnelRow:
     mobiles: int
     credits: float
     usd: float
+    #: The USD rests on an assumed price per credit (the vendor publishes none): marked with an asterisk.
+    usd_assumed: bool = False
 
 
 def render_funnel_png(rows: Sequence[FunnelRow], title: str = "Waterfall funnel by provider") -> bytes:
@@ -47,15 +54,14 @@ def render_funnel_png(rows: Sequence[FunnelRow], title: str = "Waterfall funnel 
     coverage.legend(loc="lower right", fontsize=8, frameon=False)
     coverage.spines[["top", "right"]].set_visible(False)
 
-    bars = cost.barh(positions, [r.credits for r in rows], height=0.5, color="#d08c2e")
-    labels = []
-    for r in rows:
-        per_mobile = f" · {r.credits / r.mobiles:.1f}/mobile" if r.mobiles else ""
-        usd = f" · ${r.usd:,.2f}" if r.usd else ""
-        labels.append(f"{r.credits:g}{usd}{per_mobile}")
-    cost.bar_label(bars, labels=labels, padding=2, fontsize=8)
-    cost.set_xlabel("credits")
-    cost.set_title("credits spent")
+    in_usd = any(r.usd for r in rows)
+    bars = cost.barh(positions, [r.usd if in_usd else r.credits for r in rows], height=0.5, color="#d08c2e")
+    cost.bar_label(bars, labels=[_cost_label(r, in_usd) for r in rows], padding=2, fontsize=8)
+    cost.set_xlabel("USD" if in_usd else "credits")
+    cost.set_title("spend in USD (credits)" if in_usd else "credits spent (no provider priced in USD)")
+    if in_usd and any(r.usd_assumed and r.usd for r in rows):
+        cost.text(0, -0.12, "* assumed price per credit (none published): set usd_per_credit",
+                  transform=cost.transAxes, fontsize=7, color="#555555")
     cost.spines[["top", "right"]].set_visible(False)
     cost.margins(x=0.45)
     figure.suptitle(title)
@@ -63,6 +69,13 @@ def render_funnel_png(rows: Sequence[FunnelRow], title: str = "Waterfall funnel 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _cost_label(row: FunnelRow, in_usd: bool) -> str:
+    if not in_usd:
+        return f"{row.credits:g}" + (f" · {row.credits / row.mobiles:.1f}/mobile" if row.mobiles else "")
+    per_mobile = f" · ${row.usd / row.mobiles:,.2f}/mobile" if row.mobiles else ""
+    return f"${row.usd:,.2f}{per_mobile} ({row.credits:g} cr){' *' if row.usd_assumed and row.usd else ''}"
 
 
 def funnel_png_file(conn: duckdb.DuckDBPyConnection, rows: Sequence[FunnelRow], path: Path) -> bytes:

@@ -27,6 +27,33 @@ from enrichment_assets.vendors.pronto import ProntoClient
 
 
 @dataclass(frozen=True, slots=True)
+class UsdPrice:
+    """The default ``usd_per_credit`` of a vendor and where it comes from (docs/vendors.md lists them all).
+
+    The user's plan price replaces it (``providers.<name>.usd_per_credit``). ``published`` is False where no
+    price per credit could be read from the vendor's pages: the figure is then a stated assumption, and the run
+    summary and the funnel chart mark the USD computed with it.
+    """
+
+    usd_per_credit: float
+    #: The page the figure was read from (or, when not published, the vendor's page that gives no price).
+    source: str
+    #: When it was read (ISO date).
+    read_on: str
+    published: bool
+    #: Which plan, or why this figure.
+    basis: str
+
+
+#: The only self-serve price per credit among these vendors that could be read from a vendor's own page:
+#: LeadMagic's smallest plan. Vendors without a readable price default to it too, as a stated assumption: it is
+#: what a small self-serve plan of this market costs, and with one price per credit the USD comparison follows
+#: the vendors' documented credit prices instead of being zero.
+_SMALLEST_PLAN_USD = 0.024
+_READ_ON = "2026-12-01"
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderSpec:
     """Everything the code outside a vendor's own module needs to know about it."""
 
@@ -41,6 +68,8 @@ class ProviderSpec:
     own_keys: frozenset[str] = frozenset()
     #: The most numbers one lookup can return: the worst case that ``per_number`` reserves against the budget.
     max_numbers: int = 1
+    #: The default ``usd_per_credit`` and its source.
+    usd: UsdPrice = UsdPrice(_SMALLEST_PLAN_USD, "", _READ_ON, False, "no source recorded")
 
     def __post_init__(self) -> None:
         unknown = self.own_keys - PROVIDER_SPECIFIC_KEYS
@@ -50,8 +79,12 @@ class ProviderSpec:
             raise ValueError(f"{self.name}: its client calls itself {self.client.name!r}")
 
     def config_defaults(self) -> dict[str, Any]:
-        """A fresh, deep copy of ``defaults`` (callers merge the user's keys into it)."""
-        return copy.deepcopy(dict(self.defaults))
+        """A fresh, deep copy of ``defaults`` with the default ``usd_per_credit`` (callers merge the user's keys)."""
+        return {"usd_per_credit": self.usd.usd_per_credit, **copy.deepcopy(dict(self.defaults))}
+
+    def usd_is_assumed(self, usd_per_credit: float) -> bool:
+        """Whether a configured price is this vendor's default *and* that default is an assumption."""
+        return not self.usd.published and usd_per_credit == self.usd.usd_per_credit
 
     @property
     def results_table(self) -> str:
@@ -69,8 +102,10 @@ class ProviderSpec:
 PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="leadmagic", label="LeadMagic mobile finder", client=LeadMagicClient, max_numbers=1,
-        defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "usd_per_credit": 0.0,
-                  "pricing": {"per_found": 5}},
+        defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "pricing": {"per_found": 5}},
+        usd=UsdPrice(_SMALLEST_PLAN_USD, "https://help.leadmagic.io/en/articles/7-the-leadmagic-credit-system",
+                     _READ_ON, True, "Basic plan (2,500 credits a month), the smallest self-serve plan; "
+                     "$0.010 on Essential (10,000) down to $0.008 on Ultimate (100,000)"),
     ),
     ProviderSpec(
         name="pronto", label="Pronto single contact enrichment", client=ProntoClient, max_numbers=5,
@@ -78,6 +113,9 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
         defaults={"rate_limit_per_second": 50, "max_concurrency": 5, "enrichment_type": ["phone"],
                   "personal_email_consent": False, "path": "/v2/contacts/single_enrich",
                   "pricing": {"per_found": 10, "per_email": 1, "per_personal_email": 1}},
+        usd=UsdPrice(_SMALLEST_PLAN_USD, "https://docs.prontohq.com/essentials/credits", _READ_ON, False,
+                     "the credits page gives credits per operation (10 per phone) but no price per credit: "
+                     "assumed at LeadMagic's smallest-plan price"),
     ),
     ProviderSpec(
         # page_size caps the numbers of one call (0 = all found, which this cap then bounds).
@@ -85,10 +123,18 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
         own_keys=frozenset({"page_size"}),
         defaults={"rate_limit_per_second": 5, "burst": 25, "max_concurrency": 16, "timeout_seconds": 60,
                   "page_size": 3, "pricing": {"per_number": 1}},
+        usd=UsdPrice(_SMALLEST_PLAN_USD,
+                     "https://enrichlayer.com/docs/knowledge-base/billing/how-api-costs-are-calculated", _READ_ON,
+                     False, "the billing pages describe pay-as-you-go and subscription credits without a price "
+                     "per credit: assumed at LeadMagic's smallest-plan price"),
     ),
     ProviderSpec(
         name="lantern", label="Lantern phone enrichment", client=LanternClient, max_numbers=1,
         defaults={"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1}},
+        usd=UsdPrice(_SMALLEST_PLAN_USD,
+                     "https://developers.withlantern.com/openapi/enrichment/enrich_phone_v1_enrich_phone_post.md",
+                     _READ_ON, False, "Lantern publishes neither a price per call nor a price per credit: "
+                     "assumed at LeadMagic's smallest-plan price"),
     ),
     ProviderSpec(
         name="crustdata", label="Crustdata person contact enrich", client=CrustdataClient, max_numbers=10,
@@ -96,6 +142,9 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
         defaults={"rate_limit_per_second": 0.25, "burst": 1, "max_concurrency": 2, "batch_size": 25,
                   "batch_wait_seconds": 5.0, "fields": ["contact.phone_numbers"],
                   "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2}}},
+        usd=UsdPrice(_SMALLEST_PLAN_USD, "https://docs.crustdata.com/general/pricing", _READ_ON, False,
+                     "the pricing page gives credits per endpoint (1-7 per enriched person) but no price per "
+                     "credit: assumed at LeadMagic's smallest-plan price"),
     ),
 )
 

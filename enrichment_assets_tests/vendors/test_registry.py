@@ -66,3 +66,18 @@ def test_dagster_side_has_one_resource_and_one_asset_per_provider() -> None:
     assert set(VENDOR_RESOURCE_KEYS) <= set(defs.resources)
     assert set(VENDOR_RESOURCE_KEYS) <= waterfall.required_resource_keys
     assert set(waterfall.keys) == {AssetKey(f"{name}_results") for name in PROVIDER_NAMES}
+
+
+def test_every_vendor_is_priced_in_usd_by_default_with_its_source() -> None:
+    """USD is never 0 out of the box; each default says where it comes from, and the user's price wins."""
+    config = parse_config({})
+    for spec in PROVIDER_SPECS:
+        assert config.provider(spec.name).usd_per_credit == spec.usd.usd_per_credit > 0, spec.name
+        assert spec.usd.source.startswith("https://") and spec.usd.read_on and spec.usd.basis, spec.name
+    leadmagic = provider_spec("leadmagic")
+    assert leadmagic.usd.published and leadmagic.usd.usd_per_credit == 0.024  # smallest self-serve plan
+    assert not leadmagic.usd_is_assumed(0.024)
+    assert provider_spec("lantern").usd_is_assumed(provider_spec("lantern").usd.usd_per_credit)
+    mine = parse_config({"providers": {"lantern": {"usd_per_credit": 0.05}}})
+    assert mine.provider("lantern").usd_per_credit == 0.05 and not provider_spec("lantern").usd_is_assumed(0.05)
+    assert mine.provider("leadmagic").usd_per_credit == 0.024  # the others keep their defaults
