@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.dagster_defs.checks import (
     best_phone_is_valid_e164,
+    ledger_matches_vendor_balance,
     ledger_reconciles,
     no_suppressed_lead_called,
     one_row_per_record,
@@ -45,7 +46,7 @@ defs = Definitions(
     assets=[lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts,
             dbt_marts, enriched_lead_file, provider_segment_rates],
     asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
-                  spend_below_budget_warning],
+                  spend_below_budget_warning, ledger_matches_vendor_balance],
     jobs=[enrich_list_job],
     sensors=[lead_inbox, retry_pending_leads],
     schedules=[refresh_stale_lists],

@@ -63,6 +63,9 @@ class ProviderConfig(StrictModel):
     usd_per_credit: float = Field(default=0.0, ge=0)
     max_credits_per_run: float | None = Field(default=None, ge=0)
     pricing: Pricing = Field(default_factory=Pricing)
+    #: Where the vendor tells the account's balance (a free GET on its base URL), read before and after each run's
+    #: calls to check the ledger against it; ``None``: no balance source (the check says "unverifiable").
+    balance_path: str | None = None
     # Provider-specific keys (PROVIDER_SPECIFIC_KEYS); each is accepted only for the provider that owns it.
     page_size: int | None = Field(default=None, ge=0)
     batch_size: int | None = Field(default=None, ge=1, le=25)

@@ -5,6 +5,8 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.reconciliation import reconcile
+from enrichment_assets.storage.balances import run_balances
 from enrichment_assets.storage.step_state import ALL_LISTS, read_digest, stable_digest, table_digest, write_digest
 from enrichment_assets.storage.warehouse import results_union, transaction
 
@@ -113,3 +115,36 @@ def spend_below_budget_warning(context: AssetCheckExecutionContext, enrichment: 
         metadata={"warn_share": config.budget_warn_share, "providers_over": len(over), "detail": detail or "none",
                   **{f"spent_{p}": float(spent.get(p) or 0) for p in caps},
                   **{f"cap_{p}": float(c) for p, c in caps.items()}})
+
+
+@asset_check(asset="credit_ledger", blocking=False,
+             description=("For each vendor this run called, the drop of the vendor's own balance (read before and "
+                          "after the run's calls, free) matches the credits the ledger booked for the run. Warns with "
+                          "the ratio and the pricing key to look at; a drop larger than booked may also be another "
+                          "user of the same API key. Vendors without a balance source are listed as unverifiable."))
+def ledger_matches_vendor_balance(context: AssetCheckExecutionContext, enrichment: EnrichmentSettings,
+                                  duckdb: DuckDBResource) -> AssetCheckResult:
+    config = enrichment.config()
+    with warehouse(duckdb) as conn:
+        balances = run_balances(conn, context.run.run_id)
+    verdicts = [reconcile(b, config.provider(b.provider)) for b in balances]
+    warned = [v for v in verdicts if v.status == "warn"]
+    unverifiable = [v for v in verdicts if v.status == "unverifiable"]
+    if not verdicts:
+        description = "No vendor was called in this run: nothing to reconcile."
+    else:
+        description = " ".join(v.message for v in warned) or (
+            "The ledger matches the vendors' balances for " + (", ".join(v.provider for v in verdicts
+                                                                       if v.status == "ok") or "no vendor") + ".")
+        if unverifiable:
+            description += " " + "; ".join(v.message for v in unverifiable) + "."
+    return AssetCheckResult(
+        passed=not warned, severity=AssetCheckSeverity.WARN, description=description,
+        metadata={"warned": ", ".join(v.provider for v in warned), "unverifiable": ", ".join(
+                      v.provider for v in unverifiable),
+                  **{f"{v.provider}_status": v.status for v in verdicts},
+                  **{f"{v.provider}_balance_drop": v.drop for v in verdicts if v.drop is not None},
+                  **{f"{v.provider}_booked": v.booked for v in verdicts},
+                  **{f"{v.provider}_ratio": round(v.ratio, 4) for v in verdicts if v.ratio is not None},
+                  **{f"{v.provider}_pricing_key": v.pricing_key for v in warned},
+                  "detail": "\n".join(v.message for v in verdicts) or "none"})

@@ -30,11 +30,13 @@ from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone
+from enrichment_assets.storage.balances import record_readings
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
 from enrichment_assets.storage.warehouse import transaction
+from enrichment_assets.vendors.balance import BalanceReading, read_balances
 from enrichment_assets.vendors.keys import unkeyed_client
 from enrichment_assets.vendors.registry import PROVIDER_SPECS, ProviderSpec, provider_spec
 from enrichment_assets.waterfall.engine import WaterfallEngine
@@ -223,8 +225,29 @@ def waterfall(context: AssetExecutionContext):
                 context.log.info(f"Forecast ${forecast.usd:,.2f} (up to ${forecast.usd_high:,.2f}) is within "
                                  f"max_usd_per_run ${config.max_usd_per_run:,.2f}")
             sink = ParquetResultSink(Path(tmp), context.run_id)
-            # Nothing to walk: no vendor client is even opened.
-            stats = asyncio.run(engine.run(iter_leads(leads_path, list_id), sink)) if walking else engine.stats
+            balances: dict[str, dict[str, BalanceReading]] = {}
+
+            def record(phase: str, readings: dict[str, BalanceReading]) -> None:
+                balances[phase] = readings
+                with warehouse(duckdb) as conn:
+                    record_readings(conn, context.run_id, list_id, phase, readings.values())
+
+            async def walk() -> WaterfallStats:
+                # Each called vendor's balance, read (free) before its first request and after its last one: the
+                # ledger_matches_vendor_balance check compares the drop with what the ledger booked.
+                called = {p: c for p, c in engine.clients.items() if p in engine.call_providers}
+                paths = {p: config.provider(p).balance_path for p in called}
+                record("before", await read_balances(called, paths))
+                try:
+                    result = await engine.run(iter_leads(leads_path, list_id), sink)
+                except Exception:
+                    record("after", await read_balances(called, paths))
+                    raise
+                record("after", await read_balances(called, paths))
+                return result
+
+            # Nothing to walk: no vendor client is even opened, no balance read.
+            stats = asyncio.run(walk()) if walking else engine.stats
             with warehouse(duckdb) as conn, transaction(conn):
                 replace_walked(conn, list_id, key, leads_path, sink.files(selected))
             with warehouse(duckdb) as conn:
@@ -246,9 +269,21 @@ def waterfall(context: AssetExecutionContext):
             asset_key=provider_spec(provider).results_table,
             metadata={**_provider_metadata(provider, stats, config.provider(provider).usd_per_credit,
                                            previews[provider]),
+                      **_balance_metadata(provider, balances),
                       "leads_walked": walking, "leads_kept": kept,
                       "order": "adaptive" if order is not None else "fixed", **forecast_md},
         )
+
+
+def _balance_metadata(provider: str, balances: dict[str, dict[str, BalanceReading]]) -> dict:
+    """The vendor's balance before and after this run's calls, as read (or why it could not be read)."""
+    out: dict = {}
+    for phase, readings in balances.items():
+        reading = readings.get(provider)
+        if reading is not None:
+            out[f"balance_{phase}"] = reading.credits if reading.credits is not None else (reading.error or "unknown")
+            out["balance_source"] = reading.source
+    return out
 
 
 class _DagsterLogHandler(logging.Handler):

@@ -18,6 +18,11 @@ Every vendor request goes through the same pipeline (``VendorAPI.endpoint``):
 Lantern de-duplicates by ``record_id``: a request repeating a ``record_id`` it answered gets the
 same answer again, not charged (``repeats_not_charged``).
 
+Balance endpoints (free, never rate limited or charged, in the vendors' documented shapes; counted as
+``balance_reads``, not ``requests``): Enrich Layer ``GET /api/v2/credit-balance`` -> ``{"credit_balance": n}``,
+Crustdata ``GET /user/credits`` -> ``{"credits": n}``, LeadMagic ``GET /v1/credits`` -> ``{"credits": n, ...}``
+with ``X-Credits-Remaining``. Lantern and Pronto document none, so the sandbox serves none for them.
+
 Control endpoints: ``GET /_sandbox/stats``, ``GET|POST /_sandbox/config``,
 ``POST /_sandbox/reset`` (``{"config": true}`` also restores the initial config
 and balances), ``GET /_sandbox/health``.
@@ -57,6 +62,13 @@ VENDOR_PATHS: dict[str, tuple[str, ...]] = {
     "crustdata": ("/person/contact/enrich",),
     "leadmagic": ("/v1/people/mobile-finder",),
     "pronto": ("/v2/contacts/single_enrich", "/v2/contacts/sync_single_enrich"),
+}
+
+#: Balance endpoints (GET), per vendor that documents one.
+BALANCE_PATHS: dict[str, str] = {
+    "enrichlayer": "/api/v2/credit-balance",
+    "crustdata": "/user/credits",
+    "leadmagic": "/v1/credits",
 }
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -765,6 +777,40 @@ class ProntoAPI(VendorAPI):
         return Outcome(body, credits=credits, found=body["phone_status"] == "valid")
 
 
+def _balance_body(vendor: str, credits: int) -> Any:
+    if vendor == "enrichlayer":
+        return {"credit_balance": credits}
+    if vendor == "leadmagic":
+        return {"credits": credits, "is_frozen": False, "credits_frozen": 0, "credits_liquid": credits,
+                "credit_freeze_message": None, "credit_freeze_plan_hint": None}
+    return {"credits": credits}
+
+
+def balance_endpoint(api: VendorAPI):  # noqa: ANN201
+    """The vendor's free balance read: its own auth, its documented shape, the sandbox's live balance."""
+
+    async def endpoint(request: Request) -> Response:
+        state, vendor = api.state, api.name
+        vs = state.vendor(vendor)
+        with state.lock:
+            vs.counters["balance_reads"] += 1
+        key = api.api_key(request)
+        expected = vs.config.api_key
+        if not key or (expected is not None and not hmac.compare_digest(key.encode(), expected.encode())):
+            if vendor == "crustdata":  # the credits page documents its own 401 body
+                return JSONResponse({"message": "Invalid API key in request" if key else
+                                     "Missing API key in request"}, 401)
+            return api.error(401, "unauthorized", "Invalid or missing API key",
+                             Ctx(state.next_request_id(vendor), time.perf_counter()))
+        credits = state.reported_balance(vendor)
+        response = JSONResponse(_balance_body(vendor, credits))
+        if vendor == "leadmagic":
+            response.headers["X-Credits-Remaining"] = str(credits)
+        return response
+
+    return endpoint
+
+
 VENDOR_APIS: dict[str, type[VendorAPI]] = {
     cls.name: cls for cls in (EnrichLayerAPI, LanternAPI, CrustdataAPI, LeadMagicAPI, ProntoAPI)
 }
@@ -822,6 +868,8 @@ def create_app(state: SandboxState) -> Starlette:
         api = VENDOR_APIS[vendor](state)
         method = "GET" if vendor == "enrichlayer" else "POST"
         routes.extend(Route(path, api.endpoint, methods=[method]) for path in paths)
+        if vendor in BALANCE_PATHS:
+            routes.append(Route(BALANCE_PATHS[vendor], balance_endpoint(api), methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.sandbox = state
     return app

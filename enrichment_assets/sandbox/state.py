@@ -268,8 +268,11 @@ def _zero_counters() -> dict[str, Any]:
         "rate_limited": 0, "injected": {"error": 0, "unavailable": 0, "malformed": 0, "hang": 0, "withheld": 0},
         # Charged answers held back (withhold_rate): how many, and what they were charged.
         "withheld_credits": 0, "repeats_not_charged": 0,
-        "in_flight": 0, "max_in_flight": 0, "processing": 0, "max_processing": 0,
+        "in_flight": 0, "max_in_flight": 0, "processing": 0, "max_processing": 0, "balance_reads": 0,
     }
+
+#: The balance a vendor with ``balance=None`` (unlimited) reports on its balance endpoint, before what it charged.
+UNLIMITED_BALANCE = 1_000_000
 
 
 @dataclass
@@ -281,6 +284,8 @@ class VendorState:
     seed: int
     balance: int | None = None
     counters: dict[str, Any] = field(default_factory=_zero_counters)
+    #: Credits charged since the state was created (never reset): what an unlimited balance reports as spent.
+    charged_total: int = 0
     limiter: RateLimiter = field(init=False)
     fault_rng: random.Random = field(init=False)
     latency_rng: random.Random = field(init=False)
@@ -374,10 +379,17 @@ class SandboxState:
                 return False
             if vs.balance is not None:
                 vs.balance -= credits
+            vs.charged_total += credits
             vs.counters["credits_charged"] += credits
             if credits:
                 vs.counters["charged_calls"] += 1
             return True
+
+    def reported_balance(self, vendor: str) -> int:
+        """What the vendor's balance endpoint says is left (an unlimited balance counts down from a large one)."""
+        with self.lock:
+            vs = self.vendors[vendor]
+            return vs.balance if vs.balance is not None else UNLIMITED_BALANCE - vs.charged_total
 
     def set_balance(self, vendor: str, balance: int | None) -> None:
         with self.lock:

@@ -188,6 +188,19 @@ DDL: tuple[str, ...] = (
         updated_at TIMESTAMPTZ
     )
     """,
+    # What each vendor said its balance was before and after a run's calls to it (storage/balances.py).
+    """
+    CREATE TABLE IF NOT EXISTS vendor_balances (
+        run_id VARCHAR NOT NULL,
+        list_id VARCHAR,
+        provider VARCHAR NOT NULL,
+        phase VARCHAR NOT NULL,
+        read_at TIMESTAMPTZ NOT NULL,
+        credits DOUBLE,
+        source VARCHAR,
+        error VARCHAR
+    )
+    """,
     # Bookkeeping for incremental reruns (storage/step_state.py): not part of the table contract.
     """
     CREATE TABLE IF NOT EXISTS step_state (

@@ -102,7 +102,8 @@ class ProviderSpec:
 PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="leadmagic", label="LeadMagic mobile finder", client=LeadMagicClient, max_numbers=1,
-        defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "pricing": {"per_found": 5}},
+        defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "pricing": {"per_found": 5},
+                  "balance_path": "/v1/credits"},
         usd=UsdPrice(_SMALLEST_PLAN_USD, "https://help.leadmagic.io/en/articles/7-the-leadmagic-credit-system",
                      _READ_ON, True, "Basic plan (2,500 credits a month), the smallest self-serve plan; "
                      "$0.010 on Essential (10,000) down to $0.008 on Ultimate (100,000)"),
@@ -122,7 +123,7 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
         name="enrichlayer", label="Enrich Layer personal contact number", client=EnrichLayerClient, max_numbers=25,
         own_keys=frozenset({"page_size"}),
         defaults={"rate_limit_per_second": 5, "burst": 25, "max_concurrency": 16, "timeout_seconds": 60,
-                  "page_size": 3, "pricing": {"per_number": 1}},
+                  "page_size": 3, "pricing": {"per_number": 1}, "balance_path": "/api/v2/credit-balance"},
         usd=UsdPrice(_SMALLEST_PLAN_USD,
                      "https://enrichlayer.com/docs/knowledge-base/billing/how-api-costs-are-calculated", _READ_ON,
                      False, "the billing pages describe pay-as-you-go and subscription credits without a price "
@@ -141,7 +142,8 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
         own_keys=frozenset({"batch_size", "batch_wait_seconds", "fields"}),
         defaults={"rate_limit_per_second": 0.25, "burst": 1, "max_concurrency": 2, "batch_size": 25,
                   "batch_wait_seconds": 5.0, "fields": ["contact.phone_numbers"],
-                  "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2}}},
+                  "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2}},
+                  "balance_path": "/user/credits"},
         usd=UsdPrice(_SMALLEST_PLAN_USD, "https://docs.crustdata.com/general/pricing", _READ_ON, False,
                      "the pricing page gives credits per endpoint (1-7 per enriched person) but no price per "
                      "credit: assumed at LeadMagic's smallest-plan price"),

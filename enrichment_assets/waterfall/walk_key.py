@@ -30,7 +30,7 @@ WALK_RULES_VERSION = 2
 _NOT_DECISIVE = frozenset({
     "rate_limit_per_second", "burst", "max_concurrency", "timeout_seconds", "max_retries", "retry_unknown",
     "retry_schedule", "usd_per_credit",
-    "max_credits_per_run", "pricing", "batch_size", "batch_wait_seconds",
+    "max_credits_per_run", "pricing", "batch_size", "batch_wait_seconds", "balance_path",
 })
 
 
