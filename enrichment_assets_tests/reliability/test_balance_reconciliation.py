@@ -36,10 +36,10 @@ def _evaluation(env: dict[str, str]):  # noqa: ANN202
         return record.run_id, record.event.dagster_event.event_specific_data
 
 
-def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict, **config_overrides):  # noqa: ANN001, ANN003, ANN202
+def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict):  # noqa: ANN001, ANN202
     sandbox = make_sandbox(fast_sandbox_config(p50=0.005, **sandbox_vendors))
     # stop_when never: every vendor is reached by enough leads to be priced.
-    config = write_config(tmp_path / "enrichment.yaml", waterfall={"stop_when": "never"}, **config_overrides)
+    config = write_config(tmp_path / "enrichment.yaml", waterfall={"stop_when": "never"})
     leads_file = tmp_path / "reconcile.csv"
     write_leads(leads_file, 40, seed=9)
     env = prepare_env(cli_env, sandbox, config)
