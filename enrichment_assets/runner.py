@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,17 +102,75 @@ def load_definitions():  # noqa: ANN201 - dagster.Definitions, imported here on 
     return defs
 
 
+def _active_runs_of(instance: DagsterInstance, list_id: str) -> list:
+    from dagster import DagsterRunStatus, RunsFilter
+
+    return list(instance.get_runs(RunsFilter(
+        statuses=[DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING],
+        tags={"dagster/partition": list_id})))
+
+
+@contextlib.contextmanager
+def one_run_per_list(instance: DagsterInstance, list_id: str, on_wait: Callable[[str], None] | None = None,
+                     poll_seconds: float = 2.0) -> Iterator[None]:
+    """Hold the list: wait while another ``enrich run`` of it (a file lock in the instance folder, released by the
+    OS if that process dies) or a run of it started by Dagster (the inbox sensor, a schedule, the UI) is going.
+
+    Waiting rather than refusing: the second run still has work (the file may have changed) and, run after the
+    first, pays for nothing twice; a script need not retry. Runs launched by Dagster are held back the other way
+    round by the run queue's limit of one run per ``dagster/partition`` value (dagster.yaml).
+    """
+    say = on_wait or (lambda message: None)
+    folder = Path(instance.root_directory) / "list_locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{list_id}.lock").open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            say(f"list '{list_id}' is being enriched by another `enrich run` (pid {holder}); waiting for it to "
+                "finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            fail_dead_cli_runs(instance)
+            announced: set[str] = set()
+            while others := _active_runs_of(instance, list_id):
+                fresh = [r.run_id for r in others if r.run_id not in announced]
+                if fresh:
+                    say(f"list '{list_id}' is being enriched by run(s) {', '.join(fresh)} "
+                        f"({', '.join(sorted({r.tags.get('enrichment/trigger', 'dagster') for r in others}))}); "
+                        "waiting for it to finish (if it is dead, terminate it in the Dagster UI)")
+                    announced.update(fresh)
+                time.sleep(poll_seconds)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str = "INFO", *,
              columns: dict[str, str] | None = None, sheet: str | None = None,
-             listener: Callable[[EventLogEntry], None] | None = None) -> RunOutcome:
-    """Register the list as a partition and materialize the whole graph for it, in process.
+             listener: Callable[[EventLogEntry], None] | None = None,
+             on_wait: Callable[[str], None] | None = None) -> RunOutcome:
+    """Register the list as a partition and materialize the whole graph for it, in process, once no other run of
+    the list is going (``one_run_per_list``; ``on_wait`` hears why it waits).
 
     ``columns`` and ``sheet`` (``--map``, ``--sheet``) go to the ingestion step's run config. ``listener`` is
     called with each entry of the run's event log as it is stored (what `enrich run` draws its progress from).
     """
     defs = load_definitions()
     register_list(instance, list_id)
-    fail_dead_cli_runs(instance)
+    with one_run_per_list(instance, list_id, on_wait):
+        return _run_list(defs, instance, path, list_id, log_level, columns=columns, sheet=sheet, listener=listener)
+
+
+def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_level: str, *,  # noqa: ANN001
+              columns: dict[str, str] | None, sheet: str | None,
+              listener: Callable[[EventLogEntry], None] | None) -> RunOutcome:
     job = defs.resolve_job_def("enrich_list")
     run_id = str(uuid.uuid4())
     if listener is not None:

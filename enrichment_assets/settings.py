@@ -49,6 +49,24 @@ class Settings:
         return self.db_path.parent / "out"
 
 
+DEFAULT_INBOX_SETTLE_SECONDS = 30.0
+
+
+def inbox_settle_seconds() -> float:
+    """``ENRICHMENT_INBOX_SETTLE_SECONDS`` (a number of seconds, 0 or more), else 30: how long a file in the inbox
+    must keep its size and modification time before the ``lead_inbox`` sensor enriches it."""
+    raw = os.environ.get("ENRICHMENT_INBOX_SETTLE_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_INBOX_SETTLE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"ENRICHMENT_INBOX_SETTLE_SECONDS must be a number of seconds (0 or more), not {raw!r}")
+    return value
+
+
 def load_settings() -> Settings:
     mode = os.environ.get("ENRICHMENT_MODE", "sandbox").strip().lower() or "sandbox"
     if mode not in ("sandbox", "live"):
