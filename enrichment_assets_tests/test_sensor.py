@@ -112,7 +112,8 @@ def test_a_file_still_being_copied_is_enriched_once_when_its_copy_is_done(isolat
         assert not _evaluate(instance, done.cursor).run_requests
 
 
-def test_the_settle_time_is_configurable(isolated_env: dict[str, str], clock: Clock, monkeypatch) -> None:  # noqa: ANN001
+def test_the_settle_time_is_configurable(isolated_env: dict[str, str], clock: Clock,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     inbox = Path(isolated_env["ENRICHMENT_INBOX"])
     (inbox / "a.csv").write_text("id\n1\n", encoding="utf-8")
     monkeypatch.setenv("ENRICHMENT_INBOX_SETTLE_SECONDS", "0")
