@@ -56,7 +56,8 @@ def render_funnel_png(rows: Sequence[FunnelRow], title: str = "Waterfall funnel 
 
     in_usd = any(r.usd for r in rows)
     bars = cost.barh(positions, [r.usd if in_usd else r.credits for r in rows], height=0.5, color="#d08c2e")
-    cost.bar_label(bars, labels=[_cost_label(r, in_usd) for r in rows], padding=2, fontsize=8)
+    # "$" starts mathtext in matplotlib: escaped, it is a dollar sign.
+    cost.bar_label(bars, labels=[_cost_label(r, in_usd).replace("$", r"\$") for r in rows], padding=2, fontsize=8)
     cost.set_xlabel("USD" if in_usd else "credits")
     cost.set_title("spend in USD (credits)" if in_usd else "credits spent (no provider priced in USD)")
     if in_usd and any(r.usd_assumed and r.usd for r in rows):
