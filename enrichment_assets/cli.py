@@ -136,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.report_failed_dbt(instance, outcome.run_id, dbt_step_key())
     _print_summary(outcome)
     _print_skipped(outcome, skipped)
+    _print_warnings(outcome)
     for failure in outcome.failures:
         errors.print(f"enrich: {failure}", markup=False, soft_wrap=True)
     if not outcome.success:
@@ -240,6 +241,12 @@ def _print_forecast(path: Path, list_id: str, forecast, max_usd_per_run: float |
     refused = forecast.over_budget(max_usd_per_run)
     if refused:
         console.print(f"[bold red]A run would be refused:[/bold red] {refused}", soft_wrap=True)
+
+
+def _print_warnings(outcome) -> None:  # noqa: ANN001
+    if outcome.summary is not None:
+        for warning in outcome.summary.warnings:
+            console.print(f"Warning: {warning}", markup=False, soft_wrap=True)
 
 
 def _print_skipped(outcome, skipped) -> None:  # noqa: ANN001

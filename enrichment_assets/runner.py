@@ -44,6 +44,12 @@ class RunSummary:
     skipped_no_key: dict[str, int] = field(default_factory=dict)
     #: Providers whose USD rests on an assumed price per credit (the vendor publishes none).
     usd_assumed: list[str] = field(default_factory=list)
+    #: What the money checks of this run warned about (``SUMMARY_CHECKS``), for the summary.
+    warnings: list[str] = field(default_factory=list)
+
+
+#: Asset checks whose warnings the run summary repeats: they concern money the user is paying right now.
+SUMMARY_CHECKS = ("ledger_matches_vendor_balance", "spend_below_budget_warning")
 
 
 @dataclass
@@ -189,6 +195,9 @@ def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_lev
         raise_on_error=False,
     )
     summary = summarize_run(list_id, result.run_id)
+    if summary is not None:
+        summary.warnings = [e.description for e in result.get_asset_check_evaluations()
+                            if not e.passed and e.check_name in SUMMARY_CHECKS and e.description]
     return RunOutcome(run_id=result.run_id, success=result.success, summary=summary,
                       failures=step_failures(result.all_events))
 

@@ -48,15 +48,16 @@ def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict):  # noqa:
     assert result.returncode == 0, output[-4000:]
     assert no_traceback(output)
     sandbox.wait_idle()
-    return sandbox, env
+    return sandbox, env, result.stdout
 
 
 def test_a_correctly_priced_run_matches_every_vendor_with_a_balance_source(cli_env, tmp_path: Path,
                                                                           make_sandbox) -> None:  # noqa: ANN001
-    sandbox, env = _run(cli_env, tmp_path, make_sandbox, {})
+    sandbox, env, stdout = _run(cli_env, tmp_path, make_sandbox, {})
     db = env["ENRICHMENT_DB"]
     run_id, evaluation = _evaluation(env)
     assert evaluation.passed, evaluation.description
+    assert "Warning:" not in stdout
     statuses = {k[: -len("_status")]: v.value for k, v in evaluation.metadata.items() if k.endswith("_status")}
     assert statuses == {"leadmagic": "ok", "enrichlayer": "ok", "crustdata": "ok", "lantern": "unverifiable",
                         "pronto": "unverifiable"}, evaluation.metadata
@@ -79,14 +80,15 @@ def test_a_correctly_priced_run_matches_every_vendor_with_a_balance_source(cli_e
 def test_a_misconfigured_price_warns_naming_the_vendor_and_the_ratio(cli_env, tmp_path: Path,
                                                                     make_sandbox) -> None:  # noqa: ANN001
     # The sandbox charges 2 per number (Enrich Layer) and 2 per phone (Lantern); the config says 1 for both.
-    sandbox, env = _run(cli_env, tmp_path, make_sandbox,
-                        {"enrichlayer": {"price_per_number": 2}, "lantern": {"price_per_found": 2}})
+    sandbox, env, stdout = _run(cli_env, tmp_path, make_sandbox,
+                                {"enrichlayer": {"price_per_number": 2}, "lantern": {"price_per_found": 2}})
     _, evaluation = _evaluation(env)
     assert not evaluation.passed and evaluation.severity is AssetCheckSeverity.WARN
     assert "enrichlayer: ratio 2.0" in evaluation.description, evaluation.description
     assert "providers.enrichlayer.pricing (per_number: 1)" in evaluation.description
     assert evaluation.metadata["enrichlayer_ratio"].value == 2.0
     assert evaluation.metadata["warned"].value == "enrichlayer"
+    assert "Warning: enrichlayer: ratio 2.0" in stdout  # the run's summary says it too
     # Lantern is just as wrong, but its vendor offers no balance to compare with: said, not guessed.
     assert evaluation.metadata["lantern_status"].value == "unverifiable"
     assert "lantern: unverifiable" in evaluation.description
