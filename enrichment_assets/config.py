@@ -155,6 +155,14 @@ class EnrichmentConfig(StrictModel):
             merged[name] = base
         return {**data, "providers": merged}
 
+    @model_validator(mode="after")
+    def _vendors_accept_their_config(self) -> "EnrichmentConfig":
+        problems = [f"providers.{spec.name}: {problem}" for spec in PROVIDER_SPECS
+                    for problem in spec.client.config_problems(self.providers[spec.name])]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def provider(self, name: str) -> ProviderConfig:
         return self.providers[name]
 

@@ -134,6 +134,13 @@ class VendorClient:
         """Requests per second this client currently allows itself (lower than configured after 429s)."""
         return self._pace.rate
 
+    # ------------------------------------------------------------------ config
+
+    @classmethod
+    def config_problems(cls, config: ProviderConfig) -> list[str]:
+        """What in the provider's config this vendor cannot work with (the config file is refused, naming it)."""
+        return []
+
     # ------------------------------------------------------------------ identity
 
     @property

@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any
 
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.vendors.base import (
     CallStatus,
     PhoneClaim,
@@ -38,6 +39,35 @@ MAX_BATCH = 25
 URLS = "professional_network_profile_urls"
 EMAILS = "business_emails"
 DEFAULT_FIELDS = ["contact.phone_numbers"]
+#: The contact sub-fields of this endpoint; ``contact`` asks for all of them (and is priced as all of them).
+CONTACT = "contact"
+CONTACT_FIELDS: tuple[str, ...] = (
+    "contact.phone_numbers", "contact.personal_emails", "contact.business_emails", "contact.websites",
+)
+
+
+def priced_fields(fields: list[str] | None) -> list[str]:
+    """The sub-fields a request for ``fields`` pays for: ``contact`` is every contact sub-field, each counted once."""
+    expanded: list[str] = []
+    for name in fields or DEFAULT_FIELDS:
+        expanded.extend(CONTACT_FIELDS if name == CONTACT else (name,))
+    return list(dict.fromkeys(expanded))
+
+
+def fields_problems(fields: list[str] | None, per_field: dict[str, float]) -> list[str]:
+    """Why ``fields`` cannot be priced with ``per_field`` (empty when it can): a field this endpoint does not
+    return (the vendor answers 400), or a requested field without a price (it would be booked at 0)."""
+    problems = []
+    unknown = [f for f in (fields or []) if f != CONTACT and f not in CONTACT_FIELDS]
+    if unknown:
+        problems.append(f"fields {unknown} are not contact fields of this endpoint; valid: "
+                        f"{[CONTACT, *CONTACT_FIELDS]}")
+    unpriced = [f for f in priced_fields(fields) if f in CONTACT_FIELDS and f not in per_field]
+    if unpriced:
+        asked = ", ".join(fields or DEFAULT_FIELDS)
+        problems.append(f"pricing.per_field has no price for {unpriced} (asked for by fields: [{asked}]); "
+                        "give each its price in credits")
+    return problems
 #: How long a partial batch waits for company (config ``batch_wait_seconds``): few requests a minute are allowed.
 DEFAULT_BATCH_WAIT_SECONDS = 5.0
 
@@ -77,6 +107,10 @@ class CrustdataClient(VendorClient):
         """The identifier kind: a request never mixes LinkedIn URLs and business emails."""
         ident = self.identifier(lead)
         return ident[0] if ident else ""
+
+    @classmethod
+    def config_problems(cls, config: ProviderConfig) -> list[str]:
+        return fields_problems(config.fields, config.pricing.per_field)
 
     @property
     def fields(self) -> list[str]:

@@ -142,7 +142,11 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
         own_keys=frozenset({"batch_size", "batch_wait_seconds", "fields"}),
         defaults={"rate_limit_per_second": 0.25, "burst": 1, "max_concurrency": 2, "batch_size": 25,
                   "batch_wait_seconds": 5.0, "fields": ["contact.phone_numbers"],
-                  "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2}},
+                  # The documented per-field prices (websites: not in the price list; assumed 1, which is what
+                  # makes ``contact``, all four, reach the documented cap of 7 per profile).
+                  "pricing": {"per_match": 1, "max_per_match": 7,
+                              "per_field": {"contact.phone_numbers": 2, "contact.personal_emails": 2,
+                                            "contact.business_emails": 1, "contact.websites": 1}},
                   "balance_path": "/user/credits"},
         usd=UsdPrice(_SMALLEST_PLAN_USD, "https://docs.crustdata.com/general/pricing", _READ_ON, False,
                      "the pricing page gives credits per endpoint (1-7 per enriched person) but no price per "

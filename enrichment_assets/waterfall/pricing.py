@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from enrichment_assets.provider_config import ProviderConfig
+from enrichment_assets.vendors.crustdata import priced_fields
 from enrichment_assets.vendors.registry import provider_spec
 
 
@@ -22,8 +22,11 @@ class LookupCharge:
 
 
 def field_credits(config: ProviderConfig) -> float:
+    """What the requested ``fields`` add to each matched identifier (Crustdata: ``contact`` is all its parts)."""
+    if not config.fields:
+        return 0.0
     per_field = config.pricing.per_field
-    return sum(per_field.get(name, 0.0) for name in (config.fields or []))
+    return sum(per_field.get(name, 0.0) for name in priced_fields(config.fields))
 
 
 def rule_credits(config: ProviderConfig, lookups: Sequence[LookupCharge]) -> float:

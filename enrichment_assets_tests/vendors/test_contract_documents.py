@@ -169,11 +169,10 @@ def test_pronto_never_asks_for_personal_email_without_the_accounts_consent(tmp_p
 GAPS = [pytest.param(p, name, id=f"{p}-{name}",
                      marks=pytest.mark.xfail(strict=True, reason=DOCS[p]["known_gaps"][name]["issue"]))
         for p in PROVIDER_NAMES for name in DOCS[p].get("known_gaps", {})]
+PRICED = [pytest.param(p, name, id=f"{p}-{name}") for p in PROVIDER_NAMES for name in DOCS[p].get("priced_cases", {})]
 
 
-@pytest.mark.parametrize(("provider", "gap"), GAPS)
-def test_known_gaps_between_the_documents_and_the_code(tmp_path: Path, provider: str, gap: str) -> None:
-    spec = DOCS[provider]["known_gaps"][gap]
+def _check_credits(tmp_path: Path, provider: str, spec: dict[str, Any]) -> None:
     _, _, ledger, store, _ = _walk(tmp_path, provider, spec["responses"], **spec.get("config", {}))
     store.close()
     credits = sum(r["credits"] for r in ledger)
@@ -181,3 +180,14 @@ def test_known_gaps_between_the_documents_and_the_code(tmp_path: Path, provider:
         assert credits == spec["certain_credits"], spec["issue"]
     if "certain_credits_at_least" in spec:
         assert credits >= spec["certain_credits_at_least"], spec["issue"]
+
+
+@pytest.mark.parametrize(("provider", "case"), PRICED)
+def test_documented_prices_that_depend_on_the_request(tmp_path: Path, provider: str, case: str) -> None:
+    """Prices the documents give for a setting (Crustdata's ``fields``) or an answer's shape (repeated numbers)."""
+    _check_credits(tmp_path, provider, DOCS[provider]["priced_cases"][case])
+
+
+@pytest.mark.parametrize(("provider", "gap"), GAPS)
+def test_known_gaps_between_the_documents_and_the_code(tmp_path: Path, provider: str, gap: str) -> None:
+    _check_credits(tmp_path, provider, DOCS[provider]["known_gaps"][gap])

@@ -1,0 +1,58 @@
+"""Where the vendors' documents differ from what a first client assumes: each case through the real engine and the
+real client, against the sandbox (which follows the documents) or a server that misbehaves as documented.
+
+The ledger must equal what the vendor charged, the budget must hold at the vendor, and no lead may be lost.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from enrichment_assets.config import ConfigError, parse_config
+from enrichment_assets.sandbox import SandboxServer
+from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
+from enrichment_assets.sandbox.world import World
+from enrichment_assets_tests.waterfall.sandbox_walk import lead_of, only, walk
+
+WORLD = World()
+
+
+def _server(**vendors: dict) -> SandboxServer:
+    return SandboxServer(state=SandboxState(SandboxConfig.model_validate({"vendors": vendors}), world=WORLD))
+
+
+def _known_to(vendor: str, n: int, skip: int = 0) -> list:
+    people = [p for p in WORLD.people if WORLD.knowledge(vendor, p).profile]
+    return people[skip:skip + n]
+
+
+# --------------------------------------------------------------------------- 1. Crustdata fields
+
+
+def test_crustdata_contact_fields_are_booked_and_budgeted_at_their_documented_price(tmp_path: Path) -> None:
+    people = _known_to("crustdata", 30)
+    leads = [lead_of(p, f"r{i}") for i, p in enumerate(people)]
+    config = only("crustdata", fields=["contact"], max_credits_per_run=50, batch_wait_seconds=0.05)
+    with _server() as server:
+        result = walk(tmp_path, server.base_url, config, leads)
+        charged = server.state.stats()["vendors"]["crustdata"]["credits_charged"]
+    assert 7 <= charged <= 50  # at least one profile bought, never more than the budget at the vendor
+    assert result.booked("crustdata") == charged
+    # Every profile matched costs 7 (1 + phone 2 + personal emails 2 + business emails 1 + websites 1, capped at 7).
+    assert charged % 7 == 0
+    outcomes = {r.outcome.value for r in result.rows_of("crustdata")}
+    assert "skipped_budget" in outcomes  # the rest wait for the next run: pending, not lost
+
+
+def test_a_crustdata_field_without_a_price_is_a_config_error_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"contact\.websites"):
+        parse_config({"providers": {"crustdata": {
+            "fields": ["contact"],
+            "pricing": {"per_match": 1, "per_field": {"contact.phone_numbers": 2, "contact.personal_emails": 2,
+                                                      "contact.business_emails": 1}}}}})
+    with pytest.raises(ConfigError, match="basic_profile"):
+        parse_config({"providers": {"crustdata": {"fields": ["basic_profile"]}}})
+    # The default price table knows every contact field.
+    assert parse_config({"providers": {"crustdata": {"fields": ["contact"]}}})
