@@ -319,6 +319,8 @@ class EnrichLayerAPI(VendorAPI):
         if known is None or not known.profile:
             return Outcome({"code": 404, "description": "Person not found", "name": "Not Found"}, status=404)
         numbers = [p.e164 for p in known.phones]
+        if numbers and self.world.draw(self.name, "repeat", person) < vs.config.repeated_number_share:
+            numbers.insert(1, numbers[0])  # stored twice: returned and billed twice
         if parsed.page_size:
             numbers = numbers[: parsed.page_size]
         return Outcome({"numbers": numbers}, credits=len(numbers) * vs.config.price_per_number,

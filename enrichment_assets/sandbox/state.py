@@ -101,6 +101,9 @@ class EnrichLayerConfig(VendorConfig):
         default_factory=lambda: RateLimitConfig(window_limit=1500, window_seconds=300))
     out_of_credits_status: int = 403
     price_per_number: int = Field(1, ge=0)
+    #: Share of profiles whose stored numbers hold one of them twice (two sources, one number): the vendor returns
+    #: and bills the repeat like any other number.
+    repeated_number_share: float = Field(0.0, ge=0, le=1)
 
 
 class LanternConfig(VendorConfig):

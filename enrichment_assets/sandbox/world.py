@@ -666,6 +666,10 @@ class World:
         digest = hashlib.blake2b(f"{self.seed}|{vendor}|{salt}|{person_id}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2 ** 64
 
+    def draw(self, vendor: str, salt: str, person: Person) -> float:
+        """A uniform draw in [0, 1) fixed by the seed, the vendor, ``salt`` and the person."""
+        return self._u(vendor, salt, person.person_id)
+
     def knowledge(self, vendor: str, person: Person) -> Knowledge:
         """What ``vendor`` knows about ``person`` (deterministic in seed, vendor and person)."""
         u = lambda salt: self._u(vendor, salt, person.person_id)  # noqa: E731

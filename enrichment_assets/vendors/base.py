@@ -94,6 +94,9 @@ class VendorResult:
     #: Pronto: work and personal emails returned (each is priced when enrichment_type asks for it).
     emails_found: int = 0
     personal_emails_found: int = 0
+    #: The numbers the answer held, repeats included, where the vendor bills each one (Enrich Layer); ``None``:
+    #: price by ``phones``.
+    numbers_billed: int | None = None
     #: HTTP status of the final response; ``None`` when no response came (timeouts, short-circuits).
     http_status: int | None = None
     #: Parsed JSON of the final response (Crustdata: this identifier's element), or the raw text

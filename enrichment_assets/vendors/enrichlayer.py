@@ -2,7 +2,7 @@
 
 ``GET /api/v2/contact-api/personal-contact?profile_url=<linkedin>&page_size=<n>``,
 ``Authorization: Bearer <key>``. Answer: ``{"numbers": [...]}`` in storage order, no line
-type (switchboards and office lines included). 1 credit per number returned, so
+type (switchboards and office lines included). 1 credit per number returned (repeats included), so
 ``page_size`` caps the cost (config, default 3; 0 means "all"). Errors are never charged:
 403 is out of credits, 404 profile not found, 410 deprecated, 503 enrichment failed (retry):
 so a 5xx is asked again at once, while a timeout (the answer may have been billed) is not.
@@ -59,6 +59,13 @@ class EnrichLayerClient(SingleLeadClient):
         if exchange.status_code == 403:
             return CallStatus.OUT_OF_CREDITS  # documented: 403 is "out of credits" for this vendor
         return super()._error_status(exchange, message)
+
+    def count_billed_numbers(self, body: Any) -> int | None:
+        # Billed per number returned, repeats included (the phones read drop exact repeats).
+        numbers = body.get("numbers") if isinstance(body, dict) else None
+        if not isinstance(numbers, list):
+            return None
+        return sum(1 for item in numbers if (isinstance(item, str) and item.strip()) or isinstance(item, dict))
 
     def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:
         if not isinstance(body, dict):

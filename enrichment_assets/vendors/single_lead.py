@@ -29,6 +29,11 @@ class SingleLeadClient(VendorClient):
         """(work emails, personal emails) a 2xx body returned, for vendors that price them."""
         return 0, 0
 
+    def count_billed_numbers(self, body: Any) -> int | None:
+        """The numbers a 2xx body holds as the vendor bills them (repeats included), for vendors that bill each
+        number; ``None``: the phones read are what is priced."""
+        return None
+
     async def lookup(self, lead: Lead) -> VendorResult:
         """One lookup: a typed result, never an exception (except from a failing journal or cancellation)."""
         reason = self.ineligible_reason(lead)
@@ -64,4 +69,5 @@ class SingleLeadClient(VendorClient):
             return VendorResult(**answered, status=exc.status, error=error)
         emails, personal_emails = self.count_emails(body)
         return VendorResult(**answered, status=CallStatus.FOUND if phones else CallStatus.NOT_FOUND, phones=phones,
-                            vendor_credits=credits, emails_found=emails, personal_emails_found=personal_emails)
+                            vendor_credits=credits, emails_found=emails, personal_emails_found=personal_emails,
+                            numbers_billed=self.count_billed_numbers(body))

@@ -112,7 +112,8 @@ class Settlement:
         if final.vendor_credits is not None:
             credits, basis = float(final.vendor_credits), "vendor_reported"
         elif paid:
-            charge = LookupCharge(numbers=len(result.phones), emails=result.emails_found,
+            numbers = result.numbers_billed if result.numbers_billed is not None else len(result.phones)
+            charge = LookupCharge(numbers=numbers, emails=result.emails_found,
                                   personal_emails=result.personal_emails_found)
             credits, basis = rule_credits(config, [charge]), "price_rule"
         else:
@@ -228,7 +229,8 @@ class Settlement:
             if attempt.vendor_credits is not None:
                 credits, basis = float(attempt.vendor_credits), "vendor_reported"
             else:
-                credits = rule_credits(config, [LookupCharge(numbers=len(result.phones), emails=result.emails_found,
+                numbers = result.numbers_billed if result.numbers_billed is not None else len(result.phones)
+                credits = rule_credits(config, [LookupCharge(numbers=numbers, emails=result.emails_found,
                                                              personal_emails=result.personal_emails_found)])
                 basis = "price_rule"
             row = self._books.attempt_row(attempt, result.status.ledger_outcome, credits, basis)

@@ -56,3 +56,20 @@ def test_a_crustdata_field_without_a_price_is_a_config_error_naming_it() -> None
         parse_config({"providers": {"crustdata": {"fields": ["basic_profile"]}}})
     # The default price table knows every contact field.
     assert parse_config({"providers": {"crustdata": {"fields": ["contact"]}}})
+
+
+# --------------------------------------------------------------------------- 5. Enrich Layer repeats
+
+
+def test_enrich_layer_numbers_returned_twice_are_booked_twice(tmp_path: Path) -> None:
+    people = [p for p in WORLD.people if len(WORLD.knowledge("enrichlayer", p).phones) >= 2][:20]
+    leads = [lead_of(p, f"r{i}") for i, p in enumerate(people)]
+    with _server(enrichlayer={"repeated_number_share": 0.5}) as server:
+        result = walk(tmp_path, server.base_url, only("enrichlayer", page_size=3), leads)
+        charged = server.state.stats()["vendors"]["enrichlayer"]["credits_charged"]
+    rows = result.rows_of("enrichlayer")
+    distinct = sum(len(r.phones) for r in rows)
+    assert charged > distinct, "the sandbox returned no repeat: the test proves nothing"
+    assert result.booked("enrichlayer") == charged
+    assert [r.credits for r in rows] == [float(a.credits) for a in result.attempts]
+
