@@ -50,7 +50,7 @@ def test_a_fixed_orders_walk_key_is_the_one_it_was_before_the_cost_model() -> No
                            {p: config.provider(p).model_dump(exclude={
                                "rate_limit_per_second", "burst", "max_concurrency", "timeout_seconds", "max_retries",
                                "retry_unknown", "retry_schedule", "usd_per_credit", "max_credits_per_run", "pricing", "batch_size",
-                               "batch_wait_seconds"}) for p in providers},
+                               "batch_wait_seconds", "balance_path"}) for p in providers},
                            Suppression().digest())
     assert walk_key(config, providers, providers, Suppression(), "sandbox") == before
     # Adaptive-only settings do not touch a fixed order's key.
