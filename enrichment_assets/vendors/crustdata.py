@@ -23,6 +23,7 @@ from typing import Any
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.vendors.base import (
+    Attempt,
     CallStatus,
     PhoneClaim,
     VendorResult,
@@ -30,9 +31,9 @@ from enrichment_assets.vendors.base import (
     email_kind,
     request_fingerprint,
 )
-from enrichment_assets.vendors.client import VendorClient
+from enrichment_assets.vendors.client import VendorClient, logger
 from enrichment_assets.vendors.errors import looks_like_credit_problem
-from enrichment_assets.vendors.exchange import Exchange, Request
+from enrichment_assets.vendors.exchange import Exchange, ExchangeKind, Request
 
 API_VERSION = "2025-11-01"
 MAX_BATCH = 25
@@ -182,10 +183,23 @@ class CrustdataClient(VendorClient):
             return CallStatus.OUT_OF_CREDITS if looks_like_credit_problem(message) else CallStatus.UNAVAILABLE
         return super()._error_status(exchange, message)
 
-    async def _run_chunk(self, id_type: str, values: list[str]) -> dict[str, VendorResult]:
+    async def _run_chunk(self, id_type: str, values: list[str], earlier: tuple[Attempt, ...] = ()
+                         ) -> dict[str, VendorResult]:
+        """Ask for ``values`` in one request. A 400 is the vendor refusing the whole request for a malformed
+        identifier (nothing charged): the request is split in halves, and so on, until the identifiers it refuses
+        alone are found; only they end with its error. ``earlier``: the refused requests that led here."""
         fingerprints = [request_fingerprint(self.name, self.endpoint, self._identity(id_type, v)) for v in values]
         request = Request(method=self.method, fingerprints=fingerprints, json={id_type: values, "fields": self.fields})
         outcome = await self._execute(request)
+        outcome.attempts = [*earlier, *outcome.attempts]
+        final = outcome.final
+        if len(values) > 1 and final.kind is ExchangeKind.DONE and final.status_code == 400:
+            half = len(values) // 2
+            logger.info("%s: HTTP 400 for a request of %d identifiers: asking again in halves to find the ones it "
+                        "refuses", self.name, len(values))
+            left, right = await asyncio.gather(self._run_chunk(id_type, values[:half], tuple(outcome.attempts)),
+                                               self._run_chunk(id_type, values[half:], tuple(outcome.attempts)))
+            return {**left, **right}
         failed = self._failure_result(outcome)
         if failed is not None:
             return {v: dataclasses.replace(failed, attempts=list(failed.attempts)) for v in values}

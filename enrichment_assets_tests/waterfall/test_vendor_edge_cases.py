@@ -73,3 +73,31 @@ def test_enrich_layer_numbers_returned_twice_are_booked_twice(tmp_path: Path) ->
     assert result.booked("enrichlayer") == charged
     assert [r.credits for r in rows] == [float(a.credits) for a in result.attempts]
 
+
+
+# --------------------------------------------------------------------------- 2. Crustdata 400 for one identifier
+
+
+def test_a_crustdata_400_isolates_the_malformed_identifiers_and_answers_the_others(tmp_path: Path) -> None:
+    people = _known_to("crustdata", 10)
+    leads = [lead_of(p, f"r{i}") for i, p in enumerate(people)]
+    # A company page is not a profile URL: the vendor refuses the whole request that holds it (400).
+    bad = {"r3": "https://www.linkedin.com/company/acme-inc", "r8": "https://www.linkedin.com/company/globex"}
+    leads = [lead_of(p, r.record_id, linkedin_url=bad[r.record_id]) if r.record_id in bad else r
+             for p, r in zip(people, leads, strict=True)]
+    config = only("crustdata", batch_wait_seconds=0.5)
+    with _server() as server:
+        result = walk(tmp_path, server.base_url, config, leads)
+        vendor = server.state.stats()["vendors"]["crustdata"]
+    rows = {r.record_id: r for r in result.rows_of("crustdata")}
+    for record_id in bad:
+        assert rows[record_id].outcome.value == "error"
+        assert "HTTP 400" in rows[record_id].error and "Malformed profile URL" in rows[record_id].error
+    answered = {r for r, row in rows.items() if row.outcome.value in ("found", "not_found")}
+    assert answered == set(rows) - set(bad)
+    # Each good identifier went out in exactly one answered (200) request: nothing paid twice.
+    answered_requests = [a for a in result.attempts if a.http_status == 200]
+    sent_ok = [fp for a in answered_requests for fp in a.request_fingerprints]
+    assert len(sent_ok) == len(set(sent_ok)) == len(answered)
+    assert result.booked("crustdata") == vendor["credits_charged"] > 0
+    assert all(a.credits == 0 for a in result.attempts if a.http_status == 400)
