@@ -11,27 +11,37 @@ account's consent (else the vendor answers 422): it is sent only when config
 Answer: ``{enrichment_id, status: success|error, phones, phone_status, custom, ...}``;
 ``phones`` are E.164 strings or ``{"number", "type"}`` objects (both accepted; an object's
 ``type`` becomes the claimed type). A 422 saying credits are short stops the provider.
+
+A 422 refusing personal-email enrichment for want of the account's consent (the whole request is refused, its
+phone part too) turns ``personal_email`` off for the rest of the run, says so once in the log, and the lead is
+asked again without it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import (
     CallStatus,
     PhoneClaim,
+    VendorResult,
     as_float,
     compact,
     dedupe_exact,
     request_fingerprint,
 )
+from enrichment_assets.vendors.client import logger
 from enrichment_assets.vendors.errors import ShapeError, StopProvider, looks_like_credit_problem, vendor_message
 from enrichment_assets.vendors.exchange import Exchange, Request
 from enrichment_assets.vendors.identity import company_key, domain_key, name_key
 from enrichment_assets.vendors.single_lead import SingleLeadClient
 
 DEFAULT_PATH = "/v2/contacts/single_enrich"
+#: Words of the 422 the document quotes when personal_email is asked without the account's consent.
+CONSENT_WORDS = ("personal email", "consent")
 
 
 class ProntoClient(SingleLeadClient):
@@ -45,13 +55,52 @@ class ProntoClient(SingleLeadClient):
         path = self.config.path or DEFAULT_PATH
         return path if path.startswith("/") else "/" + path
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The vendor refused personal_email for want of consent during this run (config said there was).
+        self.consent_refused = False
+        #: The vendor answered a request with personal_email: consent is real, requests may go in parallel.
+        self._consent_seen = False
+        #: Until then, one request with personal_email at a time: a refusal costs one request, not one per lead.
+        self._consent_probe = asyncio.Lock()
+
     @property
     def enrichment_types(self) -> list[str]:
         """``enrichment_type`` as sent: config order, ``personal_email`` only with consent."""
         wanted = list(self.config.enrichment_type or ["phone"])
-        if not self.config.personal_email_consent:
+        if not self.config.personal_email_consent or self.consent_refused:
             wanted = [t for t in wanted if t != "personal_email"]
         return list(dict.fromkeys(wanted))
+
+    async def lookup(self, lead: Lead) -> VendorResult:
+        if "personal_email" not in self.enrichment_types or self._consent_seen:
+            return await self._lookup_once(lead)
+        async with self._consent_probe:
+            return await self._lookup_once(lead)
+
+    async def _lookup_once(self, lead: Lead) -> VendorResult:
+        asked_personal_email = "personal_email" in self.enrichment_types
+        result = await super().lookup(lead)
+        if not (asked_personal_email and self._refuses_consent(result)):
+            if asked_personal_email and result.http_status is not None and 200 <= result.http_status < 300:
+                self._consent_seen = True
+            return result
+        if not self.consent_refused:
+            self.consent_refused = True
+            logger.warning("%s: the account has not consented to personal-email enrichment (HTTP 422): personal_email "
+                           "is no longer asked for in this run, and the leads it refused are asked again without it. "
+                           "Consent in Pronto's account settings, or set providers.pronto.personal_email_consent: "
+                           "false", self.name)
+        again = await super().lookup(lead)
+        return dataclasses.replace(again, attempts=[*result.attempts, *again.attempts])
+
+    @staticmethod
+    def _refuses_consent(result: VendorResult) -> bool:
+        if result.http_status != 422 or result.status is not CallStatus.ERROR:
+            return False
+        message = vendor_message(result.raw if isinstance(result.raw, dict) else None,
+                                 result.raw if isinstance(result.raw, str) else "").lower()
+        return all(word in message for word in CONSENT_WORDS)
 
     def _headers(self) -> dict[str, str]:
         return {"X-API-KEY": self._key.get_secret_value()}

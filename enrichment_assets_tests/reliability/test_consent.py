@@ -2,9 +2,9 @@
 
 Without consent the client drops ``personal_email`` from ``enrichment_type``
 (README, "Configuration"). With consent in the config but not on the vendor
-account, Pronto answers 422 with its consent message: that is the record's
-error (README, "What happens when things go wrong": 400/422), never a crash, never charged, and the
-provider stays in use for the other leads.
+account, Pronto answers 422 with its consent message for the whole request (its phone part too): the first
+such answer turns personal-email enrichment off for the rest of the run (one log line), and the lead is asked
+again without it. Never a crash, never charged, and the provider stays in use for every lead.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ def test_without_consent_pronto_is_never_asked_for_personal_emails(live_run: Liv
     assert live_run.sandbox.stats()["vendors"]["pronto"]["by_status"] == {"200": len(pronto)}
 
 
-def test_consent_refused_by_vendor_is_a_record_error_not_charged(make_sandbox, make_pipeline, tmp_path: Path) -> None:
+def test_consent_refused_by_vendor_turns_personal_email_off_and_asks_again(make_sandbox, make_pipeline,
+                                                                          tmp_path: Path) -> None:
     sandbox = make_sandbox(fast_sandbox_config())  # the vendor account has not consented (sandbox default)
     off = {"enabled": False}
     config = write_config(tmp_path / "enrichment.yaml", waterfall={"order": ["pronto", "leadmagic"]},
@@ -63,31 +64,30 @@ def test_consent_refused_by_vendor_is_a_record_error_not_charged(make_sandbox, m
     pipeline = make_pipeline(sandbox)
 
     result = pipeline.run(leads_file, config)
-    assert result.success and "Traceback" not in pipeline.log_text(result)
+    output = pipeline.log_text(result)
+    assert result.success and "Traceback" not in output
     db = pipeline.db
 
-    # One request per lead, each a 422 with the consent message, none retried, none charged.
+    # One request with personal_email goes first and alone; its 422 turns personal_email off for the run, and
+    # every lead (that one again) is asked for its phone only. Nothing charged for the refusal.
     stats = sandbox.stats()["vendors"]
     pronto = [r for r in sandbox.snapshot() if r.provider == "pronto"]
-    assert stats["pronto"]["requests"] == leads and stats["pronto"]["by_status"] == {"422": leads}
-    assert all(r.body["enrichment_type"] == ["phone", "personal_email"] for r in pronto)
-    assert len({r.body["custom"]["record_id"] for r in pronto}) == leads
-    assert stats["pronto"]["credits_charged"] == 0
+    assert stats["pronto"]["by_status"] == {"422": 1, "200": leads}
+    assert pronto[0].status == 422 and pronto[0].body["enrichment_type"] == ["phone", "personal_email"]
+    assert all(r.body["enrichment_type"] == ["phone"] for r in pronto[1:])
+    assert len({r.body["custom"]["record_id"] for r in pronto[1:]}) == leads
     booked = ledger_by_provider(db)["pronto"]
-    assert booked == {"rows": leads, "credits": 0.0, "unknown": 0, "unknown_worst_case": 0.0}
-    assert query(db, "SELECT DISTINCT http_status, outcome FROM credit_ledger WHERE provider = 'pronto'") == [
-        (422, "error")]
+    assert booked["credits"] == stats["pronto"]["credits_charged"]
+    assert booked["rows"] == leads + 1 and booked["unknown"] == 0
+    assert query(db, "SELECT outcome, credits FROM credit_ledger WHERE provider = 'pronto' AND http_status = 422"
+                 ) == [("error", 0.0)]
+    assert output.count("has not consented to personal-email enrichment") == 1
 
-    # Recorded as each lead's error, with the vendor's reason; the provider was not stopped.
-    rows = query(db, "SELECT outcome, error, credits FROM pronto_results")
+    # Every lead got Pronto's answer; none is left with the consent error.
+    rows = query(db, "SELECT outcome, error FROM pronto_results")
     assert len(rows) == leads
-    assert all(o == "error" and c == 0 and "consent" in (e or "") for o, e, c in rows), rows
-    assert PRONTO_CONSENT_MESSAGE[:40] in rows[0][1]
-    # The waterfall went on to LeadMagic for every lead; leads without its mobile wait for Pronto (pending).
-    assert stats["leadmagic"]["requests"] == leads
-    lm_found = query(db, "SELECT count(*) FROM leadmagic_results WHERE outcome = 'found'")[0][0]
-    statuses = dict(query(db, "SELECT status, count(*) FROM contacts GROUP BY 1"))
-    assert statuses == {k: v for k, v in {"mobile_found": lm_found, "pending": leads - lm_found}.items() if v}
+    assert {o for o, _ in rows} <= {"found", "not_found"}, rows
+    assert PRONTO_CONSENT_MESSAGE not in output  # the log line says it in our words, once
 
 
 class _ListSink:

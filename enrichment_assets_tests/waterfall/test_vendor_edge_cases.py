@@ -6,6 +6,7 @@ The ledger must equal what the vendor charged, the budget must hold at the vendo
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,27 @@ def test_a_crustdata_400_isolates_the_malformed_identifiers_and_answers_the_othe
     assert len(sent_ok) == len(set(sent_ok)) == len(answered)
     assert result.booked("crustdata") == vendor["credits_charged"] > 0
     assert all(a.credits == 0 for a in result.attempts if a.http_status == 400)
+
+
+# --------------------------------------------------------------------------- 3. Pronto consent 422
+
+
+def test_pronto_consent_422_turns_personal_email_off_for_the_run_and_asks_the_lead_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    people = _known_to("pronto", 12)
+    leads = [lead_of(p, f"r{i}") for i, p in enumerate(people)]
+    # The config says the account consented; the account (the sandbox) says it did not.
+    config = only("pronto", enrichment_type=["phone", "personal_email"], personal_email_consent=True)
+    with caplog.at_level(logging.WARNING, logger="enrichment_assets.vendors"), _server() as server:
+        result = walk(tmp_path, server.base_url, config, leads)
+        vendor = server.state.stats()["vendors"]["pronto"]
+    rows = result.rows_of("pronto")
+    assert {r.outcome.value for r in rows} <= {"found", "not_found"}, [(r.outcome, r.error) for r in rows]
+    assert any(r.outcome.value == "found" for r in rows)
+    refusals = [a for a in result.attempts if a.http_status == 422]
+    assert len(refusals) == 1  # the first request with personal_email goes alone until the vendor accepts one
+    assert vendor["by_status"].get("422") == len(refusals)
+    assert vendor["by_status"]["200"] == len(leads)  # each lead answered once
+    consent_lines = [r for r in caplog.records if "consent" in r.getMessage()]
+    assert len(consent_lines) == 1, [r.getMessage() for r in consent_lines]
+    assert result.booked("pronto") == vendor["credits_charged"]
