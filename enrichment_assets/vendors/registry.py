@@ -102,8 +102,9 @@ class ProviderSpec:
 PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="leadmagic", label="LeadMagic mobile finder", client=LeadMagicClient, max_numbers=1,
+        # Its document's advice for a 500: "wait 30 seconds and retry"; twice, then the lead waits for the next run.
         defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "pricing": {"per_found": 5},
-                  "balance_path": "/v1/credits"},
+                  "balance_path": "/v1/credits", "retry_schedule": [30], "max_retries": 2},
         usd=UsdPrice(_SMALLEST_PLAN_USD, "https://help.leadmagic.io/en/articles/7-the-leadmagic-credit-system",
                      _READ_ON, True, "Basic plan (2,500 credits a month), the smallest self-serve plan; "
                      "$0.010 on Essential (10,000) down to $0.008 on Ultimate (100,000)"),

@@ -7,14 +7,18 @@ The ledger must equal what the vendor charged, the budget must hold at the vendo
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from enrichment_assets.config import ConfigError, parse_config
+from enrichment_assets.outcomes import PENDING_OUTCOMES, RowOutcome
 from enrichment_assets.sandbox import SandboxServer
 from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
 from enrichment_assets.sandbox.world import World
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets_tests.vendors.helpers import SleepRecorder
 from enrichment_assets_tests.waterfall.sandbox_walk import lead_of, only, walk
 
 WORLD = World()
@@ -126,3 +130,56 @@ def test_pronto_consent_422_turns_personal_email_off_for_the_run_and_asks_the_le
     consent_lines = [r for r in caplog.records if "consent" in r.getMessage()]
     assert len(consent_lines) == 1, [r.getMessage() for r in consent_lines]
     assert result.booked("pronto") == vendor["credits_charged"]
+
+
+# --------------------------------------------------------------------------- 4. LeadMagic 500: unknown; its own schedule
+
+
+def _all_500s(tmp_path: Path, **settings: object):  # noqa: ANN202
+    people = _known_to("leadmagic", 6)
+    leads = [lead_of(p, f"r{i}") for i, p in enumerate(people)]
+    sleep = SleepRecorder()
+    with _server(leadmagic={"faults": {"error_rate": 1.0}}) as server:  # every request answers 500
+        result = walk(tmp_path, server.base_url, only("leadmagic", **settings), leads,
+                      client_options={"sleep": sleep})
+        vendor = server.state.stats()["vendors"]["leadmagic"]
+        with ResponseStore(tmp_path / "store.sqlite") as store:
+            stored = [store.fresh_response(r.request_fingerprint, timedelta(days=1))
+                      for r in result.rows_of("leadmagic")]
+    return leads, sleep, result, vendor, stored
+
+
+def test_a_leadmagic_500_is_unknown_and_left_to_the_next_run_by_default(tmp_path: Path) -> None:
+    # Its document does not say a 500 is free: asked again at once, it might bill twice (retry_unknown: next_run).
+    leads, sleep, result, vendor, stored = _all_500s(tmp_path)
+    assert [w for w in sleep.waits if w >= 1] == []
+    assert vendor["requests"] == len(leads) == len(result.attempts)
+    rows = result.rows_of("leadmagic")
+    assert len(rows) == len(leads)
+    assert {RowOutcome(r.outcome) for r in rows} == {RowOutcome.UNKNOWN}  # pending: the next run asks again
+    assert stored == [None] * len(leads)
+    assert result.booked("leadmagic") == vendor["credits_charged"] == 0
+    # Booked at its worst case as uncertain: one found number, 5 credits.
+    assert [(a.outcome, a.worst_case_credits) for a in result.attempts] == [("unknown", 5.0)] * len(leads)
+
+
+def test_leadmagic_500s_asked_again_in_the_run_wait_its_documented_30_s_twice_then_the_lead_is_pending(
+        tmp_path: Path) -> None:
+    leads, sleep, result, vendor, stored = _all_500s(tmp_path, retry_unknown="now")
+    # The document: "wait 30 seconds and retry"; by default twice (max_retries: 2), then the lead is pending.
+    assert [w for w in sleep.waits if w >= 1] == [30.0, 30.0] * len(leads)
+    assert vendor["requests"] == 3 * len(leads) == len(result.attempts)
+    rows = result.rows_of("leadmagic")
+    assert len(rows) == len(leads)
+    assert all(RowOutcome(r.outcome) in PENDING_OUTCOMES for r in rows)  # pending: a rerun asks again
+    assert stored == [None] * len(leads)
+    assert result.booked("leadmagic") == vendor["credits_charged"] == 0
+
+
+def test_a_retry_schedule_is_a_per_vendor_setting() -> None:
+    config = parse_config({"providers": {"pronto": {"retry_schedule": [1, 5]}}})
+    assert config.provider("pronto").retry_schedule == [1, 5]
+    assert config.provider("leadmagic").retry_schedule == [30]
+    assert config.provider("enrichlayer").retry_schedule is None  # exponential backoff
+    with pytest.raises(ConfigError, match="retry_schedule"):
+        parse_config({"providers": {"pronto": {"retry_schedule": [-1]}}})
