@@ -339,6 +339,9 @@ class EnrichLayerAPI(VendorAPI):
 class LanternAPI(VendorAPI):
     """Cascade name+company/domain, then linkedin_id (a slug), then email; one phone (E.164) or null.
 
+    The document's order: name + company first, so of two namesakes at one company (the world has some) the one
+    on file first answers for both. The LinkedIn fallback matches only a profile Lantern has on file (~80%).
+
     Price: ``price_per_call`` (0) + ``price_per_found`` (1) when a phone is
     found. Insufficient credit is a 400 carrying ``credits_required`` and
     ``credits_remaining``. Validation errors are FastAPI-style 422s.
@@ -410,9 +413,10 @@ class LanternAPI(VendorAPI):
                 return person
         slug = _text(body.get("linkedin_id"))
         if slug:
-            # A slug, as documented; a full URL is not a slug and matches nothing.
+            # A slug, as documented; a full URL is not a slug and matches nothing. Only a profile Lantern has on
+            # file matches (knowledge.linkedin_slug: ~80% of people).
             person = world.person_by_slug(slug)
-            if person is not None:
+            if person is not None and world.knowledge(self.name, person).linkedin_slug == person.linkedin_slug:
                 return person
         email = _text(body.get("email"))
         return world.person_by_email(email) if email else None

@@ -477,6 +477,9 @@ def _norm_key(first: str, last: str, org: str) -> tuple[str, str, str]:
 
 
 _EMAIL_PATTERNS = 5
+#: Share of people who join a company where a colleague already has their first and last name (large companies
+#: have namesakes; a vendor matching by name + company cannot tell them apart).
+NAMESAKE_SHARE = 0.012
 _COMPANY_SIZES = (2, 2, 3, 3, 4, 5, 6, 8, 12)
 
 
@@ -563,6 +566,9 @@ class World:
                 first, last = rng.choice(profile.first_names), rng.choice(profile.last_names)
                 if (first, last) not in names_taken:
                     break
+            if names_taken and self._is_namesake(pid):
+                # Drawn apart from ``rng`` so that everyone else is who they were before namesakes existed.
+                first, last = self._namesake_of(pid, names_taken)
             names_taken.add((first, last))
 
             slug = self._unique_slug(rng, first, last)
@@ -586,8 +592,26 @@ class World:
             self._by_slug[slug] = person
             self._by_email[work_email] = person
             self._by_email[personal_email] = person
-            self._by_name_company[_norm_key(first, last, company.name)] = person
-            self._by_name_domain[_norm_key(first, last, company.domain)] = person
+            # A namesake at the same company: a lookup by name finds the one on file first.
+            self._by_name_company.setdefault(_norm_key(first, last, company.name), person)
+            self._by_name_domain.setdefault(_norm_key(first, last, company.domain), person)
+
+    def _hash_draw(self, salt: str, person_id: int) -> int:
+        digest = hashlib.blake2b(f"{self.seed}|world|{salt}|{person_id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big")
+
+    def _is_namesake(self, person_id: int) -> bool:
+        return self._hash_draw("namesake", person_id) / 2 ** 64 < NAMESAKE_SHARE
+
+    def _namesake_of(self, person_id: int, names_taken: set[tuple[str, str]]) -> tuple[str, str]:
+        names = sorted(names_taken)
+        return names[self._hash_draw("namesake_of", person_id) % len(names)]
+
+    def namesakes(self, person: Person) -> list[Person]:
+        """The others at the person's company with the same first and last name."""
+        key = _norm_key(person.first_name, person.last_name, person.company)
+        return [p for p in self.colleagues(person)
+                if p.person_id != person.person_id and _norm_key(p.first_name, p.last_name, p.company) == key]
 
     def _unique_slug(self, rng: random.Random, first: str, last: str) -> str:
         f, l = _slug_part(first), _slug_part(last)  # noqa: E741

@@ -35,7 +35,7 @@ def test_found_by_name_and_company_echoes_and_charges(client: httpx.Client, worl
 
 
 def test_cascade_linkedin_id_then_email_and_not_found_is_free(client: httpx.Client, world: World) -> None:
-    person = find(world, "lantern", lambda p, k: k.phones and k.phones[0].kind == "office")
+    person = find(world, "lantern", lambda p, k: k.phones and k.phones[0].kind == "office" and k.linkedin_slug)
     # Wrong company: the name method fails, the linkedin_id method finds the person.
     response = post(client, {"record_id": "r2", "first_name": person.first_name, "last_name": person.last_name,
                              "company": "Nobody Ltd", "linkedin_id": person.linkedin_slug})
@@ -80,7 +80,7 @@ def test_auth(client: httpx.Client) -> None:
 
 
 def test_insufficient_credit_is_400_with_credit_fields(client: httpx.Client, world: World) -> None:
-    person = find(world, "lantern", lambda p, k: k.phones)
+    person = find(world, "lantern", lambda p, k: k.phones and k.linkedin_slug)
     configure(client, {"vendors": {"lantern": {"balance": 1}}})
     body = {"record_id": "r", "linkedin_id": person.linkedin_slug}
     assert post(client, body).json()["phone"] is not None
@@ -125,3 +125,19 @@ def test_a_repeated_record_id_is_answered_again_and_not_charged(client: httpx.Cl
     assert first["phone"] == again["phone"] is not None
     counters = stats(client, "lantern")
     assert (counters["requests"], counters["credits_charged"], counters["repeats_not_charged"]) == (2, 1, 1)
+
+
+def test_namesakes_at_one_company_get_the_first_ones_answer_by_name_and_their_own_by_linkedin(
+        client: httpx.Client, world: World) -> None:
+    # The document's order: name + company first. Two people of one name at one company are one to the name method.
+    pairs = [(p, world.namesakes(p)[0]) for p in world.people if world.namesakes(p)
+             and p.person_id > world.namesakes(p)[0].person_id]
+    second, first = next((s, f) for s, f in pairs
+                         if world.knowledge("lantern", f).phones and world.knowledge("lantern", s).linkedin_slug
+                         and world.knowledge("lantern", s).phones != world.knowledge("lantern", f).phones)
+    by_name = post(client, {"record_id": "n1", "first_name": second.first_name, "last_name": second.last_name,
+                            "company": second.company, "linkedin_id": second.linkedin_slug}).json()
+    assert by_name["phone"] == world.knowledge("lantern", first).phones[0].e164  # the namesake's number
+    by_linkedin = post(client, {"record_id": "n2", "linkedin_id": second.linkedin_slug}).json()
+    own = world.knowledge("lantern", second).phones
+    assert by_linkedin["phone"] == (own[0].e164 if own else None)
