@@ -42,6 +42,7 @@ class Pricing(StrictModel):
 #: Keys only some providers accept; the registry says which provider owns which (``ProviderSpec.own_keys``).
 PROVIDER_SPECIFIC_KEYS: frozenset[str] = frozenset({
     "page_size", "batch_size", "batch_wait_seconds", "fields", "enrichment_type", "personal_email_consent", "path",
+    "unique_id_only",
 })
 
 
@@ -74,6 +75,10 @@ class ProviderConfig(StrictModel):
     enrichment_type: list[Literal["phone", "email", "personal_email"]] | None = None
     personal_email_consent: bool | None = None
     path: str | None = None
+    #: Lantern: which leads are asked by their LinkedIn profile (else email) alone, never by name + company:
+    #: ``namesakes`` (leads with a namesake at their company among every lead held), ``always`` (every lead that
+    #: has one of them), ``never``.
+    unique_id_only: Literal["namesakes", "always", "never"] | None = None
 
     @property
     def effective_burst(self) -> int:

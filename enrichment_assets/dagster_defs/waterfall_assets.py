@@ -31,6 +31,7 @@ from enrichment_assets.leads.model import Lead
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone
 from enrichment_assets.storage.balances import record_readings
+from enrichment_assets.storage.namesakes import load_namesakes
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.results_writer import ParquetResultSink
@@ -164,18 +165,29 @@ def waterfall(context: AssetExecutionContext):
     if len(suppression):
         context.log.info(f"Suppression list: {len(suppression)} entries")
 
+    # Namesakes among every lead held (any list): a vendor that matches by name asks them by a unique identifier.
+    with warehouse(duckdb) as conn:
+        namesakes = load_namesakes(conn)
+    if len(namesakes):
+        context.log.info(f"{len(namesakes)} names are shared by several people at one company among the leads held")
+
+    def knowing_namesakes(client):  # noqa: ANN001, ANN202
+        if client is not None and hasattr(client, "know_namesakes"):
+            client.know_namesakes(namesakes)
+        return client
+
     def client_factory(provider: str, journal):  # noqa: ANN001, ANN202
         spec = provider_spec(provider)
         client = vendors[provider].build_client(spec, config, settings.mode, journal)
         if client is None:
             context.log.warning(f"{provider}: no {spec.api_key_env} in live mode; skipped for this run (the leads "
                                 "it could take stay pending until a run with the key)")
-        return client
+        return knowing_namesakes(client)
 
     walking = 0  # set once the leads to walk are known, before the engine runs
 
     def unkeyed(provider: str):  # noqa: ANN202
-        return unkeyed_client(provider_spec(provider), config.provider(provider))
+        return knowing_namesakes(unkeyed_client(provider_spec(provider), config.provider(provider)))
 
     def progress(stats: WaterfallStats, done: int) -> None:
         # `enrich run` draws its progress display from this line (waterfall/progress.py parses it back).

@@ -15,11 +15,17 @@ So the client sends ``lr_<first 32 hex of the request fingerprint>`` by default 
 company and domain without case, punctuation or legal form: ``vendors/identity.py``)
 (``record_id_source="fingerprint"``): the same question gets the same id, a different one
 a different id. ``record_id_source="lead"`` sends the lead's ``record_id`` instead.
+
+Namesakes: the vendor matches by name + company first, the LinkedIn id only when that fails, the email last. Two
+people of the same name at the same company are one person to it. So a lead with a namesake at its company among
+the leads the project holds (``know_namesakes``) is asked by its LinkedIn slug alone, else its email alone
+(config ``unique_id_only: namesakes``, the default); ``always`` does so for every lead that has one, ``never``
+sends everything the lead has.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
@@ -28,6 +34,9 @@ from enrichment_assets.vendors.errors import ShapeError, vendor_message
 from enrichment_assets.vendors.exchange import Exchange, Request
 from enrichment_assets.vendors.identity import company_key, domain_key, name_key
 from enrichment_assets.vendors.single_lead import SingleLeadClient
+
+if TYPE_CHECKING:  # leads/namesakes.py reads vendors/identity.py: a run-time import would be a cycle
+    from enrichment_assets.leads.namesakes import Namesakes
 
 
 class LanternClient(SingleLeadClient):
@@ -49,6 +58,7 @@ class LanternClient(SingleLeadClient):
         if record_id_source not in ("fingerprint", "lead"):
             raise ValueError("record_id_source must be 'fingerprint' or 'lead'")
         self.record_id_source = record_id_source
+        self._namesakes: Namesakes | None = None  # none known: no lead has a namesake
         super().__init__(config, api_key, base_url, journal, **kwargs)
 
     @property
@@ -56,6 +66,22 @@ class LanternClient(SingleLeadClient):
         # The vendor de-duplicates by record_id; ours is derived from the question, so asking the same question
         # again (after a timeout, say) is recognised as the same record and not billed twice.
         return self.record_id_source == "fingerprint"
+
+    def know_namesakes(self, namesakes: Namesakes) -> None:
+        """The name keys shared by several people among the leads the project holds (any list)."""
+        self._namesakes = namesakes
+
+    def _unique_id_only(self, lead: Lead) -> dict[str, str] | None:
+        """The one identifier a lead is asked by when its name must not be sent (a namesake at its company, or
+        ``unique_id_only: always``): its LinkedIn slug, else its email; ``None``: everything it has is sent."""
+        mode = self.config.unique_id_only or "namesakes"
+        if mode == "always" or (mode == "namesakes" and self._namesakes is not None
+                                 and self._namesakes.has_namesake(lead)):
+            if lead.linkedin_slug:
+                return {"linkedin_id": lead.linkedin_slug}
+            if lead.email:
+                return {"email": lead.email}
+        return None
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key.get_secret_value()}"}
@@ -67,7 +93,11 @@ class LanternClient(SingleLeadClient):
 
     def request_identity(self, lead: Lead) -> dict[str, Any]:
         # Everything sent except record_id (an echo / cache key, not part of the question), in the form the
-        # vendor's matching reads it: names, company and domain without case, punctuation or legal form.
+        # vendor's matching reads it: names, company and domain without case, punctuation or legal form. A lead
+        # asked by one unique identifier only (a namesake at its company) is that identifier.
+        unique = self._unique_id_only(lead)
+        if unique is not None:
+            return unique
         return compact(
             {
                 "first_name": name_key(lead.first_name),
@@ -82,6 +112,10 @@ class LanternClient(SingleLeadClient):
     def legacy_fingerprints(self, lead: Lead) -> list[str]:
         """The fingerprint this question had before its identity was normalized (answers stored under it stay
         this question's answers)."""
+        if self._unique_id_only(lead) is not None:
+            # Asked by its unique identifier alone, which normalization never changed; an answer to the whole
+            # lead (name + company) may be its namesake's, so it is not this question's answer.
+            return []
         legacy = compact({"first_name": lead.first_name, "last_name": lead.last_name, "company": lead.company,
                           "domain": lead.domain, "email": lead.email, "linkedin_id": lead.linkedin_slug})
         return [request_fingerprint(self.name, self.endpoint, legacy)]
@@ -89,8 +123,9 @@ class LanternClient(SingleLeadClient):
     def build_request(self, lead: Lead, identity: dict[str, Any], fingerprint: str) -> Request:
         record_id = f"lr_{fingerprint[:32]}" if self.record_id_source == "fingerprint" else lead.record_id
         # The lead's own text is sent; the normalized identity only decides what counts as the same question.
-        sent = compact({"first_name": lead.first_name, "last_name": lead.last_name, "company": lead.company,
-                        "domain": lead.domain, "email": lead.email, "linkedin_id": lead.linkedin_slug})
+        sent = self._unique_id_only(lead) or compact(
+            {"first_name": lead.first_name, "last_name": lead.last_name, "company": lead.company,
+             "domain": lead.domain, "email": lead.email, "linkedin_id": lead.linkedin_slug})
         return Request(method=self.method, fingerprints=[fingerprint], json={"record_id": record_id, **sent})
 
     def parse_success(self, body: Any, exchange: Exchange) -> tuple[list[PhoneClaim], float | None]:

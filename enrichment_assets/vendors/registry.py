@@ -132,7 +132,10 @@ PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec(
         name="lantern", label="Lantern phone enrichment", client=LanternClient, max_numbers=1,
-        defaults={"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1}},
+        own_keys=frozenset({"unique_id_only"}),
+        # unique_id_only: benchmarks/lantern_namesakes.py measured the three settings on the sandbox.
+        defaults={"rate_limit_per_second": 10, "max_concurrency": 16, "pricing": {"per_found": 1},
+                  "unique_id_only": "namesakes"},
         usd=UsdPrice(_SMALLEST_PLAN_USD,
                      "https://developers.withlantern.com/openapi/enrichment/enrich_phone_v1_enrich_phone_post.md",
                      _READ_ON, False, "Lantern publishes neither a price per call nor a price per credit: "

@@ -103,7 +103,8 @@ class WaterfallEngine:
         unkeyed_client: Callable[[str], Any] | None = None,
     ) -> None:
         """``order_for(lead)``: the providers to walk that lead through, in order (the cost model's adaptive order);
-        default: ``config.active_order`` for every lead. Providers the run can neither call nor skip are dropped from it.
+        default: ``config.active_order`` for every lead. Providers the run can neither call nor skip are dropped
+        from it.
 
         ``client_factory(provider, journal)`` returns ``None`` for a provider it cannot call (live mode without a
         key). With ``unkeyed_client(provider)`` (a client that is never opened, used for eligibility and request

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from enrichment_assets.config import ConfigError, parse_config
+from enrichment_assets.leads.namesakes import Namesakes
 from enrichment_assets.outcomes import PENDING_OUTCOMES, RowOutcome
 from enrichment_assets.sandbox import SandboxServer
 from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
@@ -183,3 +184,43 @@ def test_a_retry_schedule_is_a_per_vendor_setting() -> None:
     assert config.provider("enrichlayer").retry_schedule is None  # exponential backoff
     with pytest.raises(ConfigError, match="retry_schedule"):
         parse_config({"providers": {"pronto": {"retry_schedule": [-1]}}})
+
+
+# --------------------------------------------------------------------------- 6. Lantern and namesakes
+
+
+def _namesake_leads() -> tuple[list, dict]:
+    """Both people of every namesake pair of the world, as leads, and who each lead really is."""
+    people = [p for p in WORLD.people if WORLD.namesakes(p)]
+    leads = [lead_of(p, f"n{p.person_id}", list_id="l1" if i % 2 else "l2") for i, p in enumerate(people)]
+    return leads, {lead.record_id: person for lead, person in zip(leads, people, strict=True)}
+
+
+def _wrong_numbers(result, truth: dict) -> list[str]:  # noqa: ANN001
+    wrong = []
+    for row in result.rows_of("lantern"):
+        person = truth[row.record_id]
+        wrong += [row.record_id for n in row.phones if n not in (person.mobile, person.office, person.switchboard)]
+    return wrong
+
+
+@pytest.mark.parametrize("mode", [None, "always"])
+def test_lantern_asks_a_lead_with_a_namesake_by_its_unique_identifier(tmp_path: Path, mode: str | None) -> None:
+    leads, truth = _namesake_leads()
+    settings = {} if mode is None else {"unique_id_only": mode}
+    known = Namesakes.from_leads(leads)  # the leads of every list the project holds
+    with _server() as server:
+        result = walk(tmp_path, server.base_url, only("lantern", **settings), leads,
+                      on_clients=lambda clients: clients["lantern"].know_namesakes(known))
+    found = [r for r in result.rows_of("lantern") if r.outcome.value == "found"]
+    assert len(found) >= 10
+    assert _wrong_numbers(result, truth) == []
+
+
+def test_lantern_by_name_and_company_gives_namesakes_each_others_numbers(tmp_path: Path) -> None:
+    """What the setting prevents: the vendor's own order, name + company first (the test above can fail)."""
+    leads, truth = _namesake_leads()
+    with _server() as server:
+        result = walk(tmp_path, server.base_url, only("lantern", unique_id_only="never"), leads)
+    assert len(_wrong_numbers(result, truth)) >= 5
+
