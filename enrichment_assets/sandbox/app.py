@@ -21,7 +21,10 @@ same answer again, not charged (``repeats_not_charged``).
 Balance endpoints (free, never rate limited or charged, in the vendors' documented shapes; counted as
 ``balance_reads``, not ``requests``): Enrich Layer ``GET /api/v2/credit-balance`` -> ``{"credit_balance": n}``,
 Crustdata ``GET /user/credits`` -> ``{"credits": n}``, LeadMagic ``GET /v1/credits`` -> ``{"credits": n, ...}``
-with ``X-Credits-Remaining``. Lantern and Pronto document none, so the sandbox serves none for them.
+with ``X-Credits-Remaining``. Lantern and Pronto document none; for Lantern the sandbox serves a stand-in,
+``GET /v1/enrich/credits`` -> ``{"credits_remaining": n}`` (the field its error bodies carry), that only a config with
+``providers.lantern.balance_path`` set reads: the way to exercise the check for a vendor whose account gives you
+a balance endpoint the public documents do not.
 
 Control endpoints: ``GET /_sandbox/stats``, ``GET|POST /_sandbox/config``,
 ``POST /_sandbox/reset`` (``{"config": true}`` also restores the initial config
@@ -64,11 +67,12 @@ VENDOR_PATHS: dict[str, tuple[str, ...]] = {
     "pronto": ("/v2/contacts/single_enrich", "/v2/contacts/sync_single_enrich"),
 }
 
-#: Balance endpoints (GET), per vendor that documents one.
+#: Balance endpoints (GET), per vendor that documents one, and Lantern's stand-in (not in its documents).
 BALANCE_PATHS: dict[str, str] = {
     "enrichlayer": "/api/v2/credit-balance",
     "crustdata": "/user/credits",
     "leadmagic": "/v1/credits",
+    "lantern": "/v1/enrich/credits",  # one sandbox host serves every vendor: LeadMagic has /v1/credits
 }
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -789,6 +793,8 @@ def _balance_body(vendor: str, credits: int) -> Any:
     if vendor == "leadmagic":
         return {"credits": credits, "is_frozen": False, "credits_frozen": 0, "credits_liquid": credits,
                 "credit_freeze_message": None, "credit_freeze_plan_hint": None}
+    if vendor == "lantern":
+        return {"success": True, "credits_remaining": credits}
     return {"credits": credits}
 
 

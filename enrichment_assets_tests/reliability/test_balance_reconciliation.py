@@ -36,10 +36,10 @@ def _evaluation(env: dict[str, str]):  # noqa: ANN202
         return record.run_id, record.event.dagster_event.event_specific_data
 
 
-def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict):  # noqa: ANN001, ANN202
+def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict, **providers: dict):  # noqa: ANN001, ANN202
     sandbox = make_sandbox(fast_sandbox_config(p50=0.005, **sandbox_vendors))
     # stop_when never: every vendor is reached by enough leads to be priced.
-    config = write_config(tmp_path / "enrichment.yaml", waterfall={"stop_when": "never"})
+    config = write_config(tmp_path / "enrichment.yaml", waterfall={"stop_when": "never"}, **providers)
     leads_file = tmp_path / "reconcile.csv"
     write_leads(leads_file, 40, seed=9)
     env = prepare_env(cli_env, sandbox, config)
@@ -94,3 +94,21 @@ def test_a_misconfigured_price_warns_naming_the_vendor_and_the_ratio(cli_env, tm
     assert "lantern: unverifiable" in evaluation.description
     assert sandbox.credits_by_provider()["enrichlayer"] == 2 * ledger_by_provider(env["ENRICHMENT_DB"])[
         "enrichlayer"]["credits"]
+
+
+def test_lantern_misconfigured_with_a_balance_source_warns_naming_it_and_the_ratio(cli_env, tmp_path: Path,
+                                                                                    make_sandbox) -> None:  # noqa: ANN001
+    # Lantern's documents give no balance endpoint; an account that has one sets balance_path (the sandbox serves a
+    # stand-in). The sandbox charges 2 per phone, the config says 1.
+    sandbox, env, stdout = _run(cli_env, tmp_path, make_sandbox, {"lantern": {"price_per_found": 2}},
+                                lantern={"balance_path": "/v1/enrich/credits"})
+    _, evaluation = _evaluation(env)
+    assert not evaluation.passed and evaluation.severity is AssetCheckSeverity.WARN
+    assert "lantern: ratio 2.0" in evaluation.description, evaluation.description
+    assert "providers.lantern.pricing (per_found: 1" in evaluation.description
+    assert evaluation.metadata["lantern_ratio"].value == 2.0
+    assert evaluation.metadata["warned"].value == "lantern"
+    assert "Warning: lantern: ratio 2.0" in stdout
+    for provider in VERIFIABLE:  # correctly priced: they still match
+        assert evaluation.metadata[f"{provider}_status"].value == "ok"
+    assert sandbox.credits_by_provider()["lantern"] == 2 * ledger_by_provider(env["ENRICHMENT_DB"])["lantern"]["credits"]

@@ -59,5 +59,15 @@ def test_balance_reads_need_the_vendors_key(client: httpx.Client) -> None:
         assert client.get(path, headers=_headers(vendor, "wrong")).status_code == 401, vendor
         assert client.get(path, headers=_headers(vendor, "right-key")).status_code == 200, vendor
     assert client.get("/user/credits").json() == {"message": "Missing API key in request"}
-    # Lantern and Pronto document no balance endpoint: none is served.
+    # Pronto documents no balance endpoint: none is served.
     assert client.get("/v1/account/credits", headers=bearer()).status_code == 404
+
+
+def test_lanterns_stand_in_balance_is_not_in_its_documents_and_says_credits_remaining(
+        client: httpx.Client, world: World) -> None:
+    configure(client, {"vendors": {"lantern": {"balance": 50}}})
+    assert client.get("/v1/enrich/credits", headers=bearer()).json() == {"success": True, "credits_remaining": 50}
+    person = find(world, "lantern", lambda p, k: bool(k.phones))
+    client.post("/v1/enrich/phone", headers=bearer(), json={"record_id": "r", "first_name": person.first_name,
+                                                            "last_name": person.last_name, "company": person.company})
+    assert client.get("/v1/enrich/credits", headers=bearer()).json()["credits_remaining"] == 49
