@@ -12,7 +12,8 @@ import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
 from enrichment_assets.runner import one_run_per_list
-from enrichment_assets_tests.reliability.helpers import start_enrich, write_leads
+from enrichment_assets_tests.support.cli import start_enrich
+from enrichment_assets_tests.support.files import write_leads
 
 
 def _enter_in_thread(instance: DagsterInstance, list_id: str, messages: list[str]) -> tuple[threading.Thread,

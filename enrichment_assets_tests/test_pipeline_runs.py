@@ -245,9 +245,8 @@ def test_stop_rules_against_the_sandbox(pipeline: Pipeline, tmp_path: Path, stop
     pytest.param(["contact.phone_numbers", "contact.business_emails", "contact.websites"], 1 + 2 + 1 + 1,
                  id="phone+business_emails+websites"),
     pytest.param(["contact.phone_numbers", "contact.personal_emails"], 1 + 2 + 2, id="phone+personal_emails"),
-    pytest.param(["contact"], 7, id="contact-all-capped-at-7", marks=pytest.mark.xfail(
-        strict=True, reason="issue 18: `fields: [contact]` is booked at 1 credit per match (the per-field price "
-                            "table has no `contact`) while Crustdata charges every contact sub-field, at most 7")),
+    # Every contact sub-field, capped at 7 per profile (issue 18: booked at 1 before).
+    pytest.param(["contact"], 7, id="contact-all-capped-at-7"),
 ])
 def test_crustdata_fields_are_priced_per_field(pipeline: Pipeline, fast_sandbox: RecordingSandbox, tmp_path: Path,
                                                fields: list[str], per_match: int) -> None:
@@ -273,9 +272,6 @@ def test_crustdata_fields_are_priced_per_field(pipeline: Pipeline, fast_sandbox:
     assert (charged, booked) == (matched * per_match, matched * per_match)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: Enrich Layer bills each number it returns, repeats included "
-                                       "(its document: 1 credit per number returned); the ledger books the numbers "
-                                       "left after removing repeats")
 def test_enrichlayer_repeated_numbers_are_booked_as_billed(pipeline: Pipeline, fast_sandbox: RecordingSandbox,
                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Enrich Layer returns a person's first number twice: it bills every number it returned."""

@@ -13,16 +13,10 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
 
-from enrichment_assets_tests.reliability.helpers import (
-    fast_sandbox_config,
-    ledger_by_provider,
-    no_traceback,
-    prepare_env,
-    query,
-    run_enrich,
-    write_config,
-    write_leads,
-)
+from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
+from enrichment_assets_tests.support.files import write_config, write_leads
+from enrichment_assets_tests.support.sandbox import fast_sandbox_config
+from enrichment_assets_tests.support.tables import ledger_by_provider, query
 
 pytestmark = pytest.mark.e2e
 

@@ -11,16 +11,10 @@ import pytest
 from enrichment_assets.config import load_config
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets.vendors import CLIENTS
-from enrichment_assets_tests.reliability.helpers import (
-    fast_sandbox_config,
-    leads_from_db,
-    no_traceback,
-    prepare_env,
-    query,
-    run_enrich,
-    write_config,
-    write_leads,
-)
+from enrichment_assets_tests.support.cli import no_traceback, prepare_env, run_enrich
+from enrichment_assets_tests.support.files import write_config, write_leads
+from enrichment_assets_tests.support.sandbox import fast_sandbox_config
+from enrichment_assets_tests.support.tables import leads_from_db, query
 
 KEY_VARS = [f"{p.upper()}_API_KEY" for p in PROVIDERS]
 

@@ -7,7 +7,7 @@ import pytest
 
 from enrichment_assets.sandbox import World
 
-from .conftest import KEY, bearer, configure, find, stats
+from .helpers import KEY, bearer, configure, find, stats
 
 BALANCES = {
     "enrichlayer": ("/api/v2/credit-balance", "credit_balance"),

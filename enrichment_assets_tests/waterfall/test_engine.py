@@ -8,7 +8,7 @@ import pytest
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.vendors.base import CallStatus
 from enrichment_assets.waterfall.suppression import Suppression
-from enrichment_assets_tests.waterfall.fakes import FIXED_DE, MOBILE_DE, leads, make_engine, run
+from enrichment_assets_tests.waterfall.fakes import FIXED_DE, MOBILE_DE, FakeClient, leads, make_engine, run
 
 
 
