@@ -32,3 +32,12 @@ def test_namesakes_are_read_from_every_list_held() -> None:
     known = load_namesakes(conn)
     assert known.has_namesake(Lead("march", "1", "Ann", "Lee", "Acme Inc", "acme.io"))
     assert not known.has_namesake(Lead("april", "2", "Bo", "Chan", "Acme Inc"))
+
+
+def test_namesakes_are_found_with_the_keys_the_request_fingerprints_read() -> None:
+    # Lantern's fingerprint (and so its record_id, the vendor's cache key) reads names and company without
+    # punctuation or legal form: two people it would take for one question must be namesakes here too.
+    a = Lead("l1", "1", "Jean-Pierre", "O'Brien", "ACME, Inc.", None, None, "https://www.linkedin.com/in/jp-1")
+    b = Lead("l2", "2", "jean pierre", "OBrien", "Acme", None, None, "https://www.linkedin.com/in/jp-2")
+    known = Namesakes.from_leads([a, b])
+    assert known.has_namesake(a) and known.has_namesake(b)

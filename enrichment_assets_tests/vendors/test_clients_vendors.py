@@ -458,3 +458,18 @@ async def test_crustdata_lookup_single() -> None:
     async with make_client("crustdata", vendor) as client:
         result = await client.lookup(url_lead(5))
     assert result.status is CallStatus.FOUND and vendor.count == 1
+
+
+def test_a_lantern_namesake_is_asked_and_fingerprinted_by_its_linkedin_id_alone() -> None:
+    from enrichment_assets.leads.namesakes import Namesakes
+
+    client = make_client("lantern", MockVendor())
+    whole = client.request_identity(LEAD)
+    other = dataclasses.replace(LEAD, record_id="r9", linkedin_url="https://www.linkedin.com/in/someone-else")
+    client.know_namesakes(Namesakes.from_leads([LEAD, other]))
+    assert client.request_identity(LEAD) == {"linkedin_id": LEAD.linkedin_slug} != whole
+    fp = client.fingerprint(LEAD)
+    request = client.build_request(LEAD, client.request_identity(LEAD), fp)
+    assert set(request.json) == {"record_id", "linkedin_id"} and request.json["record_id"] == f"lr_{fp[:32]}"
+    # An answer stored for the whole record (name + company) may be the namesake's: it does not answer this one.
+    assert client.legacy_fingerprints(LEAD) == []
