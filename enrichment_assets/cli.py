@@ -132,7 +132,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress:
         outcome = run_list(instance, path, list_id, log_level=args.log_level, columns=columns, sheet=args.sheet,
                            listener=progress.listener,
-                           on_wait=lambda message: errors.print(f"enrich: {message}", markup=False, soft_wrap=True))
+                           on_wait=lambda message: progress.notice(
+                               f"enrich: {message}", lambda line: errors.print(line, markup=False, soft_wrap=True)))
     progress.report_failed_dbt(instance, outcome.run_id, dbt_step_key())
     _print_summary(outcome)
     _print_skipped(outcome, skipped)

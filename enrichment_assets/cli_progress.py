@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
@@ -237,6 +238,18 @@ class RunProgress:
         self._saved.clear()
         if self._out is not None:
             self._out.close()
+
+    def notice(self, line: str, fallback: Callable[[str], None]) -> None:
+        """A line of the command's own while the run goes (what it waits for): above the live display, else on
+        the original stderr, which is muted for the run; ``fallback`` prints it when nothing is muted."""
+        if self._view is not None:
+            self._view.print(line)
+            return
+        stderr = dict(self._saved).get(2)
+        if stderr is None:
+            fallback(line)
+            return
+        os.write(stderr, (line + "\n").encode("utf-8", errors="replace"))
 
     def listener(self, entry: EventLogEntry) -> None:
         """Called by the Dagster instance with each stored event of the run; never raises into the run."""
