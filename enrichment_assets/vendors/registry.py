@@ -102,7 +102,9 @@ class ProviderSpec:
 PROVIDER_SPECS: tuple[ProviderSpec, ...] = (
     ProviderSpec(
         name="leadmagic", label="LeadMagic mobile finder", client=LeadMagicClient, max_numbers=1,
-        # Its document's advice for a 500: "wait 30 seconds and retry"; twice, then the lead waits for the next run.
+        # Its document's advice for a 500: "wait 30 seconds and retry" (the waits of the retries made in the run).
+        # It does not say a 500 is free, so a 500 is unknown and, under retry_unknown: next_run (its default), asked
+        # by the next run; with retry_unknown: now, twice 30 s apart, then the lead waits for the next run.
         defaults={"rate_limit_per_second": 50, "max_concurrency": 32, "pricing": {"per_found": 5},
                   "balance_path": "/v1/credits", "retry_schedule": [30], "max_retries": 2},
         usd=UsdPrice(_SMALLEST_PLAN_USD, "https://help.leadmagic.io/en/articles/7-the-leadmagic-credit-system",
