@@ -19,6 +19,7 @@ from enrichment_assets.cost_model.order import AdaptiveOrder
 from enrichment_assets.cost_model.rates import HitRateModel
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.store_crypto import PLAIN, StoreCipher
 from enrichment_assets.storage.walks import kept_record_ids, leads_to_walk
 from enrichment_assets.vendors.client import VendorClient
 from enrichment_assets.vendors.registry import provider_spec
@@ -73,6 +74,8 @@ class ListForecastInputs:
     suppression: Suppression
     store_path: Path
     environ: Mapping[str, str] | None = None
+    #: The response store's cipher (``storage/store_crypto.py``): its key when the store is encrypted.
+    cipher: StoreCipher = PLAIN
 
 
 def _forecast(inputs: ListForecastInputs, leads: Iterator[Lead], kept: int, now: datetime) -> Forecast:
@@ -84,7 +87,7 @@ def _forecast(inputs: ListForecastInputs, leads: Iterator[Lead], kept: int, now:
                   suppression=inputs.suppression, kept=kept)
     if not inputs.store_path.exists():  # no history: nothing stored to answer from
         return forecast_leads(leads, **common)
-    with ResponseStore(inputs.store_path) as store:
+    with ResponseStore(inputs.store_path, inputs.cipher) as store:
         fresh = fresh_answers(store, timedelta(days=config.cache_ttl_days), now)
         return forecast_leads(leads, fresh=fresh, **common)
 

@@ -25,7 +25,6 @@ from enrichment_assets.masking import mask_phone
 from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts_if_changed
-from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.vendors.registry import PROVIDER_SPECS, provider_spec
 from enrichment_assets.waterfall.suppression import load_suppression
 
@@ -212,8 +211,7 @@ def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings
     'unknown': 0 certain credits, its worst case, and uncertain_credits (what it may have cost); a later answer to
     the same question settles it (settled_by, settlement). Per provider, credits <= what the vendor charged <=
     credits + uncertain_credits."""
-    settings = enrichment.settings()
-    with ResponseStore(settings.response_store_path) as store, warehouse(duckdb) as conn:
+    with enrichment.response_store() as store, warehouse(duckdb) as conn:
         rows = sync_ledger(conn, store, active_run_ids(context))
         per_provider = conn.execute(
             "SELECT provider, count(*), sum(credits), sum(usd), count(*) FILTER (WHERE outcome = 'unknown'), "

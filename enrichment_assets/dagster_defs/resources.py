@@ -1,16 +1,18 @@
 """Dagster resources: thin wrappers that hand the domain core its settings and connections."""
 
-
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.config import EnrichmentConfig, load_config
 from enrichment_assets.settings import Settings, load_settings
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.store_crypto import KEY_ENV, StoreCipher, cipher_for
 from enrichment_assets.storage.warehouse import prepare
 
 
@@ -22,12 +24,16 @@ class EnrichmentSettings(ConfigurableResource):
     inbox: str = "data/inbox"
     suppression_path: str = "data/suppression.csv"
     db_path: str = "data/enrichment.duckdb"
+    #: The response store's key (ENRICHMENT_ENCRYPTION_KEY through an EnvVar: only the variable's name is kept in
+    #: the run's config, never the key). None: the store is not encrypted.
+    encryption_key: str | None = None
 
     @classmethod
     def from_environment(cls) -> "EnrichmentSettings":
         s = load_settings()
+        key = EnvVar(KEY_ENV) if os.environ.get(KEY_ENV, "").strip() else None
         return cls(mode=s.mode, config_path=str(s.config_path), inbox=str(s.inbox),
-                   suppression_path=str(s.suppression_path), db_path=str(s.db_path))
+                   suppression_path=str(s.suppression_path), db_path=str(s.db_path), encryption_key=key)
 
     def settings(self) -> Settings:
         return Settings(mode=self.mode, db_path=Path(self.db_path), config_path=Path(self.config_path),
@@ -35,6 +41,13 @@ class EnrichmentSettings(ConfigurableResource):
 
     def config(self) -> EnrichmentConfig:
         return load_config(Path(self.config_path))
+
+    def store_cipher(self) -> StoreCipher:
+        return cipher_for((self.encryption_key or "").strip() or None)
+
+    def response_store(self) -> ResponseStore:
+        """The response store and journal, opened with the key (a wrong or missing one raises StoreKeyError)."""
+        return ResponseStore(self.settings().response_store_path, self.store_cipher())
 
 
 @contextmanager

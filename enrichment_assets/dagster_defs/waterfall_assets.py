@@ -32,7 +32,6 @@ from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone
 from enrichment_assets.storage.balances import record_readings
 from enrichment_assets.storage.namesakes import load_namesakes
-from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.results_writer import ParquetResultSink
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
@@ -204,7 +203,7 @@ def waterfall(context: AssetExecutionContext):
     order = adaptive_order(config, model, config.active_order) if model is not None else None
     try:
         with tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, \
-                ResponseStore(settings.response_store_path) as store:
+                enrichment.response_store() as store:
             engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
                                      call_providers=selected, suppression=suppression, progress=progress,
                                      progress_every_seconds=PROGRESS_EVERY_SECONDS,

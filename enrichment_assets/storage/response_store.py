@@ -23,6 +23,12 @@ Tables:
   heartbeat (``storage/lease.py``).
 * ``reported_costs``: the most a vendor has reported for one call to an endpoint, so that a budget reserves at
   least that much.
+* ``store_meta``: the key check of an encrypted store.
+
+Encryption at rest (``storage/store_crypto.py``, with ``ENRICHMENT_ENCRYPTION_KEY``): the personal fields of
+``responses`` (numbers, body) and of ``kept_answers`` (request, headers, body) are sealed, and ``responses`` is
+looked up by a keyed hash of the request fingerprint (the fingerprint itself sealed in ``fingerprint_sealed``,
+for rotation).
 
 Durability: WAL with ``synchronous=FULL`` (a request written as sent survives a power cut, not only a killed
 process), ``secure_delete`` (an erased answer is overwritten, not left in free pages). Every write is one short
@@ -41,7 +47,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
+from enrichment_assets.storage.store_crypto import (
+    PLAIN,
+    StoreCipher,
+    StoreKeyError,
+    StoreState,
+    check_key,
+)
 from enrichment_assets.vendors.base import ReceivedAnswer
 
 SCHEMA = """
@@ -111,12 +125,16 @@ CREATE TABLE IF NOT EXISTS reported_costs (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (provider, endpoint)
 );
+CREATE TABLE IF NOT EXISTS store_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 #: Columns added to tables of an older store (``ALTER TABLE ... ADD COLUMN`` on open).
 _ADDED_COLUMNS = {
     "attempts": (("owner_id", "TEXT"), ("settled_by", "TEXT"), ("settled_at", "TEXT"), ("settlement", "TEXT")),
-    "responses": (("attempt_id", "TEXT"), ("parser_version", "INTEGER")),
+    "responses": (("attempt_id", "TEXT"), ("parser_version", "INTEGER"), ("fingerprint_sealed", "TEXT")),
 }
 
 #: An unknown attempt that a later answer may settle: booked unknown, or answerless with no live owner.
@@ -222,6 +240,14 @@ class AttemptTotals(NamedTuple):
     uncertain: float  # what the rows without a certain outcome may have cost beyond their credits
 
 
+class Expired(NamedTuple):
+    """What :meth:`ResponseStore.expire` deleted or stripped."""
+
+    answers: int  # stored answers (``responses``)
+    kept_answers: int  # kept 2xx bodies (``kept_answers``)
+    journal_rows: int  # journal rows stripped of their identifiers
+
+
 @dataclass
 class Settled:
     """How one ``record_outcome`` call settled earlier ``unknown`` attempts (attempt id -> settling attempt id)."""
@@ -229,11 +255,44 @@ class Settled:
     by: dict[str, str] = field(default_factory=dict)
 
 
-class ResponseStore:
-    """Thread-safe handle on the SQLite store; every write is its own short, durable transaction."""
+def read_store_state(path: Path) -> StoreState:
+    """The key check and whether unencrypted answers are stored, read without writing anything (a read-only
+    connection): a store refused for its key is left byte for byte as it was."""
+    if not path.exists():
+        return StoreState(None, False)
+    # Without a WAL file everything is in the database file: read it as immutable, which creates no -wal or
+    # -shm file either. With one (a process has the store open), an ordinary read-only connection sees it.
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    conn = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=60)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        check = (conn.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
+                 if "store_meta" in tables else None)
+        answers = any(table in tables and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+                      for table in ("responses", "kept_answers"))
+    finally:
+        conn.close()
+    return StoreState(check[0] if check else None, answers and check is None)
 
-    def __init__(self, path: Path) -> None:
+
+def verify_store_key(path: Path, cipher: StoreCipher) -> None:
+    """Raise StoreKeyError unless ``cipher`` may open the store at ``path``; writes nothing."""
+    check_key(cipher, read_store_state(path), str(path))
+
+
+class ResponseStore:
+    """Thread-safe handle on the SQLite store; every write is its own short, durable transaction.
+
+    ``cipher`` (``storage/store_crypto.py``) seals the personal fields (numbers, vendor bodies) and keys the
+    lookups when the store is encrypted; it is checked against the store before anything is written, so a wrong
+    or missing key raises ``StoreKeyError`` and leaves the file as it was.
+    """
+
+    def __init__(self, path: Path, cipher: StoreCipher = PLAIN) -> None:
         self.path = Path(path)
+        self.cipher = cipher
+        record_key_check = check_key(cipher, self._read_state(), str(self.path))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._in_group = False
@@ -245,6 +304,16 @@ class ResponseStore:
             self._conn.execute(
                 "CREATE INDEX IF NOT EXISTS attempts_open ON attempts (provider) "
                 "WHERE outcome IS NULL OR outcome = 'unknown'")
+            if record_key_check:
+                self._conn.execute("INSERT OR IGNORE INTO store_meta VALUES ('key_check', ?)", [cipher.key_check()])
+                # Two processes may encrypt a new store at once with different keys: the first one wins.
+                stored_check = self._conn.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
+        if record_key_check:
+            try:
+                check_key(cipher, StoreState(stored_check[0], False), str(self.path))
+            except StoreKeyError:
+                self._conn.close()
+                raise
         # Reads have their own connection: WAL readers never wait for writers, so a read is never stuck behind a
         # write waiting (busy timeout) on another process's lock.
         self._read_lock = threading.Lock()
@@ -277,6 +346,9 @@ class ResponseStore:
             self._conn.execute(
                 "INSERT OR IGNORE INTO attempt_fingerprints SELECT j.value, a.attempt_id "
                 "FROM attempts a, json_each(a.request_fingerprints) j WHERE a.outcome IS NULL OR a.outcome = 'unknown'")
+
+    def _read_state(self) -> StoreState:
+        return read_store_state(self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -346,16 +418,20 @@ class ResponseStore:
         rows = self._read(
             "SELECT request_fingerprint, provider, status, phones, raw, http_status, vendor_credits, matched, "
             "received_at, attempt_id, parser_version FROM responses WHERE request_fingerprint = ?",
-            [request_fingerprint])
+            [self.cipher.lookup_key(request_fingerprint)])
         if not rows:
             return None
         row = rows[0]
         received_at = _parse_ts(row[8])
         if received_at is None or received_at < (now or datetime.now(UTC)) - max_age:
             return None
+        return self._stored(request_fingerprint, row, received_at)
+
+    def _stored(self, request_fingerprint: str, row: tuple, received_at: datetime) -> StoredResponse:
+        phones, raw = self.cipher.open(row[3], "phones"), self.cipher.open(row[4], "raw")
         return StoredResponse(
-            request_fingerprint=row[0], provider=row[1], status=row[2],
-            phones=[(p[0], p[1]) for p in json.loads(row[3])], raw=json.loads(row[4]) if row[4] else None,
+            request_fingerprint=request_fingerprint, provider=row[1], status=row[2],
+            phones=[(p[0], p[1]) for p in json.loads(phones or "[]")], raw=json.loads(raw) if raw else None,
             http_status=row[5], vendor_credits=row[6], matched=None if row[7] is None else bool(row[7]),
             received_at=received_at, attempt_id=row[9], parser_version=row[10],
         )
@@ -366,10 +442,24 @@ class ResponseStore:
         with self._tx() as conn:
             return conn.execute(
                 "INSERT OR IGNORE INTO responses (request_fingerprint, provider, endpoint, status, phones, raw, "
-                "http_status, vendor_credits, matched, received_at, attempt_id, parser_version) "
+                "http_status, vendor_credits, matched, received_at, attempt_id, parser_version, fingerprint_sealed) "
                 "SELECT ?, provider, endpoint, status, phones, raw, http_status, vendor_credits, matched, "
+                "received_at, attempt_id, parser_version, ? FROM responses WHERE request_fingerprint = ?",
+                [self.cipher.lookup_key(to_fingerprint),
+                 self.cipher.seal(to_fingerprint, "fingerprint") if self.cipher.encrypted else None,
+                 self.cipher.lookup_key(from_fingerprint)]).rowcount > 0
+
+    def stored_answers(self, request_fingerprints: Iterable[str]) -> list[StoredResponse]:
+        """The stored answers to these requests, whatever their age (a data subject's copy)."""
+        found: list[StoredResponse] = []
+        for fp in sorted(set(request_fingerprints)):
+            rows = self._read(
+                "SELECT request_fingerprint, provider, status, phones, raw, http_status, vendor_credits, matched, "
                 "received_at, attempt_id, parser_version FROM responses WHERE request_fingerprint = ?",
-                [to_fingerprint, from_fingerprint]).rowcount > 0
+                [self.cipher.lookup_key(fp)])
+            if rows:
+                found.append(self._stored(fp, rows[0], _parse_ts(rows[0][8]) or datetime.now(UTC)))
+        return found
 
     # ------------------------------------------------------------------ attempts (the journal)
 
@@ -397,8 +487,9 @@ class ResponseStore:
                     "INSERT OR REPLACE INTO kept_answers (attempt_id, provider, request_fingerprints, request, "
                     "http_status, headers, content, received_at) VALUES (?,?,?,?,?,?,?,?)",
                     [row.attempt_id, row.provider, json.dumps(row.request_fingerprints),
-                     json.dumps(answer.request, default=str), answer.http_status, json.dumps(answer.headers),
-                     answer.content, _iso(row.finished_at or datetime.now(UTC))])
+                     self.cipher.seal(json.dumps(answer.request, default=str), "request"), answer.http_status,
+                     self.cipher.seal(json.dumps(answer.headers), "headers"),
+                     self.cipher.seal_bytes(answer.content, "content"), _iso(row.finished_at or datetime.now(UTC))])
 
     @staticmethod
     def _update_attempt(conn: sqlite3.Connection, a: AttemptRow) -> None:
@@ -432,12 +523,14 @@ class ResponseStore:
             for r in responses:
                 conn.execute(
                     "INSERT OR REPLACE INTO responses (request_fingerprint, provider, endpoint, status, phones, raw, "
-                    "http_status, vendor_credits, matched, received_at, attempt_id, parser_version) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [r.request_fingerprint, r.provider, "", r.status, json.dumps(r.phones),
-                     json.dumps(r.raw, default=str) if r.raw is not None else None, r.http_status, r.vendor_credits,
-                     None if r.matched is None else int(r.matched), _iso(r.received_at), r.attempt_id,
-                     r.parser_version],
+                    "http_status, vendor_credits, matched, received_at, attempt_id, parser_version, "
+                    "fingerprint_sealed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [self.cipher.lookup_key(r.request_fingerprint), r.provider, "", r.status,
+                     self.cipher.seal(json.dumps(r.phones), "phones"),
+                     self.cipher.seal(json.dumps(r.raw, default=str) if r.raw is not None else None, "raw"),
+                     r.http_status, r.vendor_credits, None if r.matched is None else int(r.matched),
+                     _iso(r.received_at), r.attempt_id, r.parser_version,
+                     self.cipher.seal(r.request_fingerprint, "fingerprint") if self.cipher.encrypted else None],
                 )
             for attempt_id, parser_version, error in answers_read:
                 conn.execute("UPDATE kept_answers SET read_by_parser = ?, read_ok = ?, read_error = ? "
@@ -468,7 +561,7 @@ class ResponseStore:
             marks = ",".join("?" * len(fps))
             answered = conn.execute(
                 f"SELECT count(*) FROM responses WHERE request_fingerprint IN ({marks}) AND received_at >= ?",
-                [*fps, sent_at]).fetchone()[0]
+                [*(self.cipher.lookup_key(fp) for fp in fps), sent_at]).fetchone()[0]
             if answered < len(set(fps)):
                 continue
             by = next((answered_by[fp] for fp in reversed(fps) if fp in answered_by), None)
@@ -484,8 +577,10 @@ class ResponseStore:
             "JOIN kept_answers k USING (attempt_id) WHERE f.request_fingerprint = ? AND k.read_ok = 0 "
             "ORDER BY k.received_at DESC", [request_fingerprint])
         return [KeptAnswer(attempt_id=r[0], provider=r[1], request_fingerprints=json.loads(r[2]),
-                           answer=ReceivedAnswer(request=json.loads(r[3]), http_status=r[4],
-                                                 headers=json.loads(r[5]), content=bytes(r[6])),
+                           answer=ReceivedAnswer(request=json.loads(self.cipher.open(r[3], "request") or "null"),
+                                                 http_status=r[4],
+                                                 headers=json.loads(self.cipher.open(r[5], "headers") or "{}"),
+                                                 content=self.cipher.open_bytes(bytes(r[6]), "content")),
                            received_at=_parse_ts(r[7]) or datetime.now(UTC), read_by_parser=r[8], read_error=r[9])
                 for r in rows]
 
@@ -610,6 +705,63 @@ class ResponseStore:
                           [provider, endpoint])
         return float(rows[0][0]) if rows else None
 
+    # ------------------------------------------------------------------ retention and keys
+
+    def expire(self, received_before: datetime, list_ids: Iterable[str] = ()) -> Expired:
+        """Retention: delete the answers (stored and kept) received before ``received_before`` and strip the
+        identifiers (record ids, request fingerprints) from the journal rows sent before it or sent for
+        ``list_ids``: their kept answers and their entries in ``attempt_fingerprints`` go too. Amounts, providers
+        and dates stay."""
+        lists = sorted(set(list_ids))
+        cutoff = _iso(received_before)
+        stripped = ("SELECT attempt_id FROM attempts WHERE sent_at < ? OR list_id IN (SELECT value FROM json_each(?))")
+        with self._tx() as conn:
+            removed = conn.execute("DELETE FROM responses WHERE received_at < ?", [cutoff]).rowcount
+            kept = conn.execute(f"DELETE FROM kept_answers WHERE received_at < ? OR attempt_id IN ({stripped})",
+                                [cutoff, cutoff, json.dumps(lists)]).rowcount
+            conn.execute(f"DELETE FROM attempt_fingerprints WHERE attempt_id IN ({stripped})",
+                         [cutoff, json.dumps(lists)])
+            scrubbed = conn.execute(
+                "UPDATE attempts SET request_fingerprints = '[]', record_ids = '[]' "
+                "WHERE (sent_at < ? OR list_id IN (SELECT value FROM json_each(?))) "
+                "AND (request_fingerprints <> '[]' OR record_ids <> '[]')", [cutoff, json.dumps(lists)]).rowcount
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return Expired(removed, kept, scrubbed)
+
+    def rekey(self, new: StoreCipher) -> int:
+        """Re-encrypt every stored and kept answer under ``new`` (from no key: encrypt; to no key: decrypt), in one
+        transaction, then rewrite the file so no page keeps a value sealed under the old key. Returns the stored
+        answers (``responses``) re-encrypted."""
+        old = self.cipher
+        with self._tx() as conn:
+            rows = conn.execute("SELECT rowid, request_fingerprint, phones, raw, fingerprint_sealed FROM responses"
+                                ).fetchall()
+            for rowid, key, phones, raw, sealed in rows:
+                fp = old.open(sealed, "fingerprint") if old.encrypted else key
+                if fp is None:
+                    raise StoreKeyError(f"a stored answer in {self.path} has no sealed fingerprint: the file was altered")
+                conn.execute(
+                    "UPDATE responses SET request_fingerprint = ?, phones = ?, raw = ?, fingerprint_sealed = ? "
+                    "WHERE rowid = ?",
+                    [new.lookup_key(fp), new.seal(old.open(phones, "phones"), "phones"),
+                     new.seal(old.open(raw, "raw"), "raw"), new.seal(fp, "fingerprint") if new.encrypted else None,
+                     rowid])
+            kept = conn.execute("SELECT attempt_id, request, headers, content FROM kept_answers").fetchall()
+            conn.executemany(
+                "UPDATE kept_answers SET request = ?, headers = ?, content = ? WHERE attempt_id = ?",
+                [(new.seal(old.open(request, "request"), "request"), new.seal(old.open(headers, "headers"), "headers"),
+                  new.seal_bytes(old.open_bytes(bytes(content), "content"), "content"), attempt_id)
+                 for attempt_id, request, headers, content in kept])
+            conn.execute("DELETE FROM store_meta WHERE name = 'key_check'")
+            if new.encrypted:
+                conn.execute("INSERT INTO store_meta VALUES ('key_check', ?)", [new.key_check()])
+        self.cipher = new
+        with self._lock:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return len(rows)
+
     # ------------------------------------------------------------------ erasure
 
     def forget(self, request_fingerprints: Iterable[str], record_ids: Iterable[str]) -> tuple[int, int]:
@@ -627,7 +779,7 @@ class ResponseStore:
             marks = ",".join("?" * len(chunk))
             with self._tx() as conn:
                 removed += conn.execute(f"DELETE FROM responses WHERE request_fingerprint IN ({marks})",
-                                        chunk).rowcount
+                                        [self.cipher.lookup_key(fp) for fp in chunk]).rowcount
                 kept = [r[0] for r in conn.execute(
                     f"SELECT DISTINCT attempt_id FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})",
                     chunk)]
