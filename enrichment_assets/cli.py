@@ -1,5 +1,5 @@
 """The ``enrich`` command line: run a lead list through the graph, forecast its cost, serve the sandbox, forget a
-person."""
+person or export what is held about them, re-encrypt the response store."""
 
 from __future__ import annotations
 
@@ -28,6 +28,18 @@ errors = Console(stderr=True, highlight=False)
 def _fail_input(message: str) -> int:
     errors.print(f"enrich: {message}", markup=False, soft_wrap=True)
     return EXIT_BAD_INPUT
+
+
+def _store_cipher(settings):  # noqa: ANN001, ANN202
+    """The response store's cipher from ENRICHMENT_ENCRYPTION_KEY, checked against the store without writing to it.
+
+    Raises StoreKeyError (exit 2) for a wrong or missing key, before any file is touched."""
+    from enrichment_assets.storage.response_store import verify_store_key
+    from enrichment_assets.storage.store_crypto import cipher_from_environment
+
+    cipher = cipher_from_environment()
+    verify_store_key(settings.response_store_path, cipher)
+    return cipher
 
 
 def get_instance():
@@ -96,12 +108,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from enrichment_assets.storage.warehouse import memory_limit
 
     path = Path(args.path).expanduser().resolve()
+    from enrichment_assets.storage.store_crypto import StoreKeyError
+
     try:
         columns = parse_maps(args.map)
         settings = load_settings()
         config = load_config(settings.config_path)
         memory_limit()
-    except (ConfigError, ValueError) as exc:
+        _store_cipher(settings)
+    except (ConfigError, ValueError, StoreKeyError) as exc:
         return _fail_input(str(exc))
     from enrichment_assets.vendors.keys import keyless, nothing_callable
 
@@ -187,6 +202,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from enrichment_assets.leads.ingest import LeadFileError, check_lead_file, list_id_for, stage_lead_file
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.segment_rates import load_model
+    from enrichment_assets.storage.store_crypto import StoreKeyError
     from enrichment_assets.storage.warehouse import connect
     from enrichment_assets.waterfall.suppression import load_suppression
 
@@ -196,7 +212,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         settings = load_settings()
         config = load_config(settings.config_path)
         check_lead_file(path, columns, args.sheet, config.columns)
-    except (ConfigError, ValueError, LeadFileError) as exc:
+        cipher = _store_cipher(settings)
+    except (ConfigError, ValueError, LeadFileError, StoreKeyError) as exc:
         return _fail_input(str(exc))
     list_id = list_id_for(Path(args.list + ".csv")) if args.list else list_id_for(path)
     conn = connect(settings.db_path, read_only=True) if settings.db_path.exists() else None
@@ -208,7 +225,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             except duckdb.CatalogException:  # a database from before the cost model: priors only
                 pass
         inputs = ListForecastInputs(config, model, settings.mode, load_suppression(settings.suppression_path),
-                                    settings.response_store_path)
+                                    settings.response_store_path, cipher=cipher)
         with tempfile.TemporaryDirectory(prefix="estimate-") as tmp:
             try:
                 staged, _, _ = stage_lead_file(path, Path(tmp), columns, args.sheet, config.columns)
@@ -274,7 +291,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from enrichment_assets.masking import mask_email
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.erasure import forget, rewrite_database
+    from enrichment_assets.storage.personal_data_log import RequestCounts, log_request, requester
     from enrichment_assets.storage.response_store import ResponseStore
+    from enrichment_assets.storage.store_crypto import StoreKeyError
     from enrichment_assets.storage.warehouse import connect
     from enrichment_assets.waterfall.suppression import load_suppression
 
@@ -290,15 +309,19 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return _fail_input(f"no database at {settings.db_path}")
     try:  # colleagues whose number is no longer shared are re-scored as the merge would: same order, same list
         order = load_config(settings.config_path).active_order
-    except ConfigError as exc:
+        cipher = _store_cipher(settings)
+    except (ConfigError, StoreKeyError) as exc:
         return _fail_input(str(exc))
     suppression = load_suppression(settings.suppression_path)
     conn = connect(settings.db_path)
     try:
-        with ResponseStore(settings.response_store_path) as store:
+        with ResponseStore(settings.response_store_path, cipher) as store:
             report = forget(conn, store, settings.marts_dir, record_id=args.record_id, email=email,
                             linkedin_url=linkedin, out_dir=settings.out_dir, provider_order=order,
                             suppression=suppression)
+        log_request(conn, "erasure", requester(args.requested_by), _identified_by(args), RequestCounts(
+            records_found=len(report.record_ids), rows_deleted=sum(report.rows_deleted.values()),
+            answers_deleted=report.responses_deleted, ledger_entries_scrubbed=report.ledger_rows_scrubbed))
     finally:
         conn.close()
     if report.found:
@@ -316,6 +339,94 @@ def cmd_forget(args: argparse.Namespace) -> int:
     if report.enriched_files_deleted:
         console.print(f"Deleted the enriched file(s) holding them: {', '.join(report.enriched_files_deleted)} "
                       "(the next run of the list writes them again).")
+    return EXIT_OK
+
+
+def _identified_by(args: argparse.Namespace) -> str:
+    return "+".join(name for name, value in (("record_id", args.record_id), ("email", args.email),
+                                             ("linkedin_url", args.linkedin_url)) if value)
+
+
+def cmd_export_person(args: argparse.Namespace) -> int:
+    """Write everything held about one person to a JSON file (an access request), and log the request."""
+    from datetime import UTC, datetime
+
+    from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
+    from enrichment_assets.settings import load_settings
+    from enrichment_assets.storage.personal_data_log import RequestCounts, log_request, requester
+    from enrichment_assets.storage.response_store import ResponseStore
+    from enrichment_assets.storage.store_crypto import StoreKeyError
+    from enrichment_assets.storage.subject_access import person_copy, write_copy
+    from enrichment_assets.storage.warehouse import connect
+    from enrichment_assets.waterfall.suppression import SuppressionError, load_suppression
+
+    try:
+        email = normalize_email(args.email) if args.email else None
+        linkedin = normalize_linkedin(args.linkedin_url) if args.linkedin_url else None
+    except InvalidField as exc:
+        return _fail_input(str(exc))
+    if not (args.record_id or email or linkedin):
+        return _fail_input("say whose data to export: --record-id, --email or --linkedin-url")
+    settings = load_settings()
+    if not settings.db_path.exists():
+        return _fail_input(f"no database at {settings.db_path}")
+    try:
+        cipher = _store_cipher(settings)
+        suppression = load_suppression(settings.suppression_path)
+    except (StoreKeyError, SuppressionError) as exc:
+        return _fail_input(str(exc))
+    now = datetime.now(UTC)
+    out = Path(args.out).expanduser().resolve() if args.out else (
+        settings.db_path.parent / "exports" / f"person-{now:%Y%m%dT%H%M%S}.json")
+    conn = connect(settings.db_path)
+    try:
+        with ResponseStore(settings.response_store_path, cipher) as store:
+            copy = person_copy(conn, store, suppression, record_id=args.record_id, email=email,
+                               linkedin_url=linkedin, now=now)
+        write_copy(copy, out)
+        log_request(conn, "export", requester(args.requested_by), _identified_by(args), RequestCounts(
+            records_found=copy.records, rows_found=copy.rows, answers_found=copy.answers,
+            ledger_entries=copy.ledger_entries, suppression_entries=copy.suppression_entries), at=now)
+    finally:
+        conn.close()
+    console.print(f"Wrote {out}: {copy.records} lead record(s), {copy.rows} table rows, {copy.answers} vendor "
+                  f"answers, {copy.ledger_entries} ledger entries, {copy.suppression_entries} do-not-contact "
+                  "entries." if copy.found else f"Wrote {out}: nobody matching is stored (an empty copy).",
+                  soft_wrap=True)
+    return EXIT_OK
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """Re-encrypt the response store: from ENRICHMENT_ENCRYPTION_KEY (unset: not encrypted yet) to
+    ENRICHMENT_NEW_ENCRYPTION_KEY, or to no key with --decrypt."""
+    from enrichment_assets.settings import load_settings
+    from enrichment_assets.storage.response_store import ResponseStore
+    from enrichment_assets.storage.store_crypto import (
+        KEY_ENV,
+        NEW_KEY_ENV,
+        PLAIN,
+        StoreKeyError,
+        cipher_from_environment,
+    )
+
+    settings = load_settings()
+    path = settings.response_store_path
+    if not path.exists():
+        return _fail_input(f"no response store at {path}")
+    try:
+        old = _store_cipher(settings)
+        new = PLAIN if args.decrypt else cipher_from_environment(NEW_KEY_ENV)
+        if not args.decrypt and not new.encrypted:
+            return _fail_input(f"set {NEW_KEY_ENV} to the new key (or pass --decrypt to store answers unencrypted)")
+        with ResponseStore(path, old) as store:
+            count = store.rekey(new)
+    except StoreKeyError as exc:
+        return _fail_input(str(exc))
+    if args.decrypt:
+        console.print(f"Decrypted {count} stored answers in {path}. Unset {KEY_ENV}.")
+    else:
+        console.print(f"Re-encrypted {count} stored answers in {path} with the new key. Set {KEY_ENV} to it "
+                      f"(and unset {NEW_KEY_ENV}) before the next run.")
     return EXIT_OK
 
 
@@ -354,7 +465,20 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--record-id")
     forget.add_argument("--email")
     forget.add_argument("--linkedin-url")
+    forget.add_argument("--requested-by", help="who asked, for the audit trail (default: the OS user)")
     forget.set_defaults(func=cmd_forget)
+
+    export = sub.add_parser("export-person", help="write everything held about one person to a JSON file")
+    export.add_argument("--record-id")
+    export.add_argument("--email")
+    export.add_argument("--linkedin-url")
+    export.add_argument("--out", help="the JSON file to write (default: data/exports/person-<time>.json)")
+    export.add_argument("--requested-by", help="who asked, for the audit trail (default: the OS user)")
+    export.set_defaults(func=cmd_export_person)
+
+    rotate = sub.add_parser("rotate-key", help="re-encrypt the response store with ENRICHMENT_NEW_ENCRYPTION_KEY")
+    rotate.add_argument("--decrypt", action="store_true", help="store the answers unencrypted instead")
+    rotate.set_defaults(func=cmd_rotate_key)
     return parser
 
 

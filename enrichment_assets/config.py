@@ -108,6 +108,8 @@ class CostModelConfig(StrictModel):
 class EnrichmentConfig(StrictModel):
     waterfall: WaterfallConfig = Field(default_factory=WaterfallConfig)
     cache_ttl_days: float = Field(default=90, ge=0)
+    #: How long vendor answers and leads of lists not loaded again are kept (README, "Personal data").
+    retention_days: float = Field(default=365, gt=0)
     budget_warn_share: float = Field(default=0.8, gt=0, le=1)
     #: A run whose forecast (high end, USD) exceeds this is refused before any vendor call (None: no cap).
     max_usd_per_run: float | None = Field(default=None, ge=0)

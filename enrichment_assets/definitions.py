@@ -24,6 +24,7 @@ from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.dagster_defs.retention import personal_data_retention, personal_data_retention_schedule
 from enrichment_assets.dagster_defs.schedules import refresh_stale_lists, retry_pending_leads
 from enrichment_assets.dagster_defs.sensors import lead_inbox
 from enrichment_assets.dagster_defs.vendor_resources import vendor_resources_from_environment
@@ -47,8 +48,8 @@ defs = Definitions(
             dbt_marts, enriched_lead_file, provider_segment_rates],
     asset_checks=[best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
                   spend_below_budget_warning, ledger_matches_vendor_balance],
-    jobs=[enrich_list_job],
+    jobs=[enrich_list_job, personal_data_retention],
     sensors=[lead_inbox, retry_pending_leads],
-    schedules=[refresh_stale_lists],
+    schedules=[refresh_stale_lists, personal_data_retention_schedule],
     resources=build_resources(),
 )

@@ -7,7 +7,8 @@ switchboard or shared office line for every lead holding it, whichever list the 
 merged. ``shared`` is kept on every row of the number at the company, so all of them always say the same.
 
 The table is maintained where its rows come from: a list's merge replaces the list's rows, an erasure deletes
-the person's. Each change is staged first (``stage_list``, ``stage_erasure``): only the numbers the change
+the person's, retention a dropped list's. Each change is staged first (``stage_list``, ``stage_erasure``,
+``stage_list_drop``): only the numbers the change
 touches are looked at again, with every list's holders of them, and the numbers whose status flips for leads
 of *other* lists are named, so that exactly those leads are re-scored (``contacts/rescore.py``). Then
 ``apply_list`` / ``apply_erasure`` write it, in the caller's transaction.
@@ -112,6 +113,14 @@ def stage_erasure(conn: duckdb.DuckDBPyConnection, record_ids: Collection[str]) 
     return _stage(conn, "e.record_id NOT IN (SELECT unnest($ids::VARCHAR[]))", {"ids": ids})
 
 
+def stage_list_drop(conn: duckdb.DuckDBPyConnection, list_ids: Collection[str]) -> EvidenceChange:
+    """Stage deleting the evidence of whole lists (lists dropped by retention)."""
+    lists = sorted(list_ids)
+    conn.execute("""CREATE OR REPLACE TEMP TABLE _ev_touched AS SELECT DISTINCT company_key, e164
+                    FROM number_evidence WHERE list_id IN (SELECT unnest($lists::VARCHAR[]))""", {"lists": lists})
+    return _stage(conn, "e.list_id NOT IN (SELECT unnest($lists::VARCHAR[]))", {"lists": lists})
+
+
 def _stage(conn: duckdb.DuckDBPyConnection, stays: str, params: dict, added: str | None = None) -> EvidenceChange:
     """Holders of the touched pairs once the change is applied: the rows that ``stays`` (SQL on ``e``) keeps,
     plus ``added``; which pairs are shared then; which flip for the rows that stay."""
@@ -171,6 +180,12 @@ def apply_list(conn: duckdb.DuckDBPyConnection, list_id: str) -> None:
 def apply_erasure(conn: duckdb.DuckDBPyConnection, record_ids: Collection[str]) -> None:
     """Write a change staged by ``stage_erasure``; call inside the erasure's transaction."""
     conn.execute("DELETE FROM number_evidence WHERE record_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(record_ids)])
+    _apply_flips(conn)
+
+
+def apply_list_drop(conn: duckdb.DuckDBPyConnection, list_ids: Collection[str]) -> None:
+    """Write a change staged by ``stage_list_drop``; call inside the retention's transaction."""
+    conn.execute("DELETE FROM number_evidence WHERE list_id IN (SELECT unnest(?::VARCHAR[]))", [sorted(list_ids)])
     _apply_flips(conn)
 
 

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dagster import (
@@ -25,6 +26,7 @@ from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehou
 from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, LeadFileError, ingest_lead_file, list_id_for
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_email
+from enrichment_assets.storage.retention import mark_list_loaded
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.waterfall.suppression import load_suppression
 
@@ -155,6 +157,9 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
     finally:
         release_freed_memory()
     with warehouse(duckdb) as conn:
+        # Retention drops lists nobody loads any more: the nightly refresh of old answers does not count as a load.
+        if context.run.tags.get("enrichment/trigger") != "ttl_refresh":
+            mark_list_loaded(conn, context.partition_key, datetime.now(UTC))
         preview_rows = conn.execute(
             "SELECT record_id, first_name, company, country, email, linkedin_url IS NOT NULL "
             "FROM raw_leads WHERE list_id = ? ORDER BY row_number LIMIT 10", [context.partition_key]
@@ -176,7 +181,8 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
     config = enrichment.config()
     with warehouse(duckdb) as conn:
         inputs = ListForecastInputs(config, load_model(conn, config), settings.mode,
-                                    load_suppression(settings.suppression_path), settings.response_store_path)
+                                    load_suppression(settings.suppression_path), settings.response_store_path,
+                                    cipher=enrichment.store_cipher())
         forecast = forecast_loaded_list(conn, inputs, context.partition_key)
     context.log.info(
         f"Forecast ({forecast.order} order): {forecast.calls:,.0f} vendor calls, {forecast.credits:,.1f} credits, "

@@ -222,6 +222,31 @@ DDL: tuple[str, ...] = (
         shared BOOLEAN NOT NULL
     )
     """,
+    # When each list was last loaded by a run someone asked for (retention drops lists not loaded again).
+    """
+    CREATE TABLE IF NOT EXISTS list_loads (
+        list_id VARCHAR NOT NULL,
+        last_loaded_at TIMESTAMPTZ NOT NULL
+    )
+    """,
+    # Each access (export) and erasure request, and each retention pass: who asked, when, counts only.
+    """
+    CREATE TABLE IF NOT EXISTS personal_data_requests (
+        request_id VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        requested_by VARCHAR,
+        requested_at TIMESTAMPTZ NOT NULL,
+        identified_by VARCHAR,
+        records_found INTEGER,
+        rows_found INTEGER,
+        answers_found INTEGER,
+        ledger_entries INTEGER,
+        suppression_entries INTEGER,
+        rows_deleted INTEGER,
+        answers_deleted INTEGER,
+        ledger_entries_scrubbed INTEGER
+    )
+    """,
     """
     CREATE TABLE IF NOT EXISTS waterfall_walks (
         list_id VARCHAR NOT NULL,
