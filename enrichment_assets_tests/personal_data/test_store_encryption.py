@@ -1,0 +1,212 @@
+"""Encryption at rest of the response store: the personal fields sealed, lookups keyed, a wrong key refused.
+
+The unit tests write answers through the real SQLite store and read its files' bytes; the end-to-end tests run
+the sample list through the real `enrich` command, with and without ``ENRICHMENT_ENCRYPTION_KEY``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from enrichment_assets.storage.response_store import ResponseStore, StoredResponse
+from enrichment_assets.storage.store_crypto import PLAIN, AesGcmCipher, StoreKeyError, cipher_for
+from enrichment_assets_tests.personal_data.helpers import (
+    KEY,
+    OTHER_KEY,
+    copy_sample,
+    digests,
+    enrich,
+    isolated_env,
+    query,
+    run_ok,
+    store_path,
+)
+
+PHONE, EMAIL = "+33612345678", "jeanne.martin@example.fr"
+
+
+def _answer(fp: str, phone: str = PHONE, email: str = EMAIL, *, age_days: float = 0) -> StoredResponse:
+    return StoredResponse(request_fingerprint=fp, provider="leadmagic", status="found", phones=[(phone, "mobile")],
+                          raw={"mobile_number": phone, "email": email}, http_status=200, vendor_credits=5.0,
+                          matched=None, received_at=datetime.now(UTC) - timedelta(days=age_days))
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The store's database file and its WAL, as they are on disk now."""
+    data = path.read_bytes()
+    wal = path.with_name(path.name + "-wal")
+    return data + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_cipher_round_trip_and_keyed_lookups() -> None:
+    cipher, other = AesGcmCipher(KEY), AesGcmCipher(OTHER_KEY)
+    sealed = cipher.seal('[["+33612345678", "mobile"]]', "phones")
+    assert sealed is not None and "33612345678" not in sealed
+    assert cipher.open(sealed, "phones") == '[["+33612345678", "mobile"]]'
+    assert cipher.seal("x", "phones") != cipher.seal("x", "phones")  # a fresh nonce each time
+    with pytest.raises(StoreKeyError):
+        other.open(sealed, "phones")
+    with pytest.raises(StoreKeyError):  # bound to its column: a body cannot be passed off as numbers
+        cipher.open(cipher.seal("x", "raw"), "phones")
+    assert cipher.lookup_key("fp") == AesGcmCipher(KEY).lookup_key("fp") != other.lookup_key("fp") != "fp"
+    with pytest.raises(StoreKeyError):
+        PLAIN.open(sealed, "phones")
+    with pytest.raises(StoreKeyError, match="at least 32"):
+        cipher_for("short")
+
+
+def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = ResponseStore(path, cipher_for(KEY))
+    try:
+        store.record_outcome([], [_answer("fp-1")])
+        # Open, with the answer in the WAL: neither file holds the number, the email or the fingerprint.
+        data = _file_bytes(path)
+        assert path.with_name(path.name + "-wal").exists()
+        for needle in (PHONE, PHONE.lstrip("+"), EMAIL, "fp-1"):
+            assert needle.encode() not in data, needle
+        got = store.fresh_response("fp-1", timedelta(days=1))
+        assert got is not None and got.phones == [(PHONE, "mobile")] and got.raw["email"] == EMAIL
+        assert store.fresh_response("fp-2", timedelta(days=1)) is None
+    finally:
+        store.close()
+    data = _file_bytes(path)
+    for needle in (PHONE, PHONE.lstrip("+"), EMAIL, "fp-1"):
+        assert needle.encode() not in data, needle
+    # The same store without the key keeps them in clear: the check above can see them when they are there.
+    plain = tmp_path / "plain.sqlite"
+    with ResponseStore(plain) as store:
+        store.record_outcome([], [_answer("fp-1")])
+    assert PHONE.encode() in _file_bytes(plain) and EMAIL.encode() in _file_bytes(plain)
+
+
+@pytest.mark.parametrize("cipher", [PLAIN, cipher_for(OTHER_KEY)], ids=["no key", "wrong key"])
+def test_wrong_or_missing_key_is_refused_before_anything_is_written(tmp_path: Path, cipher) -> None:  # noqa: ANN001
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path, cipher_for(KEY)) as store:
+        store.record_outcome([], [_answer("fp-1")])
+    before = digests(tmp_path)
+    with pytest.raises(StoreKeyError, match="ENRICHMENT_ENCRYPTION_KEY"):
+        ResponseStore(path, cipher)
+    assert digests(tmp_path) == before
+
+
+def test_a_key_on_a_store_holding_clear_answers_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path) as store:
+        store.record_outcome([], [_answer("fp-1")])
+    before = digests(tmp_path)
+    with pytest.raises(StoreKeyError, match="rotate-key"):
+        ResponseStore(path, cipher_for(KEY))
+    assert digests(tmp_path) == before
+
+
+def test_rekey_encrypts_rotates_and_decrypts(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    answers = [_answer(f"fp-{i}", f"+336123456{i:02d}", f"p{i}@example.fr") for i in range(20)]
+    with ResponseStore(path) as store:
+        store.record_outcome([], answers)
+        assert store.rekey(cipher_for(KEY)) == 20
+    assert b"+33612345600" not in _file_bytes(path)
+    with ResponseStore(path, cipher_for(KEY)) as store:
+        assert store.rekey(cipher_for(OTHER_KEY)) == 20
+    with pytest.raises(StoreKeyError):
+        ResponseStore(path, cipher_for(KEY))
+    with ResponseStore(path, cipher_for(OTHER_KEY)) as store:
+        for a in answers:
+            got = store.fresh_response(a.request_fingerprint, timedelta(days=1))
+            assert got is not None and got.phones == a.phones and got.raw == a.raw
+        store.rekey(PLAIN)
+    with ResponseStore(path) as store:
+        assert store.fresh_response("fp-7", timedelta(days=1)).phones == answers[7].phones
+    assert b"+33612345607" in _file_bytes(path)
+
+
+def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(tmp_path: Path) -> None:
+    from enrichment_assets.storage.response_store import AttemptRow
+
+    now = datetime.now(UTC)
+    with ResponseStore(tmp_path / "store.sqlite", cipher_for(KEY)) as store:
+        store.record_outcome([], [_answer("old", age_days=400), _answer("edge", age_days=364.9),
+                                  _answer("new", age_days=1)])
+        for attempt_id, age, list_id in (("a-old", 400, "kept"), ("a-new", 1, "kept"), ("a-dropped", 1, "gone")):
+            store.record_sent(AttemptRow(attempt_id=attempt_id, run_id="r", list_id=list_id, provider="leadmagic",
+                                         endpoint="/x", request_fingerprints=[attempt_id], record_ids=["R1"],
+                                         sent_at=now - timedelta(days=age), finished_at=None, http_status=None,
+                                         outcome=None, credits=3.0, credit_basis=None, usd=None,
+                                         worst_case_credits=5.0, error=None))
+        expired = store.expire(now - timedelta(days=365), ["gone"])
+        assert (expired.answers, expired.kept_answers, expired.journal_rows) == (1, 0, 2)
+        forever = timedelta(days=10_000)
+        assert store.fresh_response("old", forever) is None
+        assert store.fresh_response("edge", forever) is not None and store.fresh_response("new", forever) is not None
+        rows = {a.attempt_id: a for a in store.attempts()}
+    assert rows["a-old"].record_ids == [] and rows["a-old"].request_fingerprints == []
+    assert rows["a-dropped"].record_ids == [] and rows["a-new"].record_ids == ["R1"]
+    assert {a.worst_case_credits for a in rows.values()} == {5.0}
+
+
+# --------------------------------------------------------------------------- end to end, the real CLI
+
+def _results(env: dict[str, str]) -> dict[str, list[tuple]]:
+    """What a run produced, without what differs between two runs anyway (run ids, times)."""
+    providers = ("leadmagic", "pronto", "enrichlayer", "lantern", "crustdata")
+    out = {p: query(env, f"SELECT record_id, request_fingerprint, outcome, phones, claimed_types, credits, from_cache "
+                         f"FROM {p}_results ORDER BY ALL") for p in providers}
+    out["contacts"] = query(env, "SELECT record_id, best_phone, best_phone_type, best_phone_score, best_phone_sources, "
+                                 "phone_count, status FROM contacts ORDER BY ALL")
+    out["contact_phones"] = query(env, "SELECT record_id, e164, number_type, sources, shared_with_others, score, "
+                                       "is_personal_mobile FROM contact_phones ORDER BY ALL")
+    out["ledger"] = query(env, "SELECT provider, outcome, count(*), sum(credits) FROM credit_ledger GROUP BY ALL "
+                               "ORDER BY ALL")
+    return out
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)  # four real `enrich run`s, about a minute each on a loaded machine
+def test_sample_run_encrypted_equals_plain_and_its_store_holds_no_number_or_email(tmp_path: Path) -> None:
+    plain_env = isolated_env(tmp_path / "plain")
+    keyed_env = isolated_env(tmp_path / "keyed", ENRICHMENT_ENCRYPTION_KEY=KEY)
+    for env in (plain_env, keyed_env):
+        run_ok(["run", str(copy_sample(Path(env["ENRICHMENT_INBOX"]).parent / "sample_leads.csv"))], env)
+    assert _results(keyed_env) == _results(plain_env)
+
+    numbers = {n for (n,) in query(keyed_env, "SELECT DISTINCT unnest(phones) FROM leadmagic_results UNION "
+                                              "SELECT DISTINCT unnest(phones) FROM pronto_results UNION "
+                                              "SELECT DISTINCT unnest(phones) FROM enrichlayer_results UNION "
+                                              "SELECT DISTINCT unnest(phones) FROM lantern_results UNION "
+                                              "SELECT DISTINCT unnest(phones) FROM crustdata_results")}
+    numbers |= {n for (n,) in query(keyed_env, "SELECT DISTINCT e164 FROM contact_phones WHERE e164 IS NOT NULL")}
+    emails = {e for (e,) in query(keyed_env, "SELECT DISTINCT email FROM raw_leads WHERE email IS NOT NULL")}
+    assert len(numbers) > 100 and len(emails) > 100
+    keyed, plain = _file_bytes(store_path(keyed_env)), _file_bytes(store_path(plain_env))
+    assert not [n for n in numbers if n.encode() in keyed]
+    assert not [e for e in emails if e.encode() in keyed]
+    # The unencrypted store does hold them: the search finds what is there.
+    assert [n for n in numbers if n.encode() in plain]
+    with sqlite3.connect(store_path(keyed_env)) as conn:
+        stored = {r[0] for r in conn.execute("SELECT request_fingerprint FROM responses")}
+    fingerprints = {fp for (fp,) in query(keyed_env, "SELECT request_fingerprint FROM leadmagic_results "
+                                                     "WHERE request_fingerprint IS NOT NULL")}
+    assert fingerprints and not (stored & fingerprints)  # looked up by keyed hashes only
+
+    # A wrong key, or none: one clear line, exit 2, every file as it was.
+    before = digests(tmp_path / "keyed")
+    for env in ({**keyed_env, "ENRICHMENT_ENCRYPTION_KEY": OTHER_KEY}, {**keyed_env, "ENRICHMENT_ENCRYPTION_KEY": ""}):
+        result = enrich(["run", str(Path(keyed_env["ENRICHMENT_INBOX"]).parent / "sample_leads.csv")], env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "ENRICHMENT_ENCRYPTION_KEY" in result.stderr
+        assert digests(tmp_path / "keyed") == before
+
+    # Rotation: the old key is refused afterwards, the new one answers every lookup from the store (no vendor call).
+    rotated = run_ok(["rotate-key"], {**keyed_env, "ENRICHMENT_NEW_ENCRYPTION_KEY": OTHER_KEY})
+    assert "Re-encrypted" in rotated.stdout
+    assert enrich(["estimate", str(copy_sample(tmp_path / "again.csv"))], keyed_env).returncode == 2
+    new_env = {**keyed_env, "ENRICHMENT_ENCRYPTION_KEY": OTHER_KEY}
+    ledger_rows = query(new_env, "SELECT count(*) FROM credit_ledger")[0][0]
+    run_ok(["run", str(copy_sample(tmp_path / "again.csv")), "--list", "sample_leads_again"], new_env)
+    assert query(new_env, "SELECT count(*) FROM credit_ledger")[0][0] == ledger_rows
