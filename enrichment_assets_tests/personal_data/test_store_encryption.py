@@ -6,14 +6,27 @@ the sample list through the real `enrich` command, with and without ``ENRICHMENT
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from enrichment_assets.storage.response_store import ResponseStore, StoredResponse
-from enrichment_assets.storage.store_crypto import PLAIN, AesGcmCipher, StoreKeyError, cipher_for
+from enrichment_assets.storage.response_store import (
+    AttemptRow,
+    ResponseStore,
+    StoredResponse,
+    verify_store_key,
+)
+from enrichment_assets.storage.store_crypto import (
+    PLAIN,
+    AesGcmCipher,
+    StoreKeyError,
+    cipher_for,
+)
+from enrichment_assets.vendors.base import ReceivedAnswer
 from enrichment_assets_tests.personal_data.helpers import (
     KEY,
     OTHER_KEY,
@@ -127,8 +140,6 @@ def test_rekey_encrypts_rotates_and_decrypts(tmp_path: Path) -> None:
 
 
 def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(tmp_path: Path) -> None:
-    from enrichment_assets.storage.response_store import AttemptRow
-
     now = datetime.now(UTC)
     with ResponseStore(tmp_path / "store.sqlite", cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("old", age_days=400), _answer("edge", age_days=364.9),
@@ -148,6 +159,147 @@ def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(tm
     assert rows["a-old"].record_ids == [] and rows["a-old"].request_fingerprints == []
     assert rows["a-dropped"].record_ids == [] and rows["a-new"].record_ids == ["R1"]
     assert {a.worst_case_credits for a in rows.values()} == {5.0}
+
+
+# --------------------------------------------------------------------------- kept answers, copies, settlement
+
+def _sent(attempt_id: str, fps: list[str], *, age_days: float = 0, list_id: str = "l1") -> AttemptRow:
+    return AttemptRow(attempt_id=attempt_id, run_id="r", list_id=list_id, provider="leadmagic", endpoint="/x",
+                      request_fingerprints=fps, record_ids=["R1"],
+                      sent_at=datetime.now(UTC) - timedelta(days=age_days), finished_at=None, http_status=None,
+                      outcome=None, credits=None, credit_basis=None, usd=None, worst_case_credits=5.0, error=None)
+
+
+def _received(phone: str = PHONE, email: str = EMAIL) -> ReceivedAnswer:
+    """A paid 2xx body as it arrived: the number and the email in the body, the email in what was asked."""
+    return ReceivedAnswer(request={"json": {"email": email}}, http_status=200,
+                          headers={"content-type": "application/json", "x-echo-email": email},
+                          content=json.dumps({"mobile_number": phone, "email": email}).encode())
+
+
+def _keep(store: ResponseStore, attempt_id: str, fp: str, *, age_days: float = 0, list_id: str = "l1",
+          answer: ReceivedAnswer | None = None) -> ReceivedAnswer:
+    """Journal an attempt and keep its answer unread, as the client does before it parses the body."""
+    row = _sent(attempt_id, [fp], age_days=age_days, list_id=list_id)
+    store.record_sent(row)
+    row.finished_at, row.http_status = row.sent_at, 200
+    answer = answer or _received()
+    store.record_finished(row, answer)
+    return answer
+
+
+def test_kept_answers_are_sealed_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    store = ResponseStore(path, cipher_for(KEY))
+    try:
+        answer = _keep(store, "a-1", "fp-1")
+        data = _file_bytes(path)  # the WAL holds the kept answer now
+        for needle in (PHONE, PHONE.lstrip("+"), EMAIL):
+            assert needle.encode() not in data, needle
+        (kept,) = store.kept_answers("fp-1")
+        assert kept.answer == answer and kept.attempt_id == "a-1"
+    finally:
+        store.close()
+    for needle in (PHONE, PHONE.lstrip("+"), EMAIL):
+        assert needle.encode() not in _file_bytes(path), needle
+    plain = tmp_path / "plain.sqlite"  # the check can see them when they are there
+    with ResponseStore(plain) as store:
+        _keep(store, "a-1", "fp-1")
+    assert PHONE.encode() in _file_bytes(plain) and EMAIL.encode() in _file_bytes(plain)
+
+
+def test_a_key_on_a_store_holding_only_clear_kept_answers_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path) as store:
+        _keep(store, "a-1", "fp-1")
+        assert store.fresh_response("fp-1", timedelta(days=1)) is None  # nothing read into responses
+    before = digests(tmp_path)
+    with pytest.raises(StoreKeyError, match="rotate-key"):
+        verify_store_key(path, cipher_for(KEY))
+    with pytest.raises(StoreKeyError, match="rotate-key"):
+        ResponseStore(path, cipher_for(KEY))
+    assert digests(tmp_path) == before
+
+
+def test_a_copied_answer_is_keyed_and_survives_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path, cipher_for(KEY)) as store:
+        store.record_outcome([], [_answer("fp-old-normalization")])
+        assert store.copy_response("fp-old-normalization", "fp-new-normalization")
+        assert not store.copy_response("fp-old-normalization", "fp-new-normalization")  # there already
+        assert not store.copy_response("fp-unknown", "fp-other")
+        got = store.fresh_response("fp-new-normalization", timedelta(days=1))
+        assert got is not None and got.phones == [(PHONE, "mobile")]
+        assert b"fp-new-normalization" not in _file_bytes(path)
+        assert store.rekey(cipher_for(OTHER_KEY)) == 2
+    with ResponseStore(path, cipher_for(OTHER_KEY)) as store:
+        for fp in ("fp-old-normalization", "fp-new-normalization"):
+            got = store.fresh_response(fp, timedelta(days=1))
+            assert got is not None and got.raw["email"] == EMAIL, fp
+
+
+def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(tmp_path: Path) -> None:
+    with ResponseStore(tmp_path / "store.sqlite", cipher_for(KEY)) as store:
+        lost = _sent("a-lost", ["fp-1", "fp-2"], age_days=0.01)
+        store.record_sent(lost)
+        lost.finished_at, lost.outcome = lost.sent_at, "unknown"
+        store.record_outcome([lost], [])
+        first = store.record_outcome([], [replace(_answer("fp-1"), attempt_id="a-next")], settlement="asked_again")
+        assert first.by == {}  # a batch is settled once every one of its questions is answered again
+        second = store.record_outcome([], [replace(_answer("fp-2"), attempt_id="a-last")], settlement="asked_again")
+        assert second.by == {"a-lost": "a-last"}
+        (row,) = store.attempts()
+    assert (row.settled_by, row.settlement) == ("a-last", "asked_again")
+
+
+def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_attempts(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path, cipher_for(KEY)) as store:
+        _keep(store, "a-old", "fp-old", age_days=400, answer=_received("+33611111111", "old@example.fr"))
+        _keep(store, "a-new", "fp-new", age_days=1)
+        _keep(store, "a-dropped", "fp-dropped", age_days=1, list_id="gone")
+        expired = store.expire(now - timedelta(days=365), ["gone"])
+        assert (expired.answers, expired.kept_answers, expired.journal_rows) == (0, 2, 2)
+        assert store.kept_answers("fp-old") == [] and store.kept_answers("fp-dropped") == []
+        assert [k.attempt_id for k in store.kept_answers("fp-new")] == ["a-new"]
+    conn = sqlite3.connect(str(path))
+    try:
+        assert conn.execute("SELECT attempt_id FROM kept_answers").fetchall() == [("a-new",)]
+        assert conn.execute("SELECT request_fingerprint, attempt_id FROM attempt_fingerprints").fetchall() == [
+            ("fp-new", "a-new")]
+    finally:
+        conn.close()
+
+
+def test_rekey_re_encrypts_kept_answers(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path) as store:
+        answer = _keep(store, "a-1", "fp-1")
+        store.rekey(cipher_for(KEY))
+    assert PHONE.encode() not in _file_bytes(path) and EMAIL.encode() not in _file_bytes(path)
+    with ResponseStore(path, cipher_for(KEY)) as store:
+        assert store.kept_answers("fp-1")[0].answer == answer
+        store.rekey(cipher_for(OTHER_KEY))
+    with ResponseStore(path, cipher_for(OTHER_KEY)) as store:
+        assert store.kept_answers("fp-1")[0].answer == answer
+        store.rekey(PLAIN)
+    with ResponseStore(path) as store:
+        assert store.kept_answers("fp-1")[0].answer == answer
+    assert PHONE.encode() in _file_bytes(path)
+
+
+def test_a_store_from_before_encryption_gains_the_sealed_fingerprint_column(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    with ResponseStore(path) as store:
+        store.record_outcome([], [_answer("fp-1")])
+    conn = sqlite3.connect(str(path))
+    conn.execute("ALTER TABLE responses DROP COLUMN fingerprint_sealed")
+    conn.close()
+    with ResponseStore(path) as store:
+        assert store.rekey(cipher_for(KEY)) == 1
+    with ResponseStore(path, cipher_for(KEY)) as store:
+        assert store.fresh_response("fp-1", timedelta(days=1)).phones == [(PHONE, "mobile")]
 
 
 # --------------------------------------------------------------------------- end to end, the real CLI
