@@ -773,21 +773,8 @@ class ResponseStore:
         """
         fps = sorted(set(request_fingerprints))
         fp_set, ids = set(fps), set(record_ids)
-        removed = scrubbed = 0
-        for start in range(0, len(fps), _FORGET_CHUNK):
-            chunk = fps[start:start + _FORGET_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            with self._tx() as conn:
-                removed += conn.execute(f"DELETE FROM responses WHERE request_fingerprint IN ({marks})",
-                                        [self.cipher.lookup_key(fp) for fp in chunk]).rowcount
-                kept = [r[0] for r in conn.execute(
-                    f"SELECT DISTINCT attempt_id FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})",
-                    chunk)]
-                for k in range(0, len(kept), _FORGET_CHUNK):
-                    part = kept[k:k + _FORGET_CHUNK]
-                    conn.execute(f"DELETE FROM kept_answers WHERE attempt_id IN ({','.join('?' * len(part))})",
-                                 part)
-                conn.execute(f"DELETE FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})", chunk)
+        removed, _ = self.forget_answers(fps)
+        scrubbed = 0
         changes: list[tuple[str, str, str]] = []
         for page in self._journal_identifier_pages():
             for attempt_id, fp_json, ids_json in page:
@@ -806,6 +793,27 @@ class ResponseStore:
         with self._lock:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return removed, scrubbed
+
+    def forget_answers(self, request_fingerprints: Iterable[str]) -> tuple[int, int]:
+        """Delete the stored and kept answers to these questions (and which attempts asked them), in short
+        transactions; the journal rows are left as they are. Returns (stored answers, kept answers) deleted."""
+        fps = sorted(set(request_fingerprints))
+        removed = kept_removed = 0
+        for start in range(0, len(fps), _FORGET_CHUNK):
+            chunk = fps[start:start + _FORGET_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            with self._tx() as conn:
+                removed += conn.execute(f"DELETE FROM responses WHERE request_fingerprint IN ({marks})",
+                                        [self.cipher.lookup_key(fp) for fp in chunk]).rowcount
+                kept = [r[0] for r in conn.execute(
+                    f"SELECT DISTINCT attempt_id FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})",
+                    chunk)]
+                for k in range(0, len(kept), _FORGET_CHUNK):
+                    part = kept[k:k + _FORGET_CHUNK]
+                    kept_removed += conn.execute(
+                        f"DELETE FROM kept_answers WHERE attempt_id IN ({','.join('?' * len(part))})", part).rowcount
+                conn.execute(f"DELETE FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})", chunk)
+        return removed, kept_removed
 
     def _journal_identifier_pages(self, page_size: int = 50_000) -> Iterator[list[tuple[str, str, str]]]:
         last = 0

@@ -120,10 +120,11 @@ def apply_retention(conn: duckdb.DuckDBPyConnection, store: ResponseStore, *, re
     # The store first, as erasure does: a crash after this point leaves nothing expired that could be re-read.
     only_theirs = _fingerprints_only_in(conn, dropped)
     if only_theirs:
-        report.answers_deleted, _ = store.forget(only_theirs, ())
+        report.answers_deleted, report.kept_answers_deleted = store.forget_answers(only_theirs)
+        store.forget(only_theirs, ())  # the journal rows naming them lose the fingerprints
     expired = store.expire(cutoff, dropped)
     report.answers_deleted += expired.answers
-    report.kept_answers_deleted = expired.kept_answers
+    report.kept_answers_deleted += expired.kept_answers
     report.journal_rows_scrubbed = expired.journal_rows
     try:
         with transaction(conn):

@@ -74,6 +74,8 @@ def test_retention_deletes_exactly_the_older_and_a_rerun_rewalks_only_those_lead
 
     before_rows = _result_rows(env, "kept")
     before_store = _stored(env)
+    with sqlite3.connect(store_path(env)) as sconn:
+        kept_before = dict(sconn.execute("SELECT attempt_id, received_at FROM kept_answers").fetchall())
     before_ledger = _ledger_totals(env)
     cutoff = moment
     older = {r for r in before_rows if r[4] is not None and r[4] < cutoff}
@@ -102,6 +104,15 @@ def test_retention_deletes_exactly_the_older_and_a_rerun_rewalks_only_those_lead
     after_store = _stored(env)
     assert set(after_store) == {fp for fp, at in before_store.items() if datetime.fromisoformat(at) >= cutoff}
     assert report.expired_result_rows == len(older)
+    # The answers kept as they arrived go by the same rule, and the index of what the stripped requests asked.
+    kept_younger = {a for a, at in kept_before.items() if datetime.fromisoformat(at) >= cutoff}
+    assert 0 < len(kept_younger) < len(kept_before)
+    with sqlite3.connect(store_path(env)) as sconn:
+        assert set(dict(sconn.execute("SELECT attempt_id, received_at FROM kept_answers").fetchall())) == kept_younger
+        assert sconn.execute("SELECT count(*) FROM attempt_fingerprints f JOIN attempts a USING (attempt_id) "
+                             "WHERE a.sent_at < ? OR a.list_id = 'old'", [cutoff.isoformat()]).fetchone()[0] == 0
+        assert sconn.execute("SELECT count(*) FROM attempt_fingerprints").fetchone()[0] > 0
+    assert report.kept_answers_deleted == len(kept_before) - len(kept_younger)
     # The ledger keeps every row and amount; the older rows and the old list's lose their identifiers.
     assert _ledger_totals(env) == before_ledger
     assert query(env, "SELECT count(*) FROM credit_ledger WHERE (called_at < ? OR list_id = 'old') AND "
