@@ -287,7 +287,6 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_forget(args: argparse.Namespace) -> int:
     from enrichment_assets.config import ConfigError, load_config
-    from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
     from enrichment_assets.masking import mask_email
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.erasure import forget, rewrite_database
@@ -297,13 +296,10 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from enrichment_assets.storage.warehouse import connect
     from enrichment_assets.waterfall.suppression import load_suppression
 
-    try:
-        email = normalize_email(args.email) if args.email else None
-        linkedin = normalize_linkedin(args.linkedin_url) if args.linkedin_url else None
-    except InvalidField as exc:
-        return _fail_input(str(exc))
-    if not (args.record_id or email or linkedin):
-        return _fail_input("say who to forget: --record-id, --email or --linkedin-url")
+    person = _person_identifiers(args, "say who to forget")
+    if isinstance(person, int):
+        return person
+    email, linkedin = person
     settings = load_settings()
     if not settings.db_path.exists():
         return _fail_input(f"no database at {settings.db_path}")
@@ -342,6 +338,21 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _person_identifiers(args: argparse.Namespace, ask: str) -> tuple[str | None, str | None] | int:
+    """The normalized email and LinkedIn URL naming a person (forget, export-person), or the exit code of a
+    bad or missing identifier, already reported."""
+    from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
+
+    try:
+        email = normalize_email(args.email) if args.email else None
+        linkedin = normalize_linkedin(args.linkedin_url) if args.linkedin_url else None
+    except InvalidField as exc:
+        return _fail_input(str(exc))
+    if not (args.record_id or email or linkedin):
+        return _fail_input(f"{ask}: --record-id, --email or --linkedin-url")
+    return email, linkedin
+
+
 def _identified_by(args: argparse.Namespace) -> str:
     return "+".join(name for name, value in (("record_id", args.record_id), ("email", args.email),
                                              ("linkedin_url", args.linkedin_url)) if value)
@@ -351,7 +362,6 @@ def cmd_export_person(args: argparse.Namespace) -> int:
     """Write everything held about one person to a JSON file (an access request), and log the request."""
     from datetime import UTC, datetime
 
-    from enrichment_assets.leads.normalize import InvalidField, normalize_email, normalize_linkedin
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.personal_data_log import RequestCounts, log_request, requester
     from enrichment_assets.storage.response_store import ResponseStore
@@ -360,13 +370,10 @@ def cmd_export_person(args: argparse.Namespace) -> int:
     from enrichment_assets.storage.warehouse import connect
     from enrichment_assets.waterfall.suppression import SuppressionError, load_suppression
 
-    try:
-        email = normalize_email(args.email) if args.email else None
-        linkedin = normalize_linkedin(args.linkedin_url) if args.linkedin_url else None
-    except InvalidField as exc:
-        return _fail_input(str(exc))
-    if not (args.record_id or email or linkedin):
-        return _fail_input("say whose data to export: --record-id, --email or --linkedin-url")
+    person = _person_identifiers(args, "say whose data to export")
+    if isinstance(person, int):
+        return person
+    email, linkedin = person
     settings = load_settings()
     if not settings.db_path.exists():
         return _fail_input(f"no database at {settings.db_path}")
