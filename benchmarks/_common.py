@@ -77,7 +77,11 @@ def git_revision() -> dict[str, Any]:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
-    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
 
 
 def versions() -> dict[str, str | None]:
@@ -138,7 +142,7 @@ def sandbox_rate_patch(rps: float | None, *, burst: int | None = None, pronto_un
         if rps is None:
             limit = {"enabled": False}
         else:
-            limit = {"enabled": True, "requests_per_second": rps, "burst": burst or max(1, int(round(rps))),
+            limit = {"enabled": True, "requests_per_second": rps, "burst": burst or max(1, round(rps)),
                      "window_limit": None}
         vendors[name] = {"rate_limit": limit}
         if p50 is not None:
@@ -166,7 +170,7 @@ class SandboxProcess:
     def __enter__(self) -> SandboxProcess:
         cmd = [sys.executable, "-m", "enrichment_assets.sandbox", "--port", str(self.port), "--seed", str(self.seed),
                "--size", str(self.world_size)] + (["--realistic"] if self.realistic else [])
-        out = open(self._log, "w") if self._log else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self._log, "w") if self._log else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=out, stderr=subprocess.STDOUT, env=bench_path_env())
         wait_for_port(self.port, self.proc, timeout=180)
         return self
@@ -180,7 +184,7 @@ class SandboxProcess:
                 self.proc.kill()
                 self.proc.wait()
 
-    def _http(self):  # noqa: ANN202
+    def _http(self):
         import httpx
 
         return httpx.Client(base_url=self.url, timeout=60, trust_env=False)
@@ -238,7 +242,7 @@ def write_leads(path: Path, n_leads: int, *, seed: int = 7, world_size: int | No
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def staged_leads(path: Path, list_id: str, workdir: Path):  # noqa: ANN201
+def staged_leads(path: Path, list_id: str, workdir: Path):
     """The leads of ``path`` exactly as ingestion normalizes them (first row wins per record_id), as ``Lead``s."""
     import pyarrow.parquet as pq
 
@@ -453,7 +457,7 @@ def run_enrich(path: Path, env: dict[str, str], workdir: Path, *, list_name: str
         + (extra_args or [])
     use_time = Path("/usr/bin/time").exists()
     if use_time:
-        cmd = ["/usr/bin/time", "-v", "-o", str(time_path)] + cmd
+        cmd = ["/usr/bin/time", "-v", "-o", str(time_path), *cmd]
     with open(log_path, "w", encoding="utf-8") as log:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -525,7 +529,7 @@ def ledger_calls(db_path: Path, run_id: str) -> dict[str, int]:
     with duckdb.connect(str(db_path), read_only=True) as conn:
         rows = conn.execute("SELECT provider, count(*) FROM credit_ledger WHERE run_id = ? GROUP BY 1",
                             [run_id]).fetchall()
-    return {p: n for p, n in rows}
+    return dict(rows)
 
 
 # --------------------------------------------------------------------------- printing

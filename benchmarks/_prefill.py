@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, staged_leads  # noqa: E402
+from _common import ROOT, staged_leads
 
 CHUNK = 20_000
 
@@ -59,9 +59,9 @@ async def prefill(leads_path: Path, store_path: Path, list_id: str, world_size: 
                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
                 "scheme": "http", "server": ("prefill", 80), "client": ("127.0.0.1", 1)}
 
-    async def answer(provider: str, lead, fp: str):  # noqa: ANN001, ANN202
+    async def answer(provider: str, lead, fp: str):
         client = clients[provider]
-        headers = {**client._base_headers(), "content-type": "application/json"}  # noqa: SLF001
+        headers = {**client._base_headers(), "content-type": "application/json"}
         if provider == "crustdata":
             kind, value = client.identifier(lead)
             method, params, body = "POST", None, {kind: [value], "fields": client.fields}
@@ -79,7 +79,7 @@ async def prefill(leads_path: Path, store_path: Path, list_id: str, world_size: 
         outcome = api.lookup(parsed, state.vendor(provider), ctx)
         exchange = Exchange(attempt=None, status_code=outcome.status, headers=httpx.Headers(), body=outcome.body)
         if provider == "crustdata":
-            result = client._element_result(exchange, [], outcome.body[0])  # noqa: SLF001
+            result = client._element_result(exchange, [], outcome.body[0])
             phones, credits, matched = result.phones, None, result.matched
             status = result.status
         elif provider == "enrichlayer" and outcome.status == 404:
@@ -89,13 +89,13 @@ async def prefill(leads_path: Path, store_path: Path, list_id: str, world_size: 
             matched = None
             status = CallStatus.FOUND if phones else CallStatus.NOT_FOUND
         stored = StoredResponse(request_fingerprint=fp, provider=provider, status=status.value,
-                                phones=[(p.number, p.claimed_type) for p in phones], raw=client._scrub(outcome.body),  # noqa: SLF001
+                                phones=[(p.number, p.claimed_type) for p in phones], raw=client._scrub(outcome.body),
                                 http_status=outcome.status, vendor_credits=credits, matched=matched, received_at=now)
         return stored, phones
 
     seen: dict[str, list] = {}
     pending: list = []
-    counts = {p: 0 for p in order}
+    counts = dict.fromkeys(order, 0)
     leads = 0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="prefill-") as tmp, ResponseStore(store_path) as store:

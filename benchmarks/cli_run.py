@@ -105,7 +105,7 @@ def run_cli(path: Path, workdir: Path, code: Path | None, extra: list[str]) -> d
     }
 
 
-def start_phases(instance, run_id: str, started: float) -> dict[str, float]:  # noqa: ANN001
+def start_phases(instance, run_id: str, started: float) -> dict[str, float]:
     """Seconds from starting the process to: the run's first event (Python, the definitions, the instance),
     its RUN_START (Dagster writes a planned event per asset and check first), its first STEP_START."""
     entries = instance.all_logs(run_id)

@@ -37,9 +37,8 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     PROVIDERS,
-    ROOT,
     SandboxProcess,
     enrich_env,
     print_table,
@@ -111,9 +110,9 @@ async def sandbox_answers(leads_path: Path, list_id: str, world_size: int, seed:
                 "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
                 "scheme": "http", "server": ("bench", 80), "client": ("127.0.0.1", 1)}
 
-    async def answer(provider: str, lead) -> tuple[float, list]:  # noqa: ANN001
+    async def answer(provider: str, lead) -> tuple[float, list]:
         client = clients[provider]
-        headers = {**client._base_headers(), "content-type": "application/json"}  # noqa: SLF001
+        headers = {**client._base_headers(), "content-type": "application/json"}
         if provider == "crustdata":
             kind, value = client.identifier(lead)
             method, params, body = "POST", None, {kind: [value], "fields": client.fields}
@@ -131,7 +130,7 @@ async def sandbox_answers(leads_path: Path, list_id: str, world_size: int, seed:
         outcome = api.lookup(parsed, state.vendor(provider), ctx)
         exchange = Exchange(attempt=None, status_code=outcome.status, headers=httpx.Headers(), body=outcome.body)
         if provider == "crustdata":
-            result = client._element_result(exchange, [], outcome.body[0])  # noqa: SLF001
+            result = client._element_result(exchange, [], outcome.body[0])
             phones, vendor_credits, matched = result.phones, None, result.matched
         elif provider == "enrichlayer" and outcome.status == 404:
             phones, vendor_credits, matched = [], None, None
@@ -307,10 +306,16 @@ def main() -> int:
         a = run["actual"]
         upm = per_mobile(a["usd"], a["mobiles"])
         capture = (upm_fixed - upm) / (upm_fixed - upm_ceiling) if upm_fixed != upm_ceiling else None
-        summary[name] = {"usd": a["usd"], "mobiles": a["mobiles"], "usd_per_mobile": upm, "recall": a["mobiles"] / leads,
-                         "capture_of_ceiling_saving": capture, "forecast_usd": run["forecast"]["usd"],
-                         "forecast_range": [run["forecast"]["usd_low"], run["forecast"]["usd_high"]],
-                         "forecast_error": run["forecast_error"]}
+        summary[name] = {
+            "usd": a["usd"],
+            "mobiles": a["mobiles"],
+            "usd_per_mobile": upm,
+            "recall": a["mobiles"] / leads,
+            "capture_of_ceiling_saving": capture,
+            "forecast_usd": run["forecast"]["usd"],
+            "forecast_range": [run["forecast"]["usd_low"], run["forecast"]["usd_high"]],
+            "forecast_error": run["forecast_error"],
+        }
         rows.append([name, a["requests"], round(a["usd"], 2), a["mobiles"], round(a["mobiles"] / leads, 4),
                      round(upm, 4), None if capture is None else round(capture, 3), round(run["forecast"]["usd"], 2),
                      f"{run['forecast']['usd_low']:.2f}–{run['forecast']['usd_high']:.2f}",

@@ -171,9 +171,14 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     s = report["store"]
-    rows = [["store write, CPU ms/answer", s["plain"]["write_cpu_ms_per_answer"],
-             s["encrypted"]["write_cpu_ms_per_answer"]],
-            ["store read, CPU ms/answer", s["plain"]["read_cpu_ms_per_answer"], s["encrypted"]["read_cpu_ms_per_answer"]]]
+    rows = [
+        [
+            "store write, CPU ms/answer",
+            s["plain"]["write_cpu_ms_per_answer"],
+            s["encrypted"]["write_cpu_ms_per_answer"],
+        ],
+        ["store read, CPU ms/answer", s["plain"]["read_cpu_ms_per_answer"], s["encrypted"]["read_cpu_ms_per_answer"]],
+    ]
     for part, label in (("waterfall", f"{args.waterfall_leads:,}-lead waterfall"),
                         ("unchanged_rerun", f"{args.rerun_leads:,}-lead unchanged rerun")):
         if part in report:

@@ -173,7 +173,7 @@ def phase(label: str, leads_path: Path, env: dict, workdir: Path, sandbox: Sandb
     calls = vendor_calls(sandbox.stats())
     rows = ledger_rows(Path(env["ENRICHMENT_DB"]), run.run_id)
     steps = {k: v["seconds"] for k, v in run.steps.items()}
-    booked = {p: 0.0 for p in PROVIDERS}
+    booked = dict.fromkeys(PROVIDERS, 0.0)
     for provider, _, _, credits in rows:
         booked[provider] += credits
     return {

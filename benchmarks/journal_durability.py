@@ -39,7 +39,7 @@ async def one_round(path: Path, requests: int, synchronous: str, in_flight: int)
     from enrichment_assets.vendors.base import ReceivedAnswer
 
     store = ResponseStore(path)
-    store._conn.execute(f"PRAGMA synchronous={synchronous}")  # noqa: SLF001 - the setting under test
+    store._conn.execute(f"PRAGMA synchronous={synchronous}")
     io = StoreIO(store)
     gate = asyncio.Semaphore(in_flight)
 

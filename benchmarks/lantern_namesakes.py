@@ -30,15 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import SandboxProcess, print_table, report_header, sandbox_rate_patch, write_results  # noqa: E402
+from _common import SandboxProcess, print_table, report_header, sandbox_rate_patch, write_results
 
-from enrichment_assets.config import parse_config  # noqa: E402
-from enrichment_assets.leads.model import Lead  # noqa: E402
-from enrichment_assets.leads.namesakes import Namesakes  # noqa: E402
-from enrichment_assets.sandbox.world import Person, World  # noqa: E402
-from enrichment_assets.storage.response_store import ResponseStore  # noqa: E402
-from enrichment_assets.vendors.registry import PROVIDER_NAMES, provider_spec  # noqa: E402
-from enrichment_assets.waterfall.engine import WaterfallEngine  # noqa: E402
+from enrichment_assets.config import parse_config
+from enrichment_assets.leads.model import Lead
+from enrichment_assets.leads.namesakes import Namesakes
+from enrichment_assets.sandbox.world import Person, World
+from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.vendors.registry import PROVIDER_NAMES, provider_spec
+from enrichment_assets.waterfall.engine import WaterfallEngine
 
 MODES = ("never", "namesakes", "always")
 
@@ -62,7 +62,7 @@ class _Rows:
     def __init__(self) -> None:
         self.rows: list = []
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.rows.append(row)
 
 
@@ -72,7 +72,7 @@ def _walk(base_url: str, mode: str, leads: list[Lead], namesakes: Namesakes, wor
                             "max_concurrency": 64}
     config = parse_config({"waterfall": {"order": ["lantern"], "stop_when": "never"}, "providers": providers})
 
-    def factory(name: str, journal):  # noqa: ANN001, ANN202
+    def factory(name: str, journal):
         client = provider_spec(name).client(config.provider(name), "bench-key-0000", base_url, journal)
         client.know_namesakes(namesakes)
         return client

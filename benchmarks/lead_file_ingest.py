@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import ROOT, load, print_table, report_header, write_results, write_leads
+from _common import ROOT, load, print_table, report_header, write_leads, write_results
 
 NAME = "lead_file_ingest"
 
@@ -74,7 +74,7 @@ def _child(kind: str, path: Path, db: Path, out_dir: Path) -> dict:
     conn = connect(db)
 
     @contextmanager
-    def factory():  # noqa: ANN202
+    def factory():
         yield conn
 
     result: dict = {}

@@ -27,14 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from enrichment_assets.storage.warehouse import memory_limit
-
 from _common import (
-    git_revision,
     RESULTS_DIR,
     ROOT,
     SandboxProcess,
     enrich_env,
+    git_revision,
     ledger_calls,
     load,
     print_table,
@@ -43,11 +41,11 @@ from _common import (
     run_enrich,
     sandbox_rate_patch,
     vendor_calls,
-    world_size_for,
     write_config,
-    write_leads,
     write_results,
 )
+
+from enrichment_assets.storage.warehouse import memory_limit
 
 NAME = "local_scale"
 STEP_LABELS = {"lead_ingestion": "ingest", "waterfall": "waterfall", "merge_contacts": "merge",
@@ -166,7 +164,7 @@ def main() -> int:
     runs = sorted({**previous, **fresh}.values(), key=lambda r: r["leads"])
     report["runs"] = runs
 
-    def step(r: dict, key: str, field: str = "seconds"):  # noqa: ANN202
+    def step(r: dict, key: str, field: str = "seconds"):
         return r["steps"].get(key, {}).get(field)
 
     rows = [[f"{r['leads']:,}" + ("" if r["leads"] in fresh else " (earlier)"), r["wall_s"], step(r, "ingest"),

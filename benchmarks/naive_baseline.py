@@ -74,6 +74,7 @@ def phones_from(provider: str, status: int, body: Any) -> list[tuple[str, str | 
 
 def naive_loop(leads: list, base_url: str) -> dict[str, Any]:
     import requests
+    from _common import ROOT
 
     from enrichment_assets.config import load_config
     from enrichment_assets.phones.parse import region_hints
@@ -81,12 +82,10 @@ def naive_loop(leads: list, base_url: str) -> dict[str, Any]:
     from enrichment_assets.vendors.base import PhoneClaim
     from enrichment_assets.waterfall.engine import meets_stop_rule
 
-    from _common import ROOT
-
     config = load_config(ROOT / "enrichment.yaml")
     clients = {p: CLIENTS[p](config.provider(p), "sandbox-key", base_url) for p in config.waterfall.order}
     per_lead: list[float] = []
-    calls = {p: 0 for p in PROVIDERS}
+    calls = dict.fromkeys(PROVIDERS, 0)
     mobiles = 0
     for lead in leads:
         started = time.perf_counter()
@@ -94,7 +93,7 @@ def naive_loop(leads: list, base_url: str) -> dict[str, Any]:
         for provider, client in clients.items():
             if client.ineligible_reason(lead) is not None:
                 continue
-            headers = client._base_headers()  # noqa: SLF001 - the same headers the client sends
+            headers = client._base_headers()
             if provider == "crustdata":
                 kind, value = client.identifier(lead)
                 method, params, body = "POST", None, {kind: [value], "fields": client.fields}
@@ -169,7 +168,9 @@ def main() -> int:
             if r["leads"] == args.leads:
                 pipeline = r
     rows = [["naive loop, sample", len(leads), round(wall, 1), round(mean, 3), None, None]]
-    rows.append([f"naive loop, extrapolated to {args.leads:,}", args.leads, round(estimate, 0), round(mean, 3), None, None])
+    rows.append(
+        [f"naive loop, extrapolated to {args.leads:,}", args.leads, round(estimate, 0), round(mean, 3), None, None]
+    )
     if pipeline:
         speedup_cli = estimate / pipeline["wall_s"]
         speedup_wf = estimate / pipeline["waterfall_s"]
@@ -182,10 +183,13 @@ def main() -> int:
         rows.append(["pipeline, waterfall step", pipeline["leads"], pipeline["waterfall_s"],
                      pipeline["waterfall_s"] / pipeline["leads"], round(speedup_wf, 1), None])
     rows[0][5] = "/".join(f"{x:.2f}" for x in load_before)
-    print_table("Naive one-call-at-a-time loop vs the pipelined waterfall",
-                ["what", "leads", "wall s", "s / lead", "speed-up", "load 1/5/15"], rows,
-                note=f"naive: {report['sample']['calls_per_lead']} calls per lead, {out['calls']}; target speed-up >= 20x"
-                     + ("" if pipeline else "; run waterfall_throughput.py for the pipeline's figures"))
+    print_table(
+        "Naive one-call-at-a-time loop vs the pipelined waterfall",
+        ["what", "leads", "wall s", "s / lead", "speed-up", "load 1/5/15"],
+        rows,
+        note=f"naive: {report['sample']['calls_per_lead']} calls per lead, {out['calls']}; target speed-up >= 20x"
+        + ("" if pipeline else "; run waterfall_throughput.py for the pipeline's figures"),
+    )
     path = write_results(NAME, report, args.output)
     print(f"wrote {rel(path)}")
     return 0

@@ -55,7 +55,9 @@ def serve(port: int) -> None:
         body = await request.json()
         return JSONResponse({"ok": True, "echo": body, "mobile_number": None, "credits_consumed": 0})
 
-    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]), Route("/v1/people/mobile-finder", echo, methods=["POST"])])
+    app = Starlette(
+        routes=[Route("/echo", echo, methods=["POST"]), Route("/v1/people/mobile-finder", echo, methods=["POST"])]
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, backlog=1024)
 
 
@@ -98,7 +100,9 @@ async def run_vendor_client(url: str, n: int, in_flight: int, transport: str | N
     from enrichment_assets.vendors.leadmagic import LeadMagicClient
 
     config = ProviderConfig(rate_limit_per_second=1e9, burst=10**9, max_concurrency=in_flight, max_retries=0)
-    lead = Lead(list_id="bench", record_id="1", linkedin_url="https://www.linkedin.com/in/jane-doe", email="jane@acme.io")
+    lead = Lead(
+        list_id="bench", record_id="1", linkedin_url="https://www.linkedin.com/in/jane-doe", email="jane@acme.io"
+    )
     async with LeadMagicClient(config, "bench-key", url, transport=transport) as client:
 
         async def one() -> bool:
@@ -107,7 +111,7 @@ async def run_vendor_client(url: str, n: int, in_flight: int, transport: str | N
         return await drive(one, n, in_flight)
 
 
-async def drive(one, n: int, in_flight: int) -> dict:  # noqa: ANN001
+async def drive(one, n: int, in_flight: int) -> dict:
     # Warm the pool (connections open, code paths hot) outside the measurement.
     await asyncio.gather(*(one() for _ in range(in_flight)))
     remaining = n
@@ -126,7 +130,14 @@ async def drive(one, n: int, in_flight: int) -> dict:  # noqa: ANN001
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(in_flight)))
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    return {"requests": n, "failures": failures, "wall_s": wall, "cpu_s": cpu, "req_per_s": n / wall, "cpu_s_per_call": cpu / n}
+    return {
+        "requests": n,
+        "failures": failures,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "req_per_s": n / wall,
+        "cpu_s_per_call": cpu / n,
+    }
 
 
 CANDIDATES = {

@@ -35,11 +35,11 @@ import time
 from pathlib import Path
 
 from _common import (
-    git_revision,
     PROVIDERS,
     RESULTS_DIR,
     SandboxProcess,
     enrich_env,
+    git_revision,
     ledger_calls,
     load,
     print_table,
@@ -48,7 +48,6 @@ from _common import (
     run_enrich,
     sandbox_rate_patch,
     vendor_calls,
-    world_size_for,
     write_config,
     write_leads,
     write_results,
@@ -63,7 +62,7 @@ def concurrency_for(rps: float) -> int:
 
     Little's law with the mean latency (~0.39 s) gives ~0.4 * rps; the tail (p99 ~1.7 s) and bursts need more.
     """
-    return max(16, int(math.ceil(rps * 1.25 / 16.0)) * 16)
+    return max(16, math.ceil(rps * 1.25 / 16.0) * 16)
 
 
 def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
@@ -76,7 +75,7 @@ def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
     from enrichment_assets.config import load_config
 
     client_burst = load_config(config_path).provider("leadmagic").effective_burst
-    sandbox_burst = max(1, int(round(rps)))  # sandbox_rate_patch's default
+    sandbox_burst = max(1, round(rps))  # sandbox_rate_patch's default
     with SandboxProcess(world_size=lead_info["world_size"], log=workdir / "sandbox.log") as sandbox:
         sandbox.patch(sandbox_rate_patch(rps, burst=sandbox_burst, p50=P50, p95=P95))
         sandbox.reset()
@@ -96,23 +95,33 @@ def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
     result = {
         "leads": n_leads,
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "load_before": load_before, "load_after": load_after,
+        "load_before": load_before,
+        "load_after": load_after,
         "lead_file": lead_info,
         "git": git_revision(),
-        "rate_limit_per_second": rps, "client_burst": client_burst, "sandbox_burst": sandbox_burst,
+        "rate_limit_per_second": rps,
+        "client_burst": client_burst,
+        "sandbox_burst": sandbox_burst,
         "client_max_concurrency": max_concurrency,
-        "wall_s": round(run.wall_s, 2), "waterfall_s": run.waterfall_s,
+        "wall_s": round(run.wall_s, 2),
+        "waterfall_s": run.waterfall_s,
         "bound_s": round(bound, 2),
         "bound_provider": max(per_provider_bound, key=per_provider_bound.get),
         "ratio_bound_over_waterfall": round(bound / run.waterfall_s, 3) if run.waterfall_s else None,
         "ratio_bound_over_wall": round(bound / run.wall_s, 3),
-        "requests": requests, "rate_limited_429": rate_limited,
+        "requests": requests,
+        "rate_limited_429": rate_limited,
         "rate_limited_share": round(rate_limited / requests, 5) if requests else 0.0,
-        "calls": calls, "ledger_requests": ledger,
-        "enrich_cpu_s": round(cpu, 1), "enrich_cpu_ms_per_request": round(1000 * cpu / requests, 3) if requests else None,
+        "calls": calls,
+        "ledger_requests": ledger,
+        "enrich_cpu_s": round(cpu, 1),
+        "enrich_cpu_ms_per_request": round(1000 * cpu / requests, 3) if requests else None,
         "waterfall_step_cpu_s": run.step_memory.get("waterfall", {}).get("cpu_s"),
-        "waterfall_cpu_ms_per_request": (round(1000 * run.step_memory["waterfall"]["cpu_s"] / requests, 3)
-                                         if requests and run.step_memory.get("waterfall", {}).get("cpu_s") else None),
+        "waterfall_cpu_ms_per_request": (
+            round(1000 * run.step_memory["waterfall"]["cpu_s"] / requests, 3)
+            if requests and run.step_memory.get("waterfall", {}).get("cpu_s")
+            else None
+        ),
         "sandbox_cpu_s": round(sandbox_cpu, 1),
         "peak_rss_mb": round(max(run.peak_rss_mb_sampled, run.max_rss_mb_time_v or 0), 1),
         "steps": run.steps,
@@ -125,8 +134,12 @@ def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, nargs="+", default=[10_000, 100_000], help="list sizes (default 10000 100000)")
-    parser.add_argument("--rps", type=float, default=50.0, help="rate limit of every vendor, sandbox and client (default 50)")
+    parser.add_argument(
+        "--leads", type=int, nargs="+", default=[10_000, 100_000], help="list sizes (default 10000 100000)"
+    )
+    parser.add_argument(
+        "--rps", type=float, default=50.0, help="rate limit of every vendor, sandbox and client (default 50)"
+    )
     parser.add_argument("--large-rps", type=float, default=None,
                         help="rate limit for lists of --large-from leads or more (default: --rps)")
     parser.add_argument("--large-from", type=int, default=100_000, help="(default 100000)")

@@ -30,7 +30,7 @@ def _fail_input(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _store_cipher(settings):  # noqa: ANN001, ANN202
+def _store_cipher(settings):
     """The response store's cipher from ENRICHMENT_ENCRYPTION_KEY, checked against the store without writing to it.
 
     Raises StoreKeyError (exit 2) for a wrong or missing key, before any file is touched."""
@@ -77,7 +77,7 @@ def instance_opener() -> Callable[[], DagsterInstance]:
 
 
 @contextlib.contextmanager
-def _instance_lock(folder: Path):  # noqa: ANN202
+def _instance_lock(folder: Path):
     """Serialize opening the instance: two `enrich run`s on a fresh home would race to create its storage."""
     with (folder / ".enrich-instance.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -163,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_summary(outcome) -> None:  # noqa: ANN001
+def _print_summary(outcome) -> None:
     summary = outcome.summary
     if summary is None:
         return
@@ -220,10 +220,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     try:
         model = HitRateModel(config)
         if conn is not None:
-            try:
+            with contextlib.suppress(duckdb.CatalogException):  # a database from before the cost model: priors
                 model = load_model(conn, config)
-            except duckdb.CatalogException:  # a database from before the cost model: priors only
-                pass
         inputs = ListForecastInputs(config, model, settings.mode, load_suppression(settings.suppression_path),
                                     settings.response_store_path, cipher=cipher)
         with tempfile.TemporaryDirectory(prefix="estimate-") as tmp:
@@ -239,7 +237,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_forecast(path: Path, list_id: str, forecast, max_usd_per_run: float | None) -> None:  # noqa: ANN001
+def _print_forecast(path: Path, list_id: str, forecast, max_usd_per_run: float | None) -> None:
     console.print(f"[bold]Forecast[/bold] for {path.name} as lead list [cyan]{list_id}[/cyan] "
                   f"({forecast.order} order, no vendor called): {forecast.leads} leads, "
                   f"{forecast.free_leads} answered free from stored answers, {forecast.suppressed} suppressed")
@@ -261,13 +259,13 @@ def _print_forecast(path: Path, list_id: str, forecast, max_usd_per_run: float |
         console.print(f"[bold red]A run would be refused:[/bold red] {refused}", soft_wrap=True)
 
 
-def _print_warnings(outcome) -> None:  # noqa: ANN001
+def _print_warnings(outcome) -> None:
     if outcome.summary is not None:
         for warning in outcome.summary.warnings:
             console.print(f"Warning: {warning}", markup=False, soft_wrap=True)
 
 
-def _print_skipped(outcome, skipped) -> None:  # noqa: ANN001
+def _print_skipped(outcome, skipped) -> None:
     """Which providers this run did not ask for want of a key, and what that left pending."""
     if not skipped:
         return

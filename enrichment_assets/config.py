@@ -78,7 +78,7 @@ class ProviderPrior(StrictModel):
     credits_per_call: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _mobile_within_found(self) -> "ProviderPrior":
+    def _mobile_within_found(self) -> ProviderPrior:
         if self.mobile_rate > self.found_rate:
             raise ValueError("mobile_rate cannot exceed found_rate (a mobile is a number found)")
         return self
@@ -158,7 +158,7 @@ class EnrichmentConfig(StrictModel):
         return {**data, "providers": merged}
 
     @model_validator(mode="after")
-    def _vendors_accept_their_config(self) -> "EnrichmentConfig":
+    def _vendors_accept_their_config(self) -> EnrichmentConfig:
         problems = [f"providers.{spec.name}: {problem}" for spec in PROVIDER_SPECS
                     for problem in spec.client.config_problems(self.providers[spec.name])]
         if problems:

@@ -89,4 +89,4 @@ class ProviderConfig(StrictModel):
         """
         if self.burst is not None:
             return self.burst
-        return max(1, int(round(self.rate_limit_per_second / 4)))
+        return max(1, round(self.rate_limit_per_second / 4))

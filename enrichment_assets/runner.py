@@ -101,7 +101,7 @@ def fail_dead_cli_runs(instance: DagsterInstance) -> list[str]:
     return failed
 
 
-def load_definitions():  # noqa: ANN201 - dagster.Definitions, imported here on purpose
+def load_definitions():
     """The code location's definitions (importing them loads dagster-dbt and checks the dbt manifest)."""
     from enrichment_assets.definitions import defs
 
@@ -174,7 +174,7 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
         return _run_list(defs, instance, path, list_id, log_level, columns=columns, sheet=sheet, listener=listener)
 
 
-def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_level: str, *,  # noqa: ANN001
+def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_level: str, *,
               columns: dict[str, str] | None, sheet: str | None,
               listener: Callable[[EventLogEntry], None] | None) -> RunOutcome:
     job = defs.resolve_job_def("enrich_list")
@@ -209,7 +209,7 @@ def dbt_step_key() -> str:
     return dbt_marts.op.name
 
 
-def step_failures(events) -> list[str]:  # noqa: ANN001
+def step_failures(events) -> list[str]:
     """The message of each failed step: a ``Failure``'s description, else the error's message."""
     messages = []
     for event in events:
@@ -253,7 +253,7 @@ def summarize_run(list_id: str, run_id: str) -> RunSummary | None:
                 "count(*) FILTER (WHERE outcome = 'unknown'), coalesce(sum(uncertain_credits), 0) FROM credit_ledger "
                 "WHERE run_id = ? AND provider = ?", [run_id, spec.name]).fetchone()
             cache_hits, found, no_key = conn.execute(
-                f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found'), "
+                f"SELECT count(*) FILTER (WHERE from_cache), count(*) FILTER (WHERE outcome = 'found'), "  # noqa: S608 - names from code, values bound
                 f"count(*) FILTER (WHERE outcome = 'skipped_no_key') "
                 f"FROM {spec.results_table} WHERE list_id = ?", [list_id]).fetchone()
             if no_key:

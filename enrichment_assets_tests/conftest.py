@@ -90,7 +90,7 @@ def make_sandbox() -> Iterator:
 
 
 @pytest.fixture
-def fast_sandbox(make_sandbox) -> RecordingSandbox:  # noqa: ANN001
+def fast_sandbox(make_sandbox) -> RecordingSandbox:
     """A recording sandbox without latency and without rate limits (write its configs with ``fast_clients=True``)."""
     return make_sandbox(fast_sandbox_config(limits=False))
 
@@ -119,12 +119,12 @@ def dagster_instance(isolated_env: dict[str, str]) -> Iterator[DagsterInstance]:
 
 
 @pytest.fixture
-def make_pipeline(isolated_env: dict[str, str], dagster_instance: DagsterInstance):  # noqa: ANN201
+def make_pipeline(isolated_env: dict[str, str], dagster_instance: DagsterInstance):
     """Factory: ``make_pipeline(sandbox)`` runs the pipeline's Python assets in this process against it."""
     return lambda sandbox: Pipeline(env=isolated_env, base_url=sandbox.base_url, instance=dagster_instance)
 
 
 @pytest.fixture
-def pipeline(make_pipeline, fast_sandbox: RecordingSandbox) -> Pipeline:  # noqa: ANN001
+def pipeline(make_pipeline, fast_sandbox: RecordingSandbox) -> Pipeline:
     """The pipeline's Python assets in this process against ``fast_sandbox``."""
     return make_pipeline(fast_sandbox)

@@ -14,7 +14,7 @@ from enrichment_assets_tests.support import REPO_ROOT
 from enrichment_assets_tests.support.cli import run_enrich as enrich
 
 
-def _one_line_refusal(result) -> str:  # noqa: ANN001
+def _one_line_refusal(result) -> str:
     assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.stderr.strip().splitlines()

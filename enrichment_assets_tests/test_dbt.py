@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -35,6 +35,7 @@ from enrichment_assets.storage.dbt_state import (
 from enrichment_assets.storage.warehouse import connect
 from enrichment_assets_tests.support import REPO_ROOT
 
+
 @pytest.fixture(autouse=True)
 def live_instance() -> Iterator[None]:
     """Each test loads definitions under a live instance.
@@ -58,7 +59,7 @@ def load_fixture(db_path: Path, *, bad_status: bool = False) -> None:
                  ("fall", "R6")]
         conn.executemany(
             "INSERT INTO raw_leads (list_id, record_id, first_name, last_name, company, fingerprint, loaded_at) "
-            "VALUES (?, ?, 'First' || ?, 'Last', 'Acme', 'fp', ?)", [(l, r, r, OCT) for l, r in leads])
+            "VALUES (?, ?, 'First' || ?, 'Last', 'Acme', 'fp', ?)", [(list_id, r, r, OCT) for list_id, r in leads])
         contacts = [
             # record_id, list_id, best_phone, type, score, sources, status
             ("R1", "spring", "+447700900001", "mobile", 5.0, ["leadmagic", "pronto"], "mobile_found"),
@@ -72,7 +73,7 @@ def load_fixture(db_path: Path, *, bad_status: bool = False) -> None:
             "INSERT INTO contacts (record_id, list_id, first_name, last_name, company, best_phone, best_phone_type, "
             "best_phone_score, best_phone_sources, phone_count, status, enriched_at) "
             "VALUES (?, ?, 'First' || ?, 'Last', 'Acme', ?, ?, ?, ?, 1, ?, ?)",
-            [(r, l, r, p, t, s, src, st, NOV) for r, l, p, t, s, src, st in contacts])
+            [(r, list_id, r, p, t, s, src, st, NOV) for r, list_id, p, t, s, src, st in contacts])
         conn.executemany(
             "INSERT INTO contact_phones (record_id, e164, number_type, region, sources, source_count, "
             "shared_with_others, score, list_id) VALUES (?, ?, ?, ?, ?, ?, false, ?, ?)",
@@ -223,7 +224,7 @@ def dbt_cli_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     calls: list[list[str]] = []
     original = DbtCliResource.cli
 
-    def counting_cli(self, args, *rest, **kwargs):  # noqa: ANN001, ANN202
+    def counting_cli(self, args, *rest, **kwargs):
         calls.append(list(args))
         return original(self, args, *rest, **kwargs)
 
@@ -241,7 +242,7 @@ def test_unchanged_rerun_skips_dbt_build(isolated_env: dict[str, str], dbt_cli_c
     db_path = Path(isolated_env["ENRICHMENT_DB"])
     load_fixture(db_path)
     with DagsterInstance.ephemeral() as instance:
-        def run(selection: list[AssetKey] | None = None):  # noqa: ANN202
+        def run(selection: list[AssetKey] | None = None):
             result = materialize([dbt_marts], resources=dbt_resources(), instance=instance, selection=selection)
             assert result.success
             return result
@@ -306,7 +307,7 @@ def test_build_plan_on_missing_and_changed_tables(isolated_env: dict[str, str]) 
     model = ("marts", "monthly_vendor_spend")
     args = {"args": ["build"]}
 
-    def plan(conn):  # noqa: ANN001, ANN202
+    def plan(conn):
         return plan_build(conn, sources=sources, models=[model], project="p", invocation=args,
                           selection=["monthly_vendor_spend"])
 

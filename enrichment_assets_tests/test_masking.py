@@ -55,7 +55,7 @@ def test_mask_email() -> None:
 
 
 @pytest.mark.parametrize(
-    "text, leaked",
+    ("text", "leaked"),
     [
         ("lookup failed for jane.doe@acme.io", "jane.doe"),
         ("number +1 (415) 555-0123 is invalid", "555-0123"),

@@ -29,7 +29,7 @@ def _enter_in_thread(instance: DagsterInstance, list_id: str, messages: list[str
     return thread, entered
 
 
-def _wait_for(condition, timeout: float = 30.0) -> None:  # noqa: ANN001
+def _wait_for(condition, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"

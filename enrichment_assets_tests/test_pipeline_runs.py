@@ -66,12 +66,12 @@ def test_ledger_equals_sandbox_charges_and_reruns_pay_nothing(pipeline: Pipeline
 
     # Same file again: no vendor request, no ledger row.
     entries = {e for (e,) in pipeline.query("SELECT entry_id FROM credit_ledger")}
-    first_run = {p: pipeline.query(f"SELECT DISTINCT run_id FROM {p}_results") for p in PROVIDERS}  # noqa: S608
+    first_run = {p: pipeline.query(f"SELECT DISTINCT run_id FROM {p}_results") for p in PROVIDERS}
     pipeline.run(leads, cfg)
     assert sandbox_counts(fast_sandbox) == charged
     assert {e for (e,) in pipeline.query("SELECT entry_id FROM credit_ledger")} == entries
     # Nothing changed, so no lead was walked again: every provider row is still the first run's.
-    assert {p: pipeline.query(f"SELECT DISTINCT run_id FROM {p}_results") for p in PROVIDERS} == first_run  # noqa: S608
+    assert {p: pipeline.query(f"SELECT DISTINCT run_id FROM {p}_results") for p in PROVIDERS} == first_run
 
     # Five leads get another person's identifiers: only those five reach a vendor.
     with leads.open(encoding="utf-8-sig", newline="") as handle:
@@ -95,7 +95,7 @@ def test_ledger_equals_sandbox_charges_and_reruns_pay_nothing(pipeline: Pipeline
     assert new_records and new_records <= changed
     # Only the five changed leads were walked again: the last run wrote rows for them and no one else.
     rewritten = {r for p in PROVIDERS
-                 for (r,) in pipeline.query(f"SELECT record_id FROM {p}_results WHERE run_id = ?",  # noqa: S608
+                 for (r,) in pipeline.query(f"SELECT record_id FROM {p}_results WHERE run_id = ?",
                                             [last.run_id])}
     assert rewritten == changed
     ledger = ledger_by_provider(pipeline)
@@ -172,7 +172,7 @@ def test_suppressed_leads_are_never_sent_and_suppressed_numbers_never_chosen(
                             "OR list_has_any(record_ids, ?::VARCHAR[])", [suppressed, suppressed], db=fresh)
     assert called == [(0,)]
     for provider in PROVIDERS:
-        rows = pipeline.query(f"SELECT count(*) FROM {provider}_results WHERE outcome <> 'ineligible' AND "  # noqa: S608
+        rows = pipeline.query(f"SELECT count(*) FROM {provider}_results WHERE outcome <> 'ineligible' AND "
                               "record_id IN (SELECT unnest(?::VARCHAR[]))", [suppressed], db=fresh)
         assert rows == [(0,)], provider
     best = pipeline.query("SELECT best_phone FROM contacts WHERE record_id = ?", [by_phone[0]], db=fresh)[0][0]
@@ -210,9 +210,9 @@ def test_stop_rules_against_the_sandbox(pipeline: Pipeline, tmp_path: Path, stop
     pipeline.run(leads_file(tmp_path, 60), config(tmp_path, stop_when))
     country = dict(pipeline.query("SELECT record_id, country FROM raw_leads"))
     rows: dict[str, dict[str, tuple[str, list[str], list[str | None]]]] = {}
-    for i, provider in enumerate(ORDER):
+    for provider in ORDER:
         for record_id, outcome, phones, claims in pipeline.query(
-                f"SELECT record_id, outcome, phones, claimed_types FROM {provider}_results"):  # noqa: S608
+                f"SELECT record_id, outcome, phones, claimed_types FROM {provider}_results"):
             rows.setdefault(record_id, {})[provider] = (outcome, list(phones or []), list(claims or []))
     stopped_by: dict[str, int] = {}
     walked_past_a_find = 0
@@ -241,7 +241,7 @@ def test_stop_rules_against_the_sandbox(pipeline: Pipeline, tmp_path: Path, stop
 # --------------------------------------------------------------------------------------------- pricing edge cases
 
 
-@pytest.mark.parametrize("fields, per_match", [
+@pytest.mark.parametrize(("fields", "per_match"), [
     pytest.param(["contact.phone_numbers", "contact.business_emails", "contact.websites"], 1 + 2 + 1 + 1,
                  id="phone+business_emails+websites"),
     pytest.param(["contact.phone_numbers", "contact.personal_emails"], 1 + 2 + 2, id="phone+personal_emails"),
@@ -281,7 +281,7 @@ def test_enrichlayer_repeated_numbers_are_booked_as_billed(pipeline: Pipeline, f
 
     knowledge = World.knowledge
 
-    def with_a_repeat(self: World, vendor: str, person):  # noqa: ANN001, ANN202
+    def with_a_repeat(self: World, vendor: str, person):
         known = knowledge(self, vendor, person)
         if vendor == "enrichlayer" and known.phones:
             return dataclasses.replace(known, phones=(known.phones[0], *known.phones))

@@ -46,7 +46,7 @@ def test_a_failed_commit_is_rolled_back_and_the_store_stays_usable(tmp_path: Pat
             return sqlite3.SQLITE_DENY
         return sqlite3.SQLITE_OK
 
-    store._conn.set_authorizer(deny_first_commit)  # noqa: SLF001 - the COMMIT of this store's writer fails
+    store._conn.set_authorizer(deny_first_commit)
     with pytest.raises(sqlite3.DatabaseError):
         store.record_sent(sent("a1"))
     assert denied
@@ -57,7 +57,7 @@ def test_a_failed_commit_is_rolled_back_and_the_store_stays_usable(tmp_path: Pat
 
 def test_the_journal_is_written_to_survive_a_power_cut_and_erasures_overwrite(tmp_path: Path) -> None:
     with ResponseStore(tmp_path / "store.sqlite") as store:
-        for conn in (store._conn, store._reader):  # noqa: SLF001
+        for conn in (store._conn, store._reader):
             assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
             assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
 
@@ -65,7 +65,7 @@ def test_the_journal_is_written_to_survive_a_power_cut_and_erasures_overwrite(tm
 def test_an_erased_answer_survives_nowhere_in_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     connect = sqlite3.connect
 
-    def without_secure_delete(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def without_secure_delete(*args, **kwargs):
         conn = connect(*args, **kwargs)
         conn.execute("PRAGMA secure_delete=OFF")  # as on a SQLite build that does not compile it in
         return conn
@@ -78,7 +78,7 @@ def test_an_erased_answer_survives_nowhere_in_the_files(tmp_path: Path, monkeypa
             request_fingerprint="fp-x", provider="leadmagic", status="found", phones=[(marker, "mobile")],
             raw={"mobile_number": marker}, http_status=200, vendor_credits=5, matched=None,
             received_at=datetime.now(UTC))])
-        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # noqa: SLF001 - the answer is in the main file
+        store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         assert marker.encode() in path.read_bytes()
         store.forget(["fp-x"], [])
         assert store.fresh_response("fp-x", timedelta(days=1)) is None
@@ -106,10 +106,10 @@ def test_forget_does_not_hold_the_write_lock_while_it_scans_the_journal(tmp_path
             finally:
                 other.close()
 
-    for conn in (store._conn, getattr(store, "_reader", None)):  # noqa: SLF001
+    for conn in (store._conn, getattr(store, "_reader", None)):
         if conn is not None:
             conn.set_trace_callback(when_scanning)
-    removed, scrubbed = store.forget(["fp-a7"], ["R7", "R9"])
+    _removed, scrubbed = store.forget(["fp-a7"], ["R7", "R9"])
     assert other_writer_blocked == [False], "forget held the write lock while it scanned the journal"
     assert scrubbed == 2
     assert {a.attempt_id: a.record_ids for a in store.attempts()}["a9"] == []
@@ -148,7 +148,7 @@ def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path
                         "providers": {"leadmagic": {"rate_limit_per_second": 1000, "timeout_seconds": 30}}})
 
     class Rows(list):
-        def add(self, row) -> None:  # noqa: ANN001
+        def add(self, row) -> None:
             self.append(row)
 
     async def main(base_url: str) -> Rows:
@@ -160,7 +160,7 @@ def test_the_event_loop_runs_while_another_process_holds_the_write_lock(tmp_path
                 if turns >= 20:
                     loop_ran.set()
 
-        def factory(name: str, journal):  # noqa: ANN001, ANN202
+        def factory(name: str, journal):
             return provider_spec(name).client(cfg.provider(name), "test-key-0000", base_url, journal)
 
         engine = WaterfallEngine(cfg, factory, store, run_id="run1", list_id="l1")

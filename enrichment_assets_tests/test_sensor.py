@@ -31,7 +31,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def _evaluate(instance: DagsterInstance, cursor: str | None):  # noqa: ANN202
+def _evaluate(instance: DagsterInstance, cursor: str | None):
     context = build_sensor_context(instance=instance, cursor=cursor)
     result = lead_inbox(context)
     return result
@@ -74,7 +74,7 @@ def test_new_changed_and_unchanged_files(isolated_env: dict[str, str], clock: Cl
         assert _files(changed)["Spring Leads.csv"]["digest"] != _files(first)["Spring Leads.csv"]["digest"]
 
 
-def test_missing_inbox_skips(isolated_env: dict[str, str], monkeypatch) -> None:  # noqa: ANN001
+def test_missing_inbox_skips(isolated_env: dict[str, str], monkeypatch) -> None:
     monkeypatch.setenv("ENRICHMENT_INBOX", isolated_env["ENRICHMENT_INBOX"] + "/nope")
     with DagsterInstance.ephemeral() as instance:
         result = _evaluate(instance, None)
@@ -141,7 +141,7 @@ def test_a_cursor_of_the_first_format_enriches_nothing_again(isolated_env: dict[
         assert not _settled(instance, old_cursor, clock).run_requests
 
 
-def test_dagster_yaml_allows_one_run_per_list_at_a_time(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_dagster_yaml_allows_one_run_per_list_at_a_time(tmp_path: Path, monkeypatch) -> None:
     """The repo's instance config: the run queue holds a second run of a partition while one is in progress."""
     from enrichment_assets_tests.conftest import REPO_ROOT
 
@@ -153,7 +153,7 @@ def test_dagster_yaml_allows_one_run_per_list_at_a_time(tmp_path: Path, monkeypa
 
 
 def test_an_xlsx_export_in_the_inbox_is_enriched_with_the_configs_columns(isolated_env: dict[str, str],
-                                                                          tmp_path: Path, monkeypatch,  # noqa: ANN001
+                                                                          tmp_path: Path, monkeypatch,
                                                                           clock: Clock) -> None:
     """The sensor picks up .xlsx (not Excel's ~$ lock file), and enrichment.yaml's columns: reach its run."""
     import duckdb

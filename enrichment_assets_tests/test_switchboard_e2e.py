@@ -19,8 +19,7 @@ import yaml
 from dagster import AssetKey, DagsterInstance
 
 from enrichment_assets.sandbox.world import VENDORS, Person, World
-from enrichment_assets_tests.support import REPO_ROOT
-from enrichment_assets_tests.support import tables
+from enrichment_assets_tests.support import REPO_ROOT, tables
 from enrichment_assets_tests.support.cli import enrich_cmd, prepare_env
 from enrichment_assets_tests.support.files import write_config
 from enrichment_assets_tests.support.pipeline import Pipeline

@@ -27,7 +27,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 pytestmark = pytest.mark.e2e
 
 
-def load_ui_check():  # noqa: ANN201
+def load_ui_check():
     spec = importlib.util.spec_from_file_location("ui_check", REPO_ROOT / "scripts" / "ui_check.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("ui_check", module)  # its dataclasses look their module up there

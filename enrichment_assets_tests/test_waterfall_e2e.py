@@ -62,7 +62,7 @@ def test_cli_run_books_usd_and_performance_as_the_sandbox_charged(cli_env: dict[
     assert ledger == {p: (requests[p], charged[p], charged[p] * USD_PER_CREDIT[p]) for p in PROVIDERS}
 
     # provider_performance, against figures counted here from the sandbox and the tables.
-    found = {p: query(db, f"SELECT count(*) FILTER (WHERE outcome = 'found'), "  # noqa: S608
+    found = {p: query(db, f"SELECT count(*) FILTER (WHERE outcome = 'found'), "
                           f"count(*) FILTER (WHERE outcome IN ('found', 'not_found')) FROM {p}_results")[0]
              for p in PROVIDERS}
     mobiles = {p: query(db, "SELECT count(DISTINCT record_id) FROM contact_phones "

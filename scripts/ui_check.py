@@ -155,7 +155,7 @@ PAGE_TEXT_JS = """
 """
 
 
-def wait_for_text(driver, texts: tuple[str, ...], timeout: float = 60) -> tuple[str, set[str]]:  # noqa: ANN001
+def wait_for_text(driver, texts: tuple[str, ...], timeout: float = 60) -> tuple[str, set[str]]:
     """Until every text is in the page (or the timeout); return the page text and the texts missing."""
     deadline = time.monotonic() + timeout
     body = ""
@@ -167,7 +167,7 @@ def wait_for_text(driver, texts: tuple[str, ...], timeout: float = 60) -> tuple[
         time.sleep(1)
 
 
-def prepare_graph_view(driver) -> None:  # noqa: ANN001
+def prepare_graph_view(driver) -> None:
     """Dismiss the first-visit newsletter dialog and expand every group (the UI's ⌥E; kept on reload)."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -180,7 +180,7 @@ def prepare_graph_view(driver) -> None:  # noqa: ANN001
     time.sleep(1)
 
 
-def zoom_to_fit(driver, timeout: float = 30) -> None:  # noqa: ANN001
+def zoom_to_fit(driver, timeout: float = 30) -> None:
     """Wait for every node's status, zoom the graph to fit (the UI's double click), then one step out so that
     the group frames fit too."""
     from selenium.webdriver.common.by import By

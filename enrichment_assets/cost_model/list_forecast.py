@@ -83,8 +83,14 @@ def _forecast(inputs: ListForecastInputs, leads: Iterator[Lead], kept: int, now:
     providers = providers_with_clients(config, inputs.mode, inputs.environ)
     clients = offline_clients(config, providers)
     order = adaptive_order(config, inputs.model, providers)
-    common = dict(config=config, model=inputs.model, clients=clients, order_for=order.order_for if order else None,
-                  suppression=inputs.suppression, kept=kept)
+    common = {
+        "config": config,
+        "model": inputs.model,
+        "clients": clients,
+        "order_for": order.order_for if order else None,
+        "suppression": inputs.suppression,
+        "kept": kept,
+    }
     if not inputs.store_path.exists():  # no history: nothing stored to answer from
         return forecast_leads(leads, **common)
     with ResponseStore(inputs.store_path, inputs.cipher) as store:

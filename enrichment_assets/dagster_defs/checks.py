@@ -72,7 +72,7 @@ def ledger_reconciles(duckdb: DuckDBResource) -> AssetCheckResult:
             SELECT r.provider, r.list_id, r.run_id, r.credits, coalesce(l.credits, 0)
             FROM results r LEFT JOIN ledger l USING (provider, list_id, run_id)
             WHERE abs(r.credits - coalesce(l.credits, 0)) > 1e-6
-        """).fetchall()
+        """).fetchall()  # noqa: S608 - names from code, values bound
         unknown = conn.execute("SELECT count(*), coalesce(sum(worst_case_credits), 0) FROM credit_ledger "
                                "WHERE outcome = 'unknown'").fetchone()
     detail = "; ".join(f"{p} {lst} run {run[:8]}: results {a:g} vs ledger {b:g}" for p, lst, run, a, b in mismatches)
@@ -89,7 +89,7 @@ def no_suppressed_lead_called(duckdb: DuckDBResource) -> AssetCheckResult:
             SELECT count(DISTINCT c.record_id) FROM contacts c
             JOIN ({_RESULTS_UNION}) r ON r.record_id = c.record_id AND r.list_id = c.list_id
             WHERE c.status = 'suppressed'
-        """).fetchone()[0]
+        """).fetchone()[0]  # noqa: S608 - names from code, values bound
     return AssetCheckResult(passed=called == 0, severity=AssetCheckSeverity.ERROR,
                             metadata={"suppressed_leads_with_vendor_results": called})
 

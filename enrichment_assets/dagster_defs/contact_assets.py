@@ -20,8 +20,8 @@ from enrichment_assets.contacts.merge import merge_list, merge_list_if_changed
 from enrichment_assets.contacts.performance import rebuild_provider_performance
 from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
-from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone
+from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.storage.ledger import sync_ledger
 from enrichment_assets.storage.marts import publish_marts_if_changed
@@ -88,7 +88,7 @@ PERFORMANCE_SCHEMA = TableSchema(columns=[
 ])
 
 
-def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:  # noqa: ANN001
+def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:
     """The run's lead list when the run is for one partition, else every list."""
     partition = context.run.tags.get("dagster/partition")
     if partition:

@@ -22,8 +22,8 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -106,7 +106,7 @@ class EnrichmentDbtTranslator(DagsterDbtTranslator):
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return list(OWNERS)
 
-    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> AssetCheckSpec | None:  # noqa: ANN001
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project) -> AssetCheckSpec | None:
         """dbt tests as asset checks; those on the pipeline's tables (source tests) are not blocking.
 
         A blocking check on ``contacts`` would hold back ``provider_performance`` until the dbt step ran,

@@ -14,8 +14,8 @@ from enrichment_assets.leads.enriched_file import (
     stale_enriched_lists,
     write_enriched_file,
 )
-from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone, mask_sensitive
+from enrichment_assets.memory import release_freed_memory
 
 
 @asset(
@@ -44,8 +44,12 @@ def enriched_lead_file(context: AssetExecutionContext, enrichment: EnrichmentSet
     refreshed = _refresh_other_lists(context, duckdb, list_id, out_dir)
     preview = "\n".join(
         ["| row | record_id | best phone | type | status | rejected reason |", "|---|---|---|---|---|---|"]
-        + [f"| {row} | {mask_sensitive(rid or '')} | {mask_phone(phone)} | {kind or ''} | {status or ''} | {reason or ''} |"
-           for row, rid, phone, kind, status, reason in summary.preview])
+        + [
+            f"| {row} | {mask_sensitive(rid or '')} | {mask_phone(phone)} | {kind or ''} | {status or ''} "
+            f"| {reason or ''} |"
+            for row, rid, phone, kind, status, reason in summary.preview
+        ]
+    )
     written = [summary.csv_path.name] + ([summary.xlsx_path.name] if summary.xlsx_path else [])
     context.log.info(f"Wrote {', '.join(written)} to {out_dir}: {summary.rows} rows, {summary.with_phone} with a "
                      f"phone, {summary.rejected} rejected")

@@ -24,8 +24,8 @@ from enrichment_assets.cost_model.list_forecast import ListForecastInputs, forec
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, LeadFileError, ingest_lead_file, list_id_for
-from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_email
+from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.storage.retention import mark_list_loaded
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.waterfall.suppression import load_suppression
@@ -61,7 +61,7 @@ class LeadFileConfig(Config):
     """
 
     path: str = ""
-    columns: dict[str, str] = {}
+    columns: dict[str, str] = {}  # noqa: RUF012 - a pydantic field: each config gets its own copy
     sheet: str = ""
 
 
@@ -168,9 +168,12 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
             "SELECT split_part(reason, ' (', 1) AS r, count(*) FROM rejected_leads WHERE list_id = ? "
             "GROUP BY r ORDER BY 2 DESC LIMIT 10", [context.partition_key]
         ).fetchall()
-    preview = "| record_id | first name | company | country | email | LinkedIn |\n|---|---|---|---|---|---|\n" + "\n".join(
-        f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {r[3] or ''} | {mask_email(r[4])} | {'yes' if r[5] else ''} |"
-        for r in preview_rows
+    preview = (
+        "| record_id | first name | company | country | email | LinkedIn |\n|---|---|---|---|---|---|\n"
+        + "\n".join(
+            f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {r[3] or ''} | {mask_email(r[4])} | {'yes' if r[5] else ''} |"
+            for r in preview_rows
+        )
     )
     reason_md = "| reason | rows |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in reasons)
     if summary.reused:

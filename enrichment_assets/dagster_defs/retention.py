@@ -38,7 +38,7 @@ def apply_personal_data_retention(context: OpExecutionContext, enrichment: Enric
 
 
 @job(description="Delete personal data older than retention_days (README, \"Personal data\").")
-def personal_data_retention():  # noqa: ANN201
+def personal_data_retention():
     apply_personal_data_retention()
 
 

@@ -28,7 +28,7 @@ from enrichment_assets.settings import load_settings
 from enrichment_assets.storage.staleness import pending_leads_by_list, stale_lookups_by_list
 
 
-def _read_only_warehouse(path):  # noqa: ANN001, ANN202
+def _read_only_warehouse(path):
     """A read-only connection, or None while a run holds the write lock (try again next tick)."""
     if not path.exists():
         return None
@@ -69,7 +69,7 @@ def stale_list_requests(known_lists: set[str], now: datetime) -> list[RunRequest
         "per such list, in which only the expired lookups reach a vendor (fresh ones come from the store)."
     ),
 )
-def refresh_stale_lists(context: ScheduleEvaluationContext):  # noqa: ANN201
+def refresh_stale_lists(context: ScheduleEvaluationContext):
     known = set(context.instance.get_dynamic_partitions(lead_lists.name))
     now = context.scheduled_execution_time or datetime.now(UTC)
     result = stale_list_requests(known, now)
@@ -90,7 +90,7 @@ def refresh_stale_lists(context: ScheduleEvaluationContext):  # noqa: ANN201
         "per list after each run that left them pending. Off by default: turn it on after topping up credits."
     ),
 )
-def retry_pending_leads(context: SensorEvaluationContext):  # noqa: ANN201
+def retry_pending_leads(context: SensorEvaluationContext):
     settings = load_settings()
     conn = _read_only_warehouse(settings.db_path)
     if conn is None:

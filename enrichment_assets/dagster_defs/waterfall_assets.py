@@ -28,12 +28,12 @@ from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource, vendor_resource_key
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.masking import mask_phone
+from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.storage.balances import record_readings
 from enrichment_assets.storage.namesakes import load_namesakes
-from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.results_writer import ParquetResultSink
+from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.storage.walks import leads_to_walk, replace_walked
 from enrichment_assets.storage.warehouse import transaction
 from enrichment_assets.vendors.balance import BalanceReading, read_balances
@@ -124,9 +124,9 @@ def _provider_metadata(provider: str, stats: WaterfallStats, usd_per_credit: flo
     }
 
 
-def _preview(conn, provider: str, list_id: str) -> str:  # noqa: ANN001
+def _preview(conn, provider: str, list_id: str) -> str:
     rows = conn.execute(
-        f"SELECT record_id, outcome, phones, credits, from_cache FROM {provider_spec(provider).results_table} "
+        f"SELECT record_id, outcome, phones, credits, from_cache FROM {provider_spec(provider).results_table} "  # noqa: S608 - names from code, values bound
         "WHERE list_id = ? AND outcome <> 'ineligible' ORDER BY record_id LIMIT 10", [list_id]).fetchall()
     lines = ["| record_id | outcome | phones | credits | cached |", "|---|---|---|---|---|"]
     for record_id, outcome, phones, credits, cached in rows:
@@ -170,12 +170,12 @@ def waterfall(context: AssetExecutionContext):
     if len(namesakes):
         context.log.info(f"{len(namesakes)} names are shared by several people at one company among the leads held")
 
-    def knowing_namesakes(client):  # noqa: ANN001, ANN202
+    def knowing_namesakes(client):
         if client is not None and hasattr(client, "know_namesakes"):
             client.know_namesakes(namesakes)
         return client
 
-    def client_factory(provider: str, journal):  # noqa: ANN001, ANN202
+    def client_factory(provider: str, journal):
         spec = provider_spec(provider)
         client = vendors[provider].build_client(spec, config, settings.mode, journal)
         if client is None:
@@ -185,7 +185,7 @@ def waterfall(context: AssetExecutionContext):
 
     walking = 0  # set once the leads to walk are known, before the engine runs
 
-    def unkeyed(provider: str):  # noqa: ANN202
+    def unkeyed(provider: str):
         return knowing_namesakes(unkeyed_client(provider_spec(provider), config.provider(provider)))
 
     def progress(stats: WaterfallStats, done: int) -> None:

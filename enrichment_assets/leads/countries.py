@@ -44,7 +44,7 @@ def country_key(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", stripped).split())
 
 
-def _english_names(country) -> list[str]:  # noqa: ANN001 - a pycountry record
+def _english_names(country) -> list[str]:
     return [name for attr in ("name", "official_name", "common_name")
             if (name := getattr(country, attr, None))]
 

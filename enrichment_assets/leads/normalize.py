@@ -218,7 +218,7 @@ def normalize_row(values: dict[str, object]) -> NormalizedRow:
     """Normalize one row keyed by canonical column names, or raise InvalidField with every reason."""
     reasons: list[str] = []
 
-    def attempt(fn, key):  # noqa: ANN001, ANN202 - tiny local helper
+    def attempt(fn, key):
         try:
             return fn(values.get(key))
         except InvalidField as exc:

@@ -149,7 +149,7 @@ def _legacy_encoding(path: Path) -> str:
 def _errors_for(encoding: str) -> str:
     # surrogateescape keeps undecodable bytes as lone surrogates, so the row is rejected with a reason
     # instead of being loaded garbled; it cannot represent bytes below 0x80, which broken UTF-16/32 has.
-    return "replace" if encoding.startswith("utf-16") or encoding.startswith("utf-32") else "surrogateescape"
+    return "replace" if encoding.startswith(("utf-16", "utf-32")) else "surrogateescape"
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -158,7 +158,7 @@ def _sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _skip_to_header(handle) -> str:  # noqa: ANN001
+def _skip_to_header(handle) -> str:
     first = handle.readline()
     while first and not first.strip():
         first = handle.readline()
@@ -170,7 +170,7 @@ def _csv_table(path: Path, name: str) -> LeadTable:
     errors = _errors_for(encoding)
     csv.field_size_limit(16 * 1024 * 1024)
 
-    def open_text():  # noqa: ANN202
+    def open_text():
         return path.open("r", encoding=encoding, errors=errors, newline="")
 
     with open_text() as handle:
@@ -251,7 +251,7 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _open_workbook(path: Path, name: str):  # noqa: ANN202
+def _open_workbook(path: Path, name: str):
     from openpyxl import load_workbook
 
     try:
@@ -260,7 +260,7 @@ def _open_workbook(path: Path, name: str):  # noqa: ANN202
         raise LeadFileError(f"{name}: {NOT_A_TABLE}") from None
 
 
-def _pick_sheet(workbook, name: str, sheet: str | None):  # noqa: ANN001, ANN202
+def _pick_sheet(workbook, name: str, sheet: str | None):
     sheets = list(workbook.worksheets)
     if sheet:
         for candidate in sheets:
@@ -280,7 +280,7 @@ def _pick_sheet(workbook, name: str, sheet: str | None):  # noqa: ANN001, ANN202
 _HEADER_SEARCH_ROWS = 30
 
 
-def _find_header(worksheet) -> tuple[int, list[str]]:  # noqa: ANN001
+def _find_header(worksheet) -> tuple[int, list[str]]:
     """The header row: the first of the top rows naming two lead fields, else the first non-empty row.
 
     Formatted report exports (Salesforce's, for one) put a title and filters above the table.

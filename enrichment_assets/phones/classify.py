@@ -63,7 +63,7 @@ NON_MOBILE_CLAIMS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 _CLAIM_CANONICAL: dict[str, str] = {
-    **{word: "mobile" for word in MOBILE_CLAIMS},
+    **dict.fromkeys(MOBILE_CLAIMS, "mobile"),
     "landline": "fixed_line",
     "land_line": "fixed_line",
     "fixed": "fixed_line",
@@ -110,7 +110,7 @@ def _parse_all(observations: Iterable[PhoneObservation], hints: tuple[str, ...])
         if obs is not None:
             try:
                 phone = _parse_cached(obs.raw, hints)  # hints are normalized already
-            except Exception:  # pragma: no cover - defensive, as parse_phone
+            except Exception:  # pragma: no cover - defensive, as parse_phone  # noqa: BLE001
                 phone = parse_phone(obs.raw, hints)
             parsed.append((obs, phone))
     return parsed

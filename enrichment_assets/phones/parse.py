@@ -168,7 +168,7 @@ def _try_parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None
         return phonenumbers.parse(text, region)
     except NumberParseException:
         return None
-    except Exception:  # pragma: no cover - libphonenumber bug on odd input
+    except Exception:  # pragma: no cover - libphonenumber bug on odd input  # noqa: BLE001
         return None
 
 
@@ -176,7 +176,7 @@ def _e164_of(number: phonenumbers.PhoneNumber) -> str | None:
     """E.164 form of a parsed number, or ``None`` if it is not a sane E.164."""
     try:
         e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
-    except Exception:  # pragma: no cover - defensive
+    except Exception:  # pragma: no cover - defensive  # noqa: BLE001
         return None
     if not e164.startswith("+") or not e164[1:].isdigit() or len(e164) - 1 > E164_MAX_DIGITS:
         return None
@@ -217,7 +217,7 @@ def _check(number: phonenumbers.PhoneNumber) -> tuple[bool, str | None, int]:
             return False, region, PhoneNumberType.UNKNOWN
         kind = _number_type_helper(phonenumbers.national_significant_number(number), metadata)
         return kind != PhoneNumberType.UNKNOWN, region, kind
-    except Exception:  # pragma: no cover - defensive
+    except Exception:  # pragma: no cover - defensive  # noqa: BLE001
         return False, None, PhoneNumberType.UNKNOWN
 
 
@@ -288,5 +288,5 @@ def parse_phone(raw: str, region_hints: Sequence[str | None] = ()) -> ParsedPhon
         return ParsedPhone("" if raw is None else str(raw), None, "invalid", None, False)
     try:
         return _parse_cached(raw, normalize_hints(region_hints))
-    except Exception:  # pragma: no cover - defensive: never raise on data
+    except Exception:  # pragma: no cover - defensive: never raise on data  # noqa: BLE001
         return ParsedPhone(raw, None, "invalid", None, False)

@@ -97,7 +97,7 @@ def region_from_domain(domain: str | None) -> str | None:
         return None
     try:
         return _region_from_host(host_of(domain))
-    except Exception:  # pragma: no cover - defensive: never raise on data
+    except Exception:  # pragma: no cover - defensive: never raise on data  # noqa: BLE001
         return None
 
 

@@ -228,13 +228,13 @@ def _tier(phone: ContactPhone) -> int:
     return _TIER_OTHER
 
 
-def _ranker(provider_priority: Sequence[str] | None):  # noqa: ANN202 - a key function
+def _ranker(provider_priority: Sequence[str] | None):
     priority = DEFAULT_PROVIDER_PRIORITY if provider_priority is None else tuple(provider_priority)
     return _ranker_for(priority)
 
 
 @lru_cache(maxsize=64)
-def _ranker_for(priority: tuple[str, ...]):  # noqa: ANN202 - a key function
+def _ranker_for(priority: tuple[str, ...]):
     unknown = len(priority)
     position: dict[str, int] = {}
     for index, provider in enumerate(priority):

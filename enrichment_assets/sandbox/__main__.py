@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from enrichment_assets.sandbox.server import serve
 from enrichment_assets.sandbox.state import SandboxConfig
@@ -18,10 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kwargs = {"seed": args.seed} | ({"world_size": args.size} if args.size else {})
     config = SandboxConfig.realistic(**kwargs) if args.realistic else SandboxConfig(**kwargs)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         serve(args.port, config, host=args.host)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

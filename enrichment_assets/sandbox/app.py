@@ -41,7 +41,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -264,7 +264,7 @@ class VendorAPI:
             return _MISSING
 
     @property
-    def world(self):  # noqa: ANN201
+    def world(self):
         return self.state.world
 
 
@@ -291,7 +291,7 @@ class EnrichLayerAPI(VendorAPI):
     """
 
     name = "enrichlayer"
-    _NAMES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    _NAMES: ClassVar[dict[int, str]] = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
               429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
     def error(self, status: int, code: str, message: str, ctx: Ctx, **extra: Any) -> Response:
@@ -473,7 +473,7 @@ class CrustdataAPI(VendorAPI):
     """
 
     name = "crustdata"
-    _TYPES = {"professional_network_profile_urls": "professional_network_profile_url",
+    _TYPES: ClassVar[dict[str, str]] = {"professional_network_profile_urls": "professional_network_profile_url",
               "business_emails": "business_email"}
 
     def error(self, status: int, code: str, message: str, ctx: Ctx, **extra: Any) -> Response:
@@ -589,8 +589,9 @@ class LeadMagicAPI(VendorAPI):
     key_header = "x-api-key"   # header names are case-insensitive
     FOUND = "Mobile number found."
     NOT_FOUND = "No mobile number found for this contact."
-    _TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 429: "Too Many Requests",
-               500: "Internal Server Error", 503: "Service Unavailable"}
+    _TITLES: ClassVar[dict[int, str]] = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required",
+                                         429: "Too Many Requests", 500: "Internal Server Error",
+                                         503: "Service Unavailable"}
 
     def error(self, status: int, code: str, message: str, ctx: Ctx, **extra: Any) -> Response:
         messages = {"insufficient_credits": "Insufficient credits. Add credits at https://app.leadmagic.io/billing.",
@@ -798,7 +799,7 @@ def _balance_body(vendor: str, credits: int) -> Any:
     return {"credits": credits}
 
 
-def balance_endpoint(api: VendorAPI):  # noqa: ANN201
+def balance_endpoint(api: VendorAPI):
     """The vendor's free balance read: its own auth, its documented shape, the sandbox's live balance."""
 
     async def endpoint(request: Request) -> Response:

@@ -16,7 +16,7 @@ from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
 log = logging.getLogger(__name__)
 
 
-def _uvicorn_config(app, log_level: str) -> uvicorn.Config:  # noqa: ANN001
+def _uvicorn_config(app, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         log_level=log_level,

@@ -217,7 +217,7 @@ class RateDecision:
 class RateLimiter:
     """Token bucket + sliding-window log; rejected requests do not count against either."""
 
-    def __init__(self, config: RateLimitConfig, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(self, config: RateLimitConfig, clock=time.monotonic) -> None:
         self.config = config
         self._clock = clock
         self._burst = config.burst or max(1, math.ceil(config.requests_per_second or 1))

@@ -30,7 +30,7 @@ import random
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import unquote, urlsplit
 
 import phonenumbers
@@ -314,7 +314,7 @@ def _nanp_prefix_ok(prefix: str) -> bool:
     return len(exchange) == 3 and exchange[0] not in "01" and exchange != "555" and exchange[1:] != "11"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _candidate_prefixes(region: str, kind: str) -> tuple[str, ...]:
     """National-number prefixes whose every 4-digit completion is valid and of the right type.
 
@@ -367,7 +367,7 @@ class NumberSpace:
         return f"+{self.country_code}{self.prefixes[prefix]}{suffix:0{SUFFIX_DIGITS}d}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _region_prefixes(region: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(mobile prefixes, fixed-line prefixes), disjoint (NANP shares one range: split alternately)."""
     mobile = _candidate_prefixes(region, "mobile")
@@ -715,10 +715,15 @@ class World:
             email = person.work_email if u("email") < 0.80 else None
             personal = person.personal_email if u("personal_email") < 0.40 else None
             return Knowledge(
-                vendor, True, phones,
+                vendor,
+                True,
+                phones,
                 work_email=email,
-                work_email_status=None if email is None else ("catch-all" if u("email_status") < 0.2 else "deliverable"),
-                personal_email=personal, personal_email_status=None if personal is None else "valid",
+                work_email_status=None
+                if email is None
+                else ("catch-all" if u("email_status") < 0.2 else "deliverable"),
+                personal_email=personal,
+                personal_email_status=None if personal is None else "valid",
                 phone_objects=u("shape") < 0.5,
             )
         if vendor == "enrichlayer":

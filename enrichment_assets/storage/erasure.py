@@ -57,7 +57,7 @@ def find_record_ids(conn: duckdb.DuckDBPyConnection, *, record_id: str | None = 
 
 def _stored_anywhere(conn: duckdb.DuckDBPyConnection, record_id: str) -> bool:
     for table in ("contacts", "contact_phones", *PROVIDER_RESULT_TABLES.values()):
-        if conn.execute(f"SELECT 1 FROM {table} WHERE record_id = ? LIMIT 1", [record_id]).fetchone():
+        if conn.execute(f"SELECT 1 FROM {table} WHERE record_id = ? LIMIT 1", [record_id]).fetchone():  # noqa: S608 - names from code, values bound
             return True
     return conn.execute("SELECT 1 FROM credit_ledger WHERE record_id = ? OR list_contains(record_ids, ?) LIMIT 1",
                         [record_id, record_id]).fetchone() is not None
@@ -78,7 +78,7 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
     fingerprints: set[str] = set()
     for table in PROVIDER_RESULT_TABLES.values():
         fingerprints.update(r[0] for r in conn.execute(
-            f"SELECT request_fingerprint FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[])) "
+            f"SELECT request_fingerprint FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[])) "  # noqa: S608 - names from code, values bound
             "AND request_fingerprint IS NOT NULL", [ids]).fetchall())
     fingerprints.update(r[0] for r in conn.execute(
         "SELECT unnest(request_fingerprints) FROM credit_ledger WHERE record_id IN (SELECT unnest(?::VARCHAR[])) "
@@ -99,7 +99,7 @@ def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Pat
             forget_digests(conn, lists, keep_steps=(evidence.MARK_STEP,))
             for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", "waterfall_walks",
                           *PROVIDER_RESULT_TABLES.values()):
-                deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",
+                deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608 - names from code, values bound
                                        [ids]).fetchall()
                 report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
             evidence.apply_erasure(conn, ids)

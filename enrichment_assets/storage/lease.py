@@ -74,5 +74,5 @@ class LeaseKeeper:
         while not self._stop.wait(interval):
             try:
                 self._store.renew_lease(self.owner_id, datetime.now(UTC) + self.ttl)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease outlives three of them
+            except Exception:
                 logger.warning("could not renew the lease of this process; retrying", exc_info=True)

@@ -198,7 +198,8 @@ def _stale_runs(conn: duckdb.DuckDBPyConnection, store: ResponseStore, inflight:
     row is shown depends on its owner's lease and ``active_run_ids``. Each of these changes some total
     compared here: the outcome and credit basis are part of the key, amounts and statuses are summed,
     identifiers and settlements are counted (and a scrub of the ledger that left ``record_id`` or
-    ``request_fingerprint`` different from a rebuild shows in the counts of rows that have one). Rows not in the journal at all, or missing from the ledger, change the row count.
+    ``request_fingerprint`` different from a rebuild shows in the counts of rows that have one). Rows not in the
+    journal at all, or missing from the ledger, change the row count.
     """
     journal = _journal_totals(store.attempt_totals(), inflight)
     ledger = {(r[0], r[1], r[2]): _totals(r[3:]) for r in conn.execute(_LEDGER_TOTALS_SQL).fetchall()}

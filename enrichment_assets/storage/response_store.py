@@ -269,7 +269,7 @@ def read_store_state(path: Path) -> StoreState:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         check = (conn.execute("SELECT value FROM store_meta WHERE name = 'key_check'").fetchone()
                  if "store_meta" in tables else None)
-        answers = any(table in tables and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+        answers = any(table in tables and conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None  # noqa: S608 - names from code, values bound
                       for table in ("responses", "kept_answers"))
     finally:
         conn.close()
@@ -549,7 +549,7 @@ class ResponseStore:
         candidates: dict[str, tuple[str, str]] = {}
         for fp in answered_by:
             for attempt_id, fps_json, sent_at in conn.execute(
-                    "SELECT a.attempt_id, a.request_fingerprints, a.sent_at FROM attempt_fingerprints f "
+                    "SELECT a.attempt_id, a.request_fingerprints, a.sent_at FROM attempt_fingerprints f "  # noqa: S608 - names from code, values bound
                     f"JOIN attempts a USING (attempt_id) WHERE f.request_fingerprint = ? AND {_OPEN_UNKNOWN}",
                     [fp, _iso(now)]):
                 if attempt_id not in own:
@@ -560,7 +560,7 @@ class ResponseStore:
                 continue
             marks = ",".join("?" * len(fps))
             answered = conn.execute(
-                f"SELECT count(*) FROM responses WHERE request_fingerprint IN ({marks}) AND received_at >= ?",
+                f"SELECT count(*) FROM responses WHERE request_fingerprint IN ({marks}) AND received_at >= ?",  # noqa: S608 - names from code, values bound
                 [*(self.cipher.lookup_key(fp) for fp in fps), sent_at]).fetchone()[0]
             if answered < len(set(fps)):
                 continue
@@ -585,7 +585,7 @@ class ResponseStore:
                 for r in rows]
 
     def attempt(self, attempt_id: str) -> AttemptRow | None:
-        rows = self._read(f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?", [attempt_id])
+        rows = self._read(f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?", [attempt_id])  # noqa: S608 - names from code, values bound
         return self._attempt_row(rows[0]) if rows else None
 
     _ATTEMPT_COLUMNS = ("attempt_id, run_id, list_id, provider, endpoint, request_fingerprints, record_ids, sent_at, "
@@ -602,7 +602,7 @@ class ResponseStore:
 
     def attempts(self, *, run_id: str | None = None) -> list[AttemptRow]:
         """Every attempt (or one run's), in journal order, in one list: for small journals and tests."""
-        query = f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts"
+        query = f"SELECT {self._ATTEMPT_COLUMNS} FROM attempts"  # noqa: S608 - names from code, values bound
         params: list[Any] = []
         if run_id is not None:
             query += " WHERE run_id = ?"
@@ -643,7 +643,7 @@ class ResponseStore:
         while True:
             params = [run_id, last, page_size] if by_run else [last, page_size]
             rows = self._read(
-                f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE {where} ORDER BY rowid LIMIT ?", params)
+                f"SELECT rowid, {self._ATTEMPT_COLUMNS} FROM attempts WHERE {where} ORDER BY rowid LIMIT ?", params)  # noqa: S608 - names from code, values bound
             if not rows:
                 return
             last = rows[-1][0]
@@ -717,9 +717,9 @@ class ResponseStore:
         stripped = ("SELECT attempt_id FROM attempts WHERE sent_at < ? OR list_id IN (SELECT value FROM json_each(?))")
         with self._tx() as conn:
             removed = conn.execute("DELETE FROM responses WHERE received_at < ?", [cutoff]).rowcount
-            kept = conn.execute(f"DELETE FROM kept_answers WHERE received_at < ? OR attempt_id IN ({stripped})",
+            kept = conn.execute(f"DELETE FROM kept_answers WHERE received_at < ? OR attempt_id IN ({stripped})",  # noqa: S608 - names from code, values bound
                                 [cutoff, cutoff, json.dumps(lists)]).rowcount
-            conn.execute(f"DELETE FROM attempt_fingerprints WHERE attempt_id IN ({stripped})",
+            conn.execute(f"DELETE FROM attempt_fingerprints WHERE attempt_id IN ({stripped})",  # noqa: S608 - names from code, values bound
                          [cutoff, json.dumps(lists)])
             scrubbed = conn.execute(
                 "UPDATE attempts SET request_fingerprints = '[]', record_ids = '[]' "
@@ -740,7 +740,9 @@ class ResponseStore:
             for rowid, key, phones, raw, sealed in rows:
                 fp = old.open(sealed, "fingerprint") if old.encrypted else key
                 if fp is None:
-                    raise StoreKeyError(f"a stored answer in {self.path} has no sealed fingerprint: the file was altered")
+                    raise StoreKeyError(
+                        f"a stored answer in {self.path} has no sealed fingerprint: the file was altered"
+                    )
                 conn.execute(
                     "UPDATE responses SET request_fingerprint = ?, phones = ?, raw = ?, fingerprint_sealed = ? "
                     "WHERE rowid = ?",
@@ -803,16 +805,16 @@ class ResponseStore:
             chunk = fps[start:start + _FORGET_CHUNK]
             marks = ",".join("?" * len(chunk))
             with self._tx() as conn:
-                removed += conn.execute(f"DELETE FROM responses WHERE request_fingerprint IN ({marks})",
+                removed += conn.execute(f"DELETE FROM responses WHERE request_fingerprint IN ({marks})",  # noqa: S608 - names from code, values bound
                                         [self.cipher.lookup_key(fp) for fp in chunk]).rowcount
                 kept = [r[0] for r in conn.execute(
-                    f"SELECT DISTINCT attempt_id FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})",
+                    f"SELECT DISTINCT attempt_id FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})",  # noqa: S608 - names from code, values bound
                     chunk)]
                 for k in range(0, len(kept), _FORGET_CHUNK):
                     part = kept[k:k + _FORGET_CHUNK]
                     kept_removed += conn.execute(
-                        f"DELETE FROM kept_answers WHERE attempt_id IN ({','.join('?' * len(part))})", part).rowcount
-                conn.execute(f"DELETE FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})", chunk)
+                        f"DELETE FROM kept_answers WHERE attempt_id IN ({','.join('?' * len(part))})", part).rowcount  # noqa: S608 - names from code, values bound
+                conn.execute(f"DELETE FROM attempt_fingerprints WHERE request_fingerprint IN ({marks})", chunk)  # noqa: S608 - names from code, values bound
         return removed, kept_removed
 
     def _journal_identifier_pages(self, page_size: int = 50_000) -> Iterator[list[tuple[str, str, str]]]:

@@ -96,7 +96,7 @@ def _fingerprints_only_in(conn: duckdb.DuckDBPyConnection, lists: list[str]) -> 
     """Request fingerprints of the lists' results that no lead of another list holds (their answers may go)."""
     if not lists:
         return []
-    union = " UNION ALL ".join(f"SELECT list_id, request_fingerprint FROM {t} WHERE request_fingerprint IS NOT NULL"
+    union = " UNION ALL ".join(f"SELECT list_id, request_fingerprint FROM {t} WHERE request_fingerprint IS NOT NULL"  # noqa: S608 - names from code, values bound
                                for t in PROVIDER_RESULT_TABLES.values())
     rows = conn.execute(f"""
         WITH r AS ({union})
@@ -135,8 +135,8 @@ def apply_retention(conn: duckdb.DuckDBPyConnection, store: ResponseStore, *, re
                                             provider_order, suppression)
                 forget_digests(conn, dropped)
                 for table in LIST_TABLES:
-                    deleted = conn.execute(f"DELETE FROM {table} WHERE list_id IN (SELECT unnest(?::VARCHAR[]))",
-                                           [dropped]).fetchall()  # noqa: S608 - constant tables
+                    deleted = conn.execute(f"DELETE FROM {table} WHERE list_id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608 - names from code, values bound
+                                           [dropped]).fetchall()
                     report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
                 evidence.apply_list_drop(conn, dropped)
                 rescored = rescore_leads(conn, evidence.holders_to_rescore(conn), provider_order, suppression, now)
@@ -144,8 +144,8 @@ def apply_retention(conn: duckdb.DuckDBPyConnection, store: ResponseStore, *, re
                 refresh_digests(conn, in_force, provider_order, suppression)
             conn.execute("CREATE OR REPLACE TEMP TABLE _expired_leads (list_id VARCHAR, record_id VARCHAR)")
             for table in PROVIDER_RESULT_TABLES.values():
-                conn.execute(f"INSERT INTO _expired_leads SELECT DISTINCT list_id, record_id FROM {table} "
-                             "WHERE called_at < ?", [cutoff])  # noqa: S608 - constant tables
+                conn.execute(f"INSERT INTO _expired_leads SELECT DISTINCT list_id, record_id FROM {table} "  # noqa: S608 - names from code, values bound
+                             "WHERE called_at < ?", [cutoff])
                 deleted = conn.execute(f"DELETE FROM {table} WHERE called_at < ?", [cutoff]).fetchall()  # noqa: S608
                 report.expired_result_rows += int(deleted[0][0]) if deleted else 0
             # Their walk no longer holds: the next run of the list walks them again.

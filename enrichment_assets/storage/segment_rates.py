@@ -120,7 +120,7 @@ def rebuild_segment_rates(conn: duckdb.DuckDBPyConnection, config: EnrichmentCon
     with transaction(conn):
         conn.execute("DELETE FROM provider_segment_rates")
         if rows:
-            conn.executemany(f"INSERT INTO provider_segment_rates ({', '.join(_COLUMNS)}) "
+            conn.executemany(f"INSERT INTO provider_segment_rates ({', '.join(_COLUMNS)}) "  # noqa: S608 - names from code, values bound
                              f"VALUES ({', '.join('?' for _ in _COLUMNS)})", rows)
         write_digest(conn, STEP, ALL_LISTS, digest)
     return model, True

@@ -25,11 +25,11 @@ def stale_lookups_by_list(conn: duckdb.DuckDBPyConnection, ttl_days: float, now:
         WHERE a.outcome IN ('found', 'not_found') AND a.called_at < ?
         GROUP BY a.list_id ORDER BY a.list_id
     """, [cutoff]).fetchall()  # noqa: S608 - table names are constants
-    return {list_id: count for list_id, count in rows}
+    return dict(rows)
 
 
 def pending_leads_by_list(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """list_id -> number of contacts still ``pending`` (a provider was out of credits, over budget or failing)."""
     rows = conn.execute("SELECT list_id, count(*) FROM contacts WHERE status = 'pending' "
                         "GROUP BY list_id ORDER BY list_id").fetchall()
-    return {list_id: count for list_id, count in rows}
+    return dict(rows)

@@ -53,18 +53,18 @@ class StoreCipher:
         """What the backend stores and looks an answer up by."""
         return request_fingerprint
 
-    def seal(self, text: str | None, field: str) -> str | None:  # noqa: ARG002 - the keyed cipher binds it
+    def seal(self, text: str | None, field: str) -> str | None:
         return text
 
-    def open(self, text: str | None, field: str) -> str | None:  # noqa: ARG002
+    def open(self, text: str | None, field: str) -> str | None:
         if text is not None and text.startswith(SEALED_PREFIX):
             raise StoreKeyError(f"the response store is encrypted: set {KEY_ENV} to its key")
         return text
 
-    def seal_bytes(self, data: bytes, field: str) -> bytes:  # noqa: ARG002
+    def seal_bytes(self, data: bytes, field: str) -> bytes:
         return data
 
-    def open_bytes(self, data: bytes, field: str) -> bytes:  # noqa: ARG002
+    def open_bytes(self, data: bytes, field: str) -> bytes:
         if data.startswith(_SEALED_BYTES_PREFIX):
             raise StoreKeyError(f"the response store is encrypted: set {KEY_ENV} to its key")
         return data

@@ -78,10 +78,17 @@ def person_copy(conn: duckdb.DuckDBPyConnection, store: ResponseStore, suppressi
     for lead in leads:
         list_id, rid = lead
         identifiers["record_ids"].add(rid)
-        rows = {"raw_leads": _of_lead(conn, "raw_leads", lead), "rejected_leads": _of_lead(conn, "rejected_leads", lead),
-                "contacts": _of_lead(conn, "contacts", lead), "contact_phones": _of_lead(conn, "contact_phones", lead),
-                "number_evidence": _rows(conn, "SELECT e164, company_key, shared FROM number_evidence "
-                                               "WHERE list_id = ? AND record_id = ?", list(lead))}
+        rows = {
+            "raw_leads": _of_lead(conn, "raw_leads", lead),
+            "rejected_leads": _of_lead(conn, "rejected_leads", lead),
+            "contacts": _of_lead(conn, "contacts", lead),
+            "contact_phones": _of_lead(conn, "contact_phones", lead),
+            "number_evidence": _rows(
+                conn,
+                "SELECT e164, company_key, shared FROM number_evidence WHERE list_id = ? AND record_id = ?",
+                list(lead),
+            ),
+        }
         for row in rows["raw_leads"]:
             if row.get("email"):
                 identifiers["emails"].add(row["email"])
@@ -95,9 +102,9 @@ def person_copy(conn: duckdb.DuckDBPyConnection, store: ResponseStore, suppressi
                 results[provider] = found
                 fingerprints.update(r["request_fingerprint"] for r in found if r.get("request_fingerprint"))
         rows["provider_results"] = results  # type: ignore[assignment]
-        ledger = _rows(conn, f"SELECT {', '.join(_LEDGER_COLUMNS)}, record_id, record_ids, request_fingerprints "
+        ledger = _rows(conn, f"SELECT {', '.join(_LEDGER_COLUMNS)}, record_id, record_ids, request_fingerprints "  # noqa: S608 - names from code, values bound
                              "FROM credit_ledger WHERE list_id = ? AND (record_id = ? OR list_contains(record_ids, ?)) "
-                             "ORDER BY called_at, entry_id", [list_id, rid, rid])  # noqa: S608 - constant columns
+                             "ORDER BY called_at, entry_id", [list_id, rid, rid])
         for entry in ledger:
             named = entry.pop("record_ids") or []
             asked = entry.pop("request_fingerprints") or []

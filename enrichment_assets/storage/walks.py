@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, row_windows
 from enrichment_assets.outcomes import PENDING_OUTCOMES
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, results_union, row_windows
 
 _PENDING = sorted(PENDING_OUTCOMES)
 

@@ -27,7 +27,7 @@ def results_union(columns: str, where: str | None = None) -> str:
     ``columns`` and ``where`` are SQL written by this package; values go in the caller's parameters.
     """
     clause = f" WHERE {where}" if where else ""
-    return " UNION ALL ".join(f"SELECT '{provider}' AS provider, {columns} FROM {table}{clause}"
+    return " UNION ALL ".join(f"SELECT '{provider}' AS provider, {columns} FROM {table}{clause}"  # noqa: S608 - names from code, values bound
                               for provider, table in PROVIDER_RESULT_TABLES.items())
 
 
@@ -88,7 +88,10 @@ DDL: tuple[str, ...] = (
     """,
     *(f"CREATE TABLE IF NOT EXISTS {table} ({_RESULTS_COLUMNS})" for table in PROVIDER_RESULT_TABLES.values()),
     # Columns added after a table was first published: added to a database created before them.
-    *(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS walk_order VARCHAR[]" for table in PROVIDER_RESULT_TABLES.values()),
+    *(
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS walk_order VARCHAR[]"
+        for table in PROVIDER_RESULT_TABLES.values()
+    ),
     """
     CREATE TABLE IF NOT EXISTS contact_phones (
         record_id VARCHAR NOT NULL,

@@ -91,7 +91,7 @@ async def read_balance(client: VendorClient, path: str | None, *, transport: htt
     source = f"GET {path}"
     try:
         # The client's own headers carry the key exactly as its requests do; nothing else of it is used.
-        headers = client._base_headers()  # noqa: SLF001 - same package, read-only
+        headers = client._base_headers()
         async with httpx.AsyncClient(base_url=client.base_url, headers=headers, timeout=timeout_seconds,
                                      transport=transport) as http:
             response = await http.get(path)

@@ -130,10 +130,10 @@ class AttemptJournal(Protocol):
 class NullJournal:
     """A journal that records nothing."""
 
-    async def sent(self, attempt: Attempt) -> None:  # noqa: D102
+    async def sent(self, attempt: Attempt) -> None:
         pass
 
-    async def finished(self, attempt: Attempt) -> None:  # noqa: D102
+    async def finished(self, attempt: Attempt) -> None:
         pass
 
 
@@ -143,10 +143,10 @@ class ListJournal:
     def __init__(self) -> None:
         self.events: list[tuple[str, Attempt]] = []
 
-    async def sent(self, attempt: Attempt) -> None:  # noqa: D102
+    async def sent(self, attempt: Attempt) -> None:
         self.events.append(("sent", attempt))
 
-    async def finished(self, attempt: Attempt) -> None:  # noqa: D102
+    async def finished(self, attempt: Attempt) -> None:
         self.events.append(("finished", attempt))
 
     @property

@@ -24,6 +24,7 @@ goes to the journal exactly as it arrived before it is parsed, and a kept answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -215,7 +216,7 @@ class VendorClient:
         if client is not None:
             await client.aclose()
 
-    async def __aenter__(self):  # noqa: ANN204
+    async def __aenter__(self):
         await self.open()
         return self
 
@@ -302,10 +303,8 @@ class VendorClient:
         content = exchange.content = response.content
         exchange.text = content.decode("utf-8", errors="replace")
         if content.strip():
-            try:
+            with contextlib.suppress(ValueError):
                 exchange.body = json.loads(content)
-            except ValueError:
-                pass
         if exchange.ok and exchange.attempt is not None:
             exchange.attempt.answer = self._received(exchange, request)
         if response.status_code == 429:
@@ -390,8 +389,8 @@ class VendorClient:
             assert final.stopped is not None
             return VendorResult(provider=self.name, status=final.stopped, error=self._not_sent(), attempts=attempts)
         raw = self._scrub(final.body if final.has_json else (final.text[:_MAX_RAW_TEXT] or None))
-        failed = dict(provider=self.name, status=CallStatus.ERROR, http_status=final.status_code, raw=raw,
-                      attempts=attempts)
+        failed = {"provider": self.name, "status": CallStatus.ERROR, "http_status": final.status_code, "raw": raw,
+                      "attempts": attempts}
         if final.kind in (ExchangeKind.RATE_LIMITED, ExchangeKind.NOT_SENT, ExchangeKind.UNBILLED,
                           ExchangeKind.UNKNOWN):
             last = final.failure or self._attempt_error(final) or "no response"

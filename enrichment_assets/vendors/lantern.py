@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.provider_config import ProviderConfig
 from enrichment_assets.vendors.base import AttemptJournal, PhoneClaim, compact, request_fingerprint
 from enrichment_assets.vendors.errors import ShapeError, vendor_message
 from enrichment_assets.vendors.exchange import Exchange, Request

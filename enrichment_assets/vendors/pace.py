@@ -42,7 +42,7 @@ class AdaptivePace:
         return self._rate
 
     def _build_limiter(self, rate: float) -> AsyncLimiter:
-        burst = max(1, int(round(self._config.effective_burst * rate / self._configured_rate)))
+        burst = max(1, round(self._config.effective_burst * rate / self._configured_rate))
         return AsyncLimiter(burst, burst / rate)
 
     async def wait_turn(self, sleep: Sleep) -> None:

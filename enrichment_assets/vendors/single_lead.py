@@ -55,8 +55,8 @@ class SingleLeadClient(VendorClient):
 
     def _read(self, final: Exchange, attempts: list, *, live: bool) -> VendorResult:
         body = final.body
-        answered = dict(provider=self.name, http_status=final.status_code, raw=self._scrub(body),
-                        attempts=attempts)
+        answered = {"provider": self.name, "http_status": final.status_code, "raw": self._scrub(body),
+                        "attempts": attempts}
         try:
             phones, credits = self.parse_success(body, final)
         except ShapeError as exc:

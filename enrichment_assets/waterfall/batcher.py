@@ -96,7 +96,7 @@ class Batcher:
     async def _send(self, batch: list[_Waiting]) -> None:
         try:
             results = await self._client.lookup_batch([lead for lead, _, _ in batch])
-        except Exception as exc:  # a client bug must not strand the leads waiting on this batch
+        except Exception as exc:  # a client bug must not strand the leads waiting on this batch  # noqa: BLE001
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(exc)

@@ -271,7 +271,7 @@ class WaterfallEngine:
         """The lead's row at one provider; ``joined`` gets the provider's name when the lead joined a batch."""
         client = self.clients.get(provider) or self._unkeyed[provider]
         stats = self.stats.providers[provider]
-        base = dict(list_id=lead.list_id, record_id=lead.record_id, provider=provider)
+        base = {"list_id": lead.list_id, "record_id": lead.record_id, "provider": provider}
         reason = client.ineligible_reason(lead)
         if reason is not None:
             stats.ineligible += 1

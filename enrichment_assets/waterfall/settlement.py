@@ -261,7 +261,7 @@ class Settlement:
                     store.record_outcome, attempts, responses, answers_read=read,
                     settlement=settle_as.value if settle_as else None, settled_at=self._now(),
                     same_answer_ids=own or [], read_later_ids=read_later or [])
-            except Exception as exc:  # noqa: BLE001 - retried, then the lookup fails (pending), never the run
+            except Exception as exc:
                 if wait is None:
                     raise SettlementFailed(f"the answer arrived but could not be recorded ({exc}); it is kept as "
                                            "received and read by the next run") from exc

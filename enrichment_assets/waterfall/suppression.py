@@ -57,7 +57,7 @@ def load_suppression(path: Path) -> Suppression:
             phone_index = next((i for i, h in enumerate(headers) if h.strip().lower() in ("phone", "e164",
                                                                                        "phone_number")), None)
             for row in reader:
-                def value(col: str) -> str | None:
+                def value(col: str, row: list[str] = row) -> str | None:
                     index = mapping.get(col)
                     return row[index] if index is not None and index < len(row) else None
 

@@ -8,9 +8,9 @@ The key covers what decides which providers are asked, what they are asked and w
 the order (a fixed list, or ``adaptive`` with its settings: never the order the cost model learned, so a
 learned change alone walks no finished lead again), the stop rule, each provider's request-shaping
 settings, which providers have a client (live mode without a key skips one), which providers this run may
-call (asset subsetting), the suppression list and the mode. Throughput and money settings (rate limits, concurrency, retries, timeouts, prices, budgets) are left
-out: they change how fast or how dear a walk is, not where it ends; a lead a budget held back is pending and
-walked again anyway.
+call (asset subsetting), the suppression list and the mode. Throughput and money settings (rate limits,
+concurrency, retries, timeouts, prices, budgets) are left out: they change how fast or how dear a walk is,
+not where it ends; a lead a budget held back is pending and walked again anyway.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ class Lists:
         self.answer("enrichlayer", list_id, record_id, ([BOARD] if board else []) + list(other))
 
     def answer(self, provider: str, list_id: str, record_id: str, phones: list[str]) -> None:
-        self.conn.execute(f"DELETE FROM {provider}_results WHERE list_id = ? AND record_id = ?",  # noqa: S608
+        self.conn.execute(f"DELETE FROM {provider}_results WHERE list_id = ? AND record_id = ?",
                           [list_id, record_id])
-        self.conn.execute(f"INSERT INTO {provider}_results (list_id, record_id, outcome, phones, claimed_types) "  # noqa: S608
+        self.conn.execute(f"INSERT INTO {provider}_results (list_id, record_id, outcome, phones, claimed_types) "
                           "VALUES (?, ?, ?, ?, ?)", [list_id, record_id, "found" if phones else "not_found",
                                                      phones, ["mobile"] * len(phones) if provider == "leadmagic"
                                                      else [None] * len(phones)])

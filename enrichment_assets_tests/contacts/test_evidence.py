@@ -19,6 +19,7 @@ from enrichment_assets.waterfall.suppression import Suppression
 
 from .helpers import ANN_MOBILE, BOARD, BOB_MOBILE, ORDER, Lists, two_lists
 
+
 @pytest.fixture
 def conn(tmp_path: Path):
     connection = connect(tmp_path / "m.duckdb")
@@ -26,7 +27,7 @@ def conn(tmp_path: Path):
     connection.close()
 
 
-def merge(conn: duckdb.DuckDBPyConnection, list_id: str):  # noqa: ANN201
+def merge(conn: duckdb.DuckDBPyConnection, list_id: str):
     return merge_list_if_changed(conn, list_id, ORDER, Suppression())
 
 
@@ -46,7 +47,7 @@ def rows_of(conn: duckdb.DuckDBPyConnection, list_id: str) -> dict[str, tuple]:
     return {rid: (row, [p for p in phones if p[0] == rid]) for rid, row in contacts.items()}
 
 
-def test_a_list_that_reveals_a_switchboard_rescores_only_the_other_lists_holders(conn) -> None:  # noqa: ANN001
+def test_a_list_that_reveals_a_switchboard_rescores_only_the_other_lists_holders(conn) -> None:
     two_lists(conn)
     merge(conn, "l1")
     assert contact(conn, "ann")[:2] == (BOARD, "phone_found")  # alone, l1 cannot tell a board from a direct line
@@ -67,7 +68,7 @@ def test_a_list_that_reveals_a_switchboard_rescores_only_the_other_lists_holders
     assert rows_of(conn, "l1") == after
 
 
-def test_evidence_that_goes_away_rescores_again(conn) -> None:  # noqa: ANN001
+def test_evidence_that_goes_away_rescores_again(conn) -> None:
     lists = two_lists(conn)
     merge(conn, "l1")
     merge(conn, "l2")
@@ -79,7 +80,7 @@ def test_evidence_that_goes_away_rescores_again(conn) -> None:  # noqa: ANN001
     assert merge(conn, "l1").reused
 
 
-def test_unrelated_lists_are_not_touched(conn) -> None:  # noqa: ANN001
+def test_unrelated_lists_are_not_touched(conn) -> None:
     lists = two_lists(conn)
     lists.lead("l3", "dee", company="Initech", domain="initech.co.uk", mobile="+447400123411", board=False,
                other=(BOARD,))  # the same digits at another company are not Acme's switchboard
@@ -92,7 +93,7 @@ def test_unrelated_lists_are_not_touched(conn) -> None:  # noqa: ANN001
     assert shared_flags(conn, BOARD)["dee"] is False
 
 
-def test_a_list_whose_inputs_changed_is_rescored_but_still_merged_whole_later(conn) -> None:  # noqa: ANN001
+def test_a_list_whose_inputs_changed_is_rescored_but_still_merged_whole_later(conn) -> None:
     lists = two_lists(conn)
     merge(conn, "l1")
     lists.answer("lantern", "l1", "cy", ["+447400123400"])  # l1's waterfall ran again; its merge has not yet
@@ -100,7 +101,7 @@ def test_a_list_whose_inputs_changed_is_rescored_but_still_merged_whole_later(co
     assert not merge(conn, "l1").reused  # its digest was not in force: not blessed by the re-score
 
 
-def test_same_person_under_two_record_ids_is_not_their_own_colleague(conn) -> None:  # noqa: ANN001
+def test_same_person_under_two_record_ids_is_not_their_own_colleague(conn) -> None:
     lists = Lists(conn)
     ann = {"linkedin": "https://www.linkedin.com/in/ann", "email": "ann@acme.co.uk"}
     lists.lead("l1", "ann-crm", mobile=ANN_MOBILE, board=True, **ann)
@@ -119,7 +120,7 @@ def test_same_person_under_two_record_ids_is_not_their_own_colleague(conn) -> No
         assert contact(conn, record_id)[:2] == (ANN_MOBILE, "mobile_found"), record_id
 
 
-def test_a_record_taken_over_by_another_list_is_not_rescored_back(conn) -> None:  # noqa: ANN001
+def test_a_record_taken_over_by_another_list_is_not_rescored_back(conn) -> None:
     lists = two_lists(conn)
     merge(conn, "l1")
     lists.lead("l2", "ann", linkedin="https://www.linkedin.com/in/ann-2", board=True)  # l2 reuses the id
@@ -129,7 +130,7 @@ def test_a_record_taken_over_by_another_list_is_not_rescored_back(conn) -> None:
     assert not merge(conn, "l1").reused  # it lost a record: merged again when it runs
 
 
-def test_forget_unshares_the_number_for_the_colleague_left(conn, tmp_path: Path) -> None:  # noqa: ANN001
+def test_forget_unshares_the_number_for_the_colleague_left(conn, tmp_path: Path) -> None:
     two_lists(conn)
     merge(conn, "l1")
     merge(conn, "l2")
@@ -144,7 +145,7 @@ def test_forget_unshares_the_number_for_the_colleague_left(conn, tmp_path: Path)
     assert lists_without_evidence(conn) == []  # l2's evidence (minus Bob) is still there
 
 
-def test_lists_merged_before_the_evidence_existed_are_found(conn) -> None:  # noqa: ANN001
+def test_lists_merged_before_the_evidence_existed_are_found(conn) -> None:
     two_lists(conn)
     merge(conn, "l1")
     merge(conn, "l2")

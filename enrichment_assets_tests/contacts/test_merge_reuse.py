@@ -27,7 +27,7 @@ def conn(tmp_path: Path):
     connection.close()
 
 
-def test_unchanged_list_keeps_its_contacts(conn) -> None:  # noqa: ANN001
+def test_unchanged_list_keeps_its_contacts(conn) -> None:
     first = merge_list_if_changed(conn, "l1", ORDER, Suppression())
     assert not first.reused and first.contacts == 3
     before = conn.execute("SELECT * FROM contacts ORDER BY record_id").fetchall()
@@ -44,14 +44,14 @@ def test_unchanged_list_keeps_its_contacts(conn) -> None:  # noqa: ANN001
     "DELETE FROM contacts WHERE record_id = 'a'",  # another list took the record over
     "UPDATE number_evidence SET shared = NOT shared WHERE record_id = 'a'",  # what other lists say of its numbers
 ])
-def test_any_change_merges_again(conn, change: str) -> None:  # noqa: ANN001
+def test_any_change_merges_again(conn, change: str) -> None:
     merge_list_if_changed(conn, "l1", ORDER, Suppression())
     conn.execute(change)
     assert not merge_list_if_changed(conn, "l1", ORDER, Suppression()).reused
     assert conn.execute("SELECT count(*) FROM contacts WHERE list_id = 'l1'").fetchone()[0] == 3
 
 
-def test_new_order_or_suppression_merges_again(conn) -> None:  # noqa: ANN001
+def test_new_order_or_suppression_merges_again(conn) -> None:
     merge_list_if_changed(conn, "l1", ORDER, Suppression())
     assert not merge_list_if_changed(conn, "l1", ORDER[::-1], Suppression()).reused
     merged = merge_list_if_changed(conn, "l1", ORDER[::-1], Suppression(phones={"+14155550123"}))
@@ -59,7 +59,7 @@ def test_new_order_or_suppression_merges_again(conn) -> None:  # noqa: ANN001
     assert merged.by_status["mobile_found"] == 0
 
 
-def test_windows_of_file_rows_give_the_same_merge(conn, monkeypatch) -> None:  # noqa: ANN001
+def test_windows_of_file_rows_give_the_same_merge(conn, monkeypatch) -> None:
     from enrichment_assets.contacts import answers, merge
 
     whole = merge.merge_list(conn, "l1", ORDER, Suppression())

@@ -35,7 +35,7 @@ def clients(*names: str, needs: str = "linkedin_url") -> dict[str, FakeClient]:
     return {n: FakeClient(n, None, {}, needs=needs) for n in names}
 
 
-def model(config, items: list[Lead]) -> HitRateModel:  # noqa: ANN001
+def model(config, items: list[Lead]) -> HitRateModel:
     segment = segment_of(items[0])
     # leadmagic: 40% mobiles at 2 credits a call; enrichlayer: 50% at 1 credit a call; 100k leads each (sharp).
     return HitRateModel(config, {("leadmagic", segment): Counts(100_000, 40_000, 40_000, 100_000, 200_000),
@@ -90,7 +90,7 @@ def test_stored_answers_are_free_and_end_the_walk_as_the_engine_would(tmp_path: 
     fake = clients("leadmagic", "enrichlayer")
     now = datetime.now(UTC)
     with ResponseStore(tmp_path / "store.sqlite") as store:
-        def stored(provider: str, lead: Lead, phones: list) -> StoredResponse:  # noqa: ANN001
+        def stored(provider: str, lead: Lead, phones: list) -> StoredResponse:
             fp = request_fingerprint(provider, "/fake", fake[provider].request_identity(lead))
             return StoredResponse(fp, provider, "found" if phones else "not_found", phones, None, 200, None, None, now)
 

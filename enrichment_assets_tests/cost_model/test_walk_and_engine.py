@@ -20,7 +20,7 @@ def test_engine_walks_each_lead_in_its_own_order_and_records_it(tmp_path: Path) 
     fakes = {"leadmagic": {"answers": {items[1].linkedin_url: [(MOBILE_DE, "mobile")]}},
              "enrichlayer": {"answers": {items[0].linkedin_url: [(MOBILE_DE, "mobile")]}}}
 
-    def order_for(lead):  # noqa: ANN001, ANN202
+    def order_for(lead):
         return ["enrichlayer", "leadmagic"] if lead.record_id in ("r0", "r1") else ["leadmagic"]
 
     engine, made, _ = make_engine(tmp_path, TWO, fakes, order_for=order_for)
@@ -46,12 +46,34 @@ def test_a_fixed_orders_walk_key_is_the_one_it_was_before_the_cost_model() -> No
     config = parse_config(TWO)
     providers = config.active_order
     fixed = {"order": ["leadmagic", "enrichlayer"], "stop_when": "mobile"}
-    before = stable_digest(WALK_RULES_VERSION, "sandbox", fixed, providers, sorted(providers),
-                           {p: config.provider(p).model_dump(exclude={
-                               "rate_limit_per_second", "burst", "max_concurrency", "timeout_seconds", "max_retries",
-                               "retry_unknown", "retry_schedule", "usd_per_credit", "max_credits_per_run", "pricing", "batch_size",
-                               "batch_wait_seconds", "balance_path"}) for p in providers},
-                           Suppression().digest())
+    before = stable_digest(
+        WALK_RULES_VERSION,
+        "sandbox",
+        fixed,
+        providers,
+        sorted(providers),
+        {
+            p: config.provider(p).model_dump(
+                exclude={
+                    "rate_limit_per_second",
+                    "burst",
+                    "max_concurrency",
+                    "timeout_seconds",
+                    "max_retries",
+                    "retry_unknown",
+                    "retry_schedule",
+                    "usd_per_credit",
+                    "max_credits_per_run",
+                    "pricing",
+                    "batch_size",
+                    "batch_wait_seconds",
+                    "balance_path",
+                }
+            )
+            for p in providers
+        },
+        Suppression().digest(),
+    )
     assert walk_key(config, providers, providers, Suppression(), "sandbox") == before
     # Adaptive-only settings do not touch a fixed order's key.
     tuned = parse_config({**TWO, "waterfall": {**TWO["waterfall"], "exploration_share": 0.3}})

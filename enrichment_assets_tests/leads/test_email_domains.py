@@ -17,7 +17,7 @@ def test_vendors_and_company_identity_share_the_list() -> None:
         assert company_key("Acme Inc", domain) == "acme", domain  # the company name, not the mailbox
 
 
-@pytest.mark.parametrize("domain, free", [
+@pytest.mark.parametrize(("domain", "free"), [
     ("gmx.com", True), ("GMX.net", True), ("hotmail.fr", True), ("yahoo.co.uk", True), ("outlook.de", True),
     ("acme.io", False), ("gmxsolutions.com", False), (None, False), ("", False),
 ])

@@ -26,15 +26,15 @@ def db(tmp_path: Path):
     conn.close()
 
 
-def _factory(conn):  # noqa: ANN001, ANN202
+def _factory(conn):
     @contextmanager
-    def factory():  # noqa: ANN202
+    def factory():
         yield conn
 
     return factory
 
 
-def _merge_by_hand(conn, list_id: str, best: dict[str, tuple], phones: dict[str, list[tuple]]) -> None:  # noqa: ANN001
+def _merge_by_hand(conn, list_id: str, best: dict[str, tuple], phones: dict[str, list[tuple]]) -> None:
     """What the merge writes, for the leads given: contacts (best phone) and contact_phones."""
     for rid, (phone, kind, status, sources) in best.items():
         conn.execute("INSERT INTO contacts (record_id, list_id, best_phone, best_phone_type, best_phone_sources, "
@@ -55,7 +55,7 @@ CSV_INPUT = (
 )
 
 
-def test_csv_keeps_rows_order_and_columns_and_adds_the_phones(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_csv_keeps_rows_order_and_columns_and_adds_the_phones(tmp_path: Path, db) -> None:
     source = tmp_path / "q3 leads.csv"
     source.write_text(CSV_INPUT, encoding="utf-8")
     ingest_lead_file(_factory(db), source, "q3")
@@ -91,7 +91,7 @@ def test_csv_keeps_rows_order_and_columns_and_adds_the_phones(tmp_path: Path, db
     assert summary.by_status == {"rejected": 2, "mobile_found": 1, "not_found": 1, "phone_found": 1}
 
 
-def test_xlsx_input_gets_an_xlsx_back_with_text_cells(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_xlsx_input_gets_an_xlsx_back_with_text_cells(tmp_path: Path, db) -> None:
     source = tmp_path / "export.xlsx"
     wb = Workbook()
     ws = wb.active
@@ -117,7 +117,7 @@ def test_xlsx_input_gets_an_xlsx_back_with_text_cells(tmp_path: Path, db) -> Non
     assert values[2][7] == "rejected" and values[2][10] == "first_name looks like a spreadsheet formula"
 
 
-def test_a_changed_or_missing_source_writes_nothing(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_a_changed_or_missing_source_writes_nothing(tmp_path: Path, db) -> None:
     source = tmp_path / "l.csv"
     source.write_text("id,email\n1,a@b.io\n", encoding="utf-8")
     ingest_lead_file(_factory(db), source, "l")
@@ -131,7 +131,7 @@ def test_a_changed_or_missing_source_writes_nothing(tmp_path: Path, db) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_a_long_list_comes_back_in_the_files_order(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_a_long_list_comes_back_in_the_files_order(tmp_path: Path, db) -> None:
     """Enough rows for DuckDB to join in parallel (several row groups): the order is the file's, not the join's."""
     n = 150_000
     source = tmp_path / "long.csv"
@@ -150,7 +150,7 @@ def test_a_long_list_comes_back_in_the_files_order(tmp_path: Path, db) -> None: 
     assert all(r[2] == "+4930" + str(i).zfill(7) for i, r in enumerate(rows))
 
 
-def test_a_list_whose_contacts_changed_after_its_file_was_written_is_stale(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_a_list_whose_contacts_changed_after_its_file_was_written_is_stale(tmp_path: Path, db) -> None:
     """Another list's merge re-scores some leads of this one (switchboards it revealed): its file must follow."""
     import os
 
@@ -170,7 +170,7 @@ def test_a_list_whose_contacts_changed_after_its_file_was_written_is_stale(tmp_p
     assert stale_enriched_lists(db, out, exclude="q3") == [], "the run's own list is written anyway"
 
 
-def test_a_merge_committed_while_the_file_was_written_leaves_it_stale(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_a_merge_committed_while_the_file_was_written_leaves_it_stale(tmp_path: Path, db) -> None:
     """Two runs at once: list B's merge re-scores a lead of list A after A's file read its contacts but before
     A's file was on disk. A's file is then older than its contacts, whatever its write time says."""
     source = tmp_path / "q3.csv"
@@ -180,7 +180,7 @@ def test_a_merge_committed_while_the_file_was_written_leaves_it_stale(tmp_path: 
                "('11', 'q3', '+14155550100', 'phone_found', now() - INTERVAL 1 HOUR)")
 
     @contextmanager
-    def read_then_other_merge():  # noqa: ANN202
+    def read_then_other_merge():
         yield db
         # The other run's merge commits now: the switchboard is no longer this lead's best phone.
         db.execute("UPDATE contacts SET best_phone = NULL, status = 'not_found', enriched_at = now() "

@@ -30,15 +30,15 @@ def db(tmp_path: Path):
     conn.close()
 
 
-def _ingest(db, path: Path, list_id: str = "leads"):  # noqa: ANN001, ANN202
+def _ingest(db, path: Path, list_id: str = "leads"):
     @contextmanager
-    def factory():  # noqa: ANN202
+    def factory():
         yield db
 
     return ingest_lead_file(factory, path, list_id)
 
 
-def test_messy_csv_with_bom_and_aliases(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_messy_csv_with_bom_and_aliases(tmp_path: Path, db) -> None:
     path = tmp_path / "leads.csv"
     path.write_text(MESSY, encoding="utf-8")
     summary = _ingest(db, path)
@@ -55,7 +55,7 @@ def test_messy_csv_with_bom_and_aliases(tmp_path: Path, db) -> None:  # noqa: AN
     assert raw["First Name"] == "Dup"
 
 
-def test_rerun_replaces_the_partition(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_rerun_replaces_the_partition(tmp_path: Path, db) -> None:
     path = tmp_path / "leads.csv"
     path.write_text(MESSY, encoding="utf-8")
     _ingest(db, path)
@@ -65,7 +65,7 @@ def test_rerun_replaces_the_partition(tmp_path: Path, db) -> None:  # noqa: ANN0
     assert db.execute("SELECT count(*) FROM raw_leads").fetchone()[0] == 6
 
 
-def test_parquet_input(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_parquet_input(tmp_path: Path, db) -> None:
     path = tmp_path / "leads.parquet"
     pq.write_table(pa.table({"record_id": [1, 2], "linkedin": ["x-y", None], "email": [None, "A@B.IO"]}), path)
     summary = _ingest(db, path)
@@ -73,7 +73,7 @@ def test_parquet_input(tmp_path: Path, db) -> None:  # noqa: ANN001
     assert db.execute("SELECT email FROM raw_leads WHERE record_id = '2'").fetchone()[0] == "a@b.io"
 
 
-def test_semicolon_delimited_and_mixed_rows(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_semicolon_delimited_and_mixed_rows(tmp_path: Path, db) -> None:
     path = tmp_path / "semi.csv"
     path.write_text("id;email\n1;a@b.io\n2,b@b.io;x;y\n", encoding="utf-8")
     summary = _ingest(db, path)
@@ -97,7 +97,7 @@ def test_list_id_is_a_sanitized_stem() -> None:
     assert list_id_for(Path("/x/sample_leads.csv")) == "sample_leads"
 
 
-def test_same_bytes_are_not_read_again_and_any_change_is(tmp_path: Path, db) -> None:  # noqa: ANN001
+def test_same_bytes_are_not_read_again_and_any_change_is(tmp_path: Path, db) -> None:
     path = tmp_path / "leads.csv"
     path.write_text(MESSY, encoding="utf-8")
     first = _ingest(db, path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -38,7 +38,7 @@ _cell = st.one_of(_text, st.sampled_from(REALISTIC))
 
 
 @st.composite
-def tables(draw) -> tuple[list[str], list[list[str]]]:  # noqa: ANN001
+def tables(draw) -> tuple[list[str], list[list[str]]]:
     header = draw(st.sampled_from(HEADERS))
     rows = draw(st.lists(st.lists(_cell, min_size=len(header), max_size=len(header)), max_size=8))
     return header, rows
@@ -92,7 +92,7 @@ def _check(path: Path, header: list[str], rows: list[list[str]]) -> None:
     ensure_schema(conn)
 
     @contextmanager
-    def factory():  # noqa: ANN202
+    def factory():
         yield conn
 
     summary = ingest_lead_file(factory, path, "prop")
@@ -111,7 +111,7 @@ _SETTINGS = settings(max_examples=150, deadline=None,
 @example((HEADERS[0], [["5101", "José", "García", "", "Acme, Inc.", "acme.es", "", "España"]]), "cp1252", ",")
 @example((HEADERS[5], [["1", "Ã©", "x", "", "", "", ""]]), "utf-16", ",")
 @example((HEADERS[5], [["ÿþ", "x", "", "", "", "", ""]]), "cp1252", ";")
-def test_a_csv_table_reads_back_as_written_or_is_refused(table, encoding: str, delimiter: str) -> None:  # noqa: ANN001
+def test_a_csv_table_reads_back_as_written_or_is_refused(table, encoding: str, delimiter: str) -> None:
     header, rows = table
     if encoding == "cp1252":
         try:
@@ -119,10 +119,8 @@ def test_a_csv_table_reads_back_as_written_or_is_refused(table, encoding: str, d
         except UnicodeEncodeError:
             assume(False)
         # Bytes that are also valid UTF-8 with non-ASCII text are UTF-8 by definition (e.g. "Ã©" is "é").
-        try:
+        with suppress(UnicodeDecodeError):
             assume(data.isascii() or not data.decode("utf-8"))
-        except UnicodeDecodeError:
-            pass
     else:
         data = _csv_bytes(header, rows, encoding, delimiter)
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +132,7 @@ def test_a_csv_table_reads_back_as_written_or_is_refused(table, encoding: str, d
 @_SETTINGS
 @given(tables())
 @example((HEADERS[0], [["5101", "José", "=1+1", "", "Acme, Inc.", "acme.es", "", "España"], [""] * 8]))
-def test_an_xlsx_table_reads_back_as_written_or_is_refused(table) -> None:  # noqa: ANN001
+def test_an_xlsx_table_reads_back_as_written_or_is_refused(table) -> None:
     header, rows = table
     assume(all(_xlsx_cell_ok(v) for row in rows for v in row))
     with tempfile.TemporaryDirectory() as tmp:

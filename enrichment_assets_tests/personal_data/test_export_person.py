@@ -23,8 +23,11 @@ def test_a_record_id_reused_by_another_list_for_someone_else_brings_nothing_of_t
                                       ("b", "bob@other.io", "fp-bob", "+14155550199")):
         conn.execute("INSERT INTO raw_leads VALUES (?, 'R1', NULL, NULL, 'Acme', NULL, ?, NULL, 'US', ?, ?, 1)",
                      [list_id, email, f"lead-{list_id}", now])
-        conn.execute("INSERT INTO leadmagic_results (list_id, record_id, request_fingerprint, outcome, phones, called_at) "
-                     "VALUES (?, 'R1', ?, 'found', [?], ?)", [list_id, fp, phone, now])
+        conn.execute(
+            "INSERT INTO leadmagic_results (list_id, record_id, request_fingerprint, outcome, phones, called_at) "
+            "VALUES (?, 'R1', ?, 'found', [?], ?)",
+            [list_id, fp, phone, now],
+        )
     # A batch request that asked for Ann and two others at once.
     conn.execute("INSERT INTO credit_ledger (entry_id, called_at, list_id, provider, credits, usd, record_ids, "
                  "request_fingerprints) VALUES ('e1', ?, 'a', 'crustdata', 7, 0, ['R1', 'R7', 'R8'], "
@@ -70,8 +73,10 @@ def test_export_person_holds_each_of_their_numbers_and_nothing_of_anyone_else(tm
     assert any(e["batch_request"] for e in document["leads"][0]["ledger_entries"])
 
     others = query(env, "SELECT record_id, email, linkedin_url FROM raw_leads WHERE record_id <> ?", [record_id])
-    other_numbers = {n for (n,) in query(env, "SELECT e164 FROM contact_phones WHERE record_id <> ? AND e164 IS NOT NULL",
-                                         [record_id])} - theirs
+    other_numbers = {
+        n
+        for (n,) in query(env, "SELECT e164 FROM contact_phones WHERE record_id <> ? AND e164 IS NOT NULL", [record_id])
+    } - theirs
     leaked = [v for row in others for v in row if v and f'"{v}"' in text]
     leaked += [n for n in other_numbers if n in text]
     assert not leaked, leaked[:5]

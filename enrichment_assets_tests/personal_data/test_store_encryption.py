@@ -98,7 +98,7 @@ def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(tmp_path: 
 
 
 @pytest.mark.parametrize("cipher", [PLAIN, cipher_for(OTHER_KEY)], ids=["no key", "wrong key"])
-def test_wrong_or_missing_key_is_refused_before_anything_is_written(tmp_path: Path, cipher) -> None:  # noqa: ANN001
+def test_wrong_or_missing_key_is_refused_before_anything_is_written(tmp_path: Path, cipher) -> None:
     path = tmp_path / "store.sqlite"
     with ResponseStore(path, cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("fp-1")])

@@ -39,7 +39,7 @@ def fixed_of(region: str) -> str:
     return e164(region, PhoneNumberType.FIXED_LINE)
 
 
-def status_of(best):  # noqa: ANN001, ANN202
+def status_of(best):
     """The contact status of a lead with this best phone (no pending answer, not suppressed)."""
     from enrichment_assets.contacts.rows import contact_status
 

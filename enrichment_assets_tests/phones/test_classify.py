@@ -439,7 +439,8 @@ def test_docstring_states_every_constant_with_its_value() -> None:
     for number_type, adjustment in score_mod.TYPE_ADJUSTMENT.items():
         label = {"fixed_line": "fixed line", "fixed_line_or_mobile": "fixed-line-or-mobile",
                  "personal_number": "personal number", "voip": "VoIP", "toll_free": "toll-free",
-                 "shared_cost": "shared-cost", "uan": "UAN", "premium_rate": "premium-rate"}.get(number_type, number_type)  # fmt: skip
+                 "shared_cost": "shared-cost", "uan": "UAN", "premium_rate": "premium-rate",
+                 }.get(number_type, number_type)
         assert re.search(rf"{re.escape(label)}[^,]*? {adjustment:g}\b", " ".join(doc.split())), number_type
 
 
@@ -451,7 +452,7 @@ def test_shared_penalty_puts_switchboards_below_every_unshared_valid_number() ->
         BASE_VALID + 4 * AGREEMENT_BONUS + LIB_MOBILE_WEIGHT + VENDOR_MOBILE_WEIGHT + SHARED_PENALTY
     )
     assert best_shared < worst_unshared
-    assert INVALID_SCORE < worst_unshared + SHARED_PENALTY  # invalid sorts below everything
+    assert worst_unshared + SHARED_PENALTY > INVALID_SCORE  # invalid sorts below everything
 
 
 def test_a_number_only_enrich_layer_returned_loses_a_tie() -> None:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat
 
+from enrichment_assets.masking import mask_phone
 from enrichment_assets.phones import (
     NUMBER_TYPES,
     LeadPhones,
@@ -20,7 +21,6 @@ from enrichment_assets.phones import (
     rank_phones,
     region_from_domain,
 )
-from enrichment_assets.masking import mask_phone
 from enrichment_assets.vendors.registry import PROVIDER_NAMES
 
 from .helpers import REGIONS, dashed, fixed_of, mobile_of, national, status_of
@@ -112,7 +112,9 @@ def test_mask_and_domain_never_raise(value: str | None, domain: str | None) -> N
 
 @SETTINGS
 @given(obs=observations, hints=lead_hints, data=st.data())
-def test_classification_is_order_independent(obs: list[PhoneObservation], hints: list[str | None], data: st.DataObject) -> None:
+def test_classification_is_order_independent(
+    obs: list[PhoneObservation], hints: list[str | None], data: st.DataObject
+) -> None:
     e164s = sorted({p.e164 for o in obs if (p := parse_phone(o.raw, hints)).e164})
     shared = set(data.draw(st.lists(st.sampled_from(e164s), max_size=2))) if e164s else set()
     suppressed = set(data.draw(st.lists(st.sampled_from(e164s), max_size=2))) if e164s else set()
@@ -165,7 +167,9 @@ def test_choose_best_never_returns_invalid_suppressed_or_shared(
     ),
     data=st.data(),
 )
-def test_classify_many_is_order_independent(leads: list[tuple[str, str | None, list[PhoneObservation]]], data: st.DataObject) -> None:
+def test_classify_many_is_order_independent(
+    leads: list[tuple[str, str | None, list[PhoneObservation]]], data: st.DataObject
+) -> None:
     # one company per record id, as in a real list
     company = {rid: key for rid, key, _ in leads}
     items = [LeadPhones(rid, obs, ["US"], company[rid]) for rid, _, obs in leads]

@@ -55,49 +55,86 @@ def one(observations: list[Obs], region: str = "GB") -> tuple[str, float, bool]:
     return phone.number_type, phone.score, phone.is_personal_mobile
 
 
-@pytest.mark.parametrize(("observations", "region", "expected"), [
-    # Rule 2: libphonenumber's MOBILE is +3; a vendor's mobile claim +2; both add up.
-    pytest.param([Obs("lantern", GB_MOBILE)], "GB", ("mobile", 4.0, True), id="lib-mobile: 1+3"),
-    pytest.param([Obs("leadmagic", GB_MOBILE)], "GB", ("mobile", 6.0, True), id="lib-mobile+leadmagic-claim: 1+3+2"),
-    pytest.param([Obs("pronto", GB_MOBILE, "mobile")], "GB", ("mobile", 6.0, True), id="lib-mobile+pronto-claim"),
-    # NANP: never a mobile on libphonenumber's word; a vendor's claim makes it one (+2).
-    pytest.param([Obs("lantern", US_NUMBER)], "US", ("fixed_line_or_mobile", 1.0, False), id="nanp-no-claim: 1"),
-    pytest.param([Obs("pronto", US_NUMBER, "mobile")], "US", ("mobile", 3.0, True), id="nanp+pronto-claim: 1+2"),
-    pytest.param([Obs("leadmagic", US_NUMBER)], "US", ("mobile", 3.0, True), id="nanp+leadmagic: 1+2"),
-    pytest.param([Obs("pronto", US_NUMBER, "landline")], "US", ("fixed_line_or_mobile", 1.0, False),
-                 id="nanp+pronto-landline: 1"),
-    # Claims are a vote: one mobile against one landline does not count; two against one does.
-    pytest.param([Obs("leadmagic", US_NUMBER), Obs("pronto", US_NUMBER, "landline")], "US",
-                 ("fixed_line_or_mobile", 2.0, False), id="nanp-1-vs-1: 1+1"),
-    pytest.param([Obs("leadmagic", US_NUMBER), Obs("pronto", US_NUMBER, "mobile"), Obs("lantern", US_NUMBER, "landline")],
-                 "US", ("mobile", 5.0, True), id="nanp-2-vs-1: 1+2+2"),
-    # A vendor calling a libphonenumber FIXED_LINE a mobile is wrong and ignored.
-    pytest.param([Obs("leadmagic", GB_FIXED)], "GB", ("fixed_line", 1.0, False), id="fixed+leadmagic: claim ignored"),
-    # Rule 4: +1 for each provider beyond the first.
-    pytest.param([Obs("lantern", GB_FIXED), Obs("crustdata", GB_FIXED)], "GB", ("fixed_line", 2.0, False),
-                 id="two-providers: 1+1"),
-    pytest.param([Obs("lantern", GB_MOBILE), Obs("crustdata", GB_MOBILE), Obs("leadmagic", GB_MOBILE)], "GB",
-                 ("mobile", 8.0, True), id="three-providers-mobile: 1+2+3+2"),
-    # Type adjustments.
-    pytest.param([Obs("lantern", GB_FIXED)], "GB", ("fixed_line", 1.0, False), id="fixed: 0"),
-    pytest.param([Obs("lantern", GB_PERSONAL)], "GB", ("personal_number", 1.0, False), id="personal-number: 0"),
-    pytest.param([Obs("lantern", GB_VOIP)], "GB", ("voip", 0.0, False), id="voip: -1"),
-    pytest.param([Obs("lantern", GB_TOLL_FREE)], "GB", ("toll_free", -1.0, False), id="toll-free: -2"),
-    pytest.param([Obs("lantern", DE_SHARED_COST)], "DE", ("shared_cost", -1.0, False), id="shared-cost: -2"),
-    pytest.param([Obs("lantern", GB_UAN)], "GB", ("uan", -1.0, False), id="uan: -2"),
-    pytest.param([Obs("lantern", GB_PAGER)], "GB", ("pager", -1.0, False), id="pager: -2"),
-    pytest.param([Obs("lantern", GB_PREMIUM)], "GB", ("premium_rate", -2.0, False), id="premium-rate: -3"),
-    pytest.param([Obs("lantern", DE_VOICEMAIL)], "DE", ("voicemail", -2.0, False), id="voicemail: -3"),
-    # Rule 3: an extension is an office line, -2, never a personal mobile.
-    pytest.param([Obs("lantern", "+44 121 234 5678 ext. 12")], "GB", ("fixed_line", -1.0, False), id="extension: -2"),
-    # Enrich Layer alone and not known to be a mobile: -0.5; a mobile from it alone: no penalty.
-    pytest.param([Obs("enrichlayer", GB_FIXED)], "GB", ("fixed_line", 0.5, False), id="enrichlayer-only: -0.5"),
-    pytest.param([Obs("enrichlayer", US_NUMBER)], "US", ("fixed_line_or_mobile", 0.5, False),
-                 id="enrichlayer-only-nanp: -0.5"),
-    pytest.param([Obs("enrichlayer", GB_MOBILE)], "GB", ("mobile", 4.0, True), id="enrichlayer-only-mobile: 1+3"),
-    pytest.param([Obs("enrichlayer", GB_FIXED), Obs("lantern", GB_FIXED)], "GB", ("fixed_line", 2.0, False),
-                 id="enrichlayer+another: no penalty"),
-])
+@pytest.mark.parametrize(
+    ("observations", "region", "expected"),
+    [
+        # Rule 2: libphonenumber's MOBILE is +3; a vendor's mobile claim +2; both add up.
+        pytest.param([Obs("lantern", GB_MOBILE)], "GB", ("mobile", 4.0, True), id="lib-mobile: 1+3"),
+        pytest.param(
+            [Obs("leadmagic", GB_MOBILE)], "GB", ("mobile", 6.0, True), id="lib-mobile+leadmagic-claim: 1+3+2"
+        ),
+        pytest.param([Obs("pronto", GB_MOBILE, "mobile")], "GB", ("mobile", 6.0, True), id="lib-mobile+pronto-claim"),
+        # NANP: never a mobile on libphonenumber's word; a vendor's claim makes it one (+2).
+        pytest.param([Obs("lantern", US_NUMBER)], "US", ("fixed_line_or_mobile", 1.0, False), id="nanp-no-claim: 1"),
+        pytest.param([Obs("pronto", US_NUMBER, "mobile")], "US", ("mobile", 3.0, True), id="nanp+pronto-claim: 1+2"),
+        pytest.param([Obs("leadmagic", US_NUMBER)], "US", ("mobile", 3.0, True), id="nanp+leadmagic: 1+2"),
+        pytest.param(
+            [Obs("pronto", US_NUMBER, "landline")],
+            "US",
+            ("fixed_line_or_mobile", 1.0, False),
+            id="nanp+pronto-landline: 1",
+        ),
+        # Claims are a vote: one mobile against one landline does not count; two against one does.
+        pytest.param(
+            [Obs("leadmagic", US_NUMBER), Obs("pronto", US_NUMBER, "landline")],
+            "US",
+            ("fixed_line_or_mobile", 2.0, False),
+            id="nanp-1-vs-1: 1+1",
+        ),
+        pytest.param(
+            [Obs("leadmagic", US_NUMBER), Obs("pronto", US_NUMBER, "mobile"), Obs("lantern", US_NUMBER, "landline")],
+            "US",
+            ("mobile", 5.0, True),
+            id="nanp-2-vs-1: 1+2+2",
+        ),
+        # A vendor calling a libphonenumber FIXED_LINE a mobile is wrong and ignored.
+        pytest.param(
+            [Obs("leadmagic", GB_FIXED)], "GB", ("fixed_line", 1.0, False), id="fixed+leadmagic: claim ignored"
+        ),
+        # Rule 4: +1 for each provider beyond the first.
+        pytest.param(
+            [Obs("lantern", GB_FIXED), Obs("crustdata", GB_FIXED)],
+            "GB",
+            ("fixed_line", 2.0, False),
+            id="two-providers: 1+1",
+        ),
+        pytest.param(
+            [Obs("lantern", GB_MOBILE), Obs("crustdata", GB_MOBILE), Obs("leadmagic", GB_MOBILE)],
+            "GB",
+            ("mobile", 8.0, True),
+            id="three-providers-mobile: 1+2+3+2",
+        ),
+        # Type adjustments.
+        pytest.param([Obs("lantern", GB_FIXED)], "GB", ("fixed_line", 1.0, False), id="fixed: 0"),
+        pytest.param([Obs("lantern", GB_PERSONAL)], "GB", ("personal_number", 1.0, False), id="personal-number: 0"),
+        pytest.param([Obs("lantern", GB_VOIP)], "GB", ("voip", 0.0, False), id="voip: -1"),
+        pytest.param([Obs("lantern", GB_TOLL_FREE)], "GB", ("toll_free", -1.0, False), id="toll-free: -2"),
+        pytest.param([Obs("lantern", DE_SHARED_COST)], "DE", ("shared_cost", -1.0, False), id="shared-cost: -2"),
+        pytest.param([Obs("lantern", GB_UAN)], "GB", ("uan", -1.0, False), id="uan: -2"),
+        pytest.param([Obs("lantern", GB_PAGER)], "GB", ("pager", -1.0, False), id="pager: -2"),
+        pytest.param([Obs("lantern", GB_PREMIUM)], "GB", ("premium_rate", -2.0, False), id="premium-rate: -3"),
+        pytest.param([Obs("lantern", DE_VOICEMAIL)], "DE", ("voicemail", -2.0, False), id="voicemail: -3"),
+        # Rule 3: an extension is an office line, -2, never a personal mobile.
+        pytest.param(
+            [Obs("lantern", "+44 121 234 5678 ext. 12")], "GB", ("fixed_line", -1.0, False), id="extension: -2"
+        ),
+        # Enrich Layer alone and not known to be a mobile: -0.5; a mobile from it alone: no penalty.
+        pytest.param([Obs("enrichlayer", GB_FIXED)], "GB", ("fixed_line", 0.5, False), id="enrichlayer-only: -0.5"),
+        pytest.param(
+            [Obs("enrichlayer", US_NUMBER)],
+            "US",
+            ("fixed_line_or_mobile", 0.5, False),
+            id="enrichlayer-only-nanp: -0.5",
+        ),
+        pytest.param([Obs("enrichlayer", GB_MOBILE)], "GB", ("mobile", 4.0, True), id="enrichlayer-only-mobile: 1+3"),
+        pytest.param(
+            [Obs("enrichlayer", GB_FIXED), Obs("lantern", GB_FIXED)],
+            "GB",
+            ("fixed_line", 2.0, False),
+            id="enrichlayer+another: no penalty",
+        ),
+    ],
+)
 def test_one_number_scores(observations: list[Obs], region: str, expected: tuple[str, float, bool]) -> None:
     assert one(observations, region) == expected
 
@@ -118,7 +155,11 @@ def test_shared_number_takes_minus_20_and_is_no_personal_mobile() -> None:
     ])
     a = {p.e164: p for p in result["a"]}
     # 1 + 3 (libphonenumber mobile) - 20: the vendor's claim (+2) does not count on a shared number.
-    assert (a[GB_MOBILE].score, a[GB_MOBILE].is_personal_mobile, a[GB_MOBILE].shared_with_others) == (-16.0, False, True)
+    assert (a[GB_MOBILE].score, a[GB_MOBILE].is_personal_mobile, a[GB_MOBILE].shared_with_others) == (
+        -16.0,
+        False,
+        True,
+    )
     assert (a[GB_FIXED].score, a[GB_FIXED].shared_with_others) == (1.0, False)
     assert result["a"][0].e164 == GB_FIXED  # the unshared line wins over the shared "mobile"
     b = {p.e164: p for p in result["b"]}

@@ -24,13 +24,13 @@ CHECK = AssetCheckKey(AssetKey("credit_ledger"), "ledger_matches_vendor_balance"
 VERIFIABLE = ("leadmagic", "enrichlayer", "crustdata")
 
 
-def _evaluation(env: dict[str, str]):  # noqa: ANN202
+def _evaluation(env: dict[str, str]):
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         (record,) = instance.event_log_storage.get_asset_check_execution_history(CHECK, limit=1)
         return record.run_id, record.event.dagster_event.event_specific_data
 
 
-def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict, **providers: dict):  # noqa: ANN001, ANN202
+def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict, **providers: dict):
     sandbox = make_sandbox(fast_sandbox_config(p50=0.005, **sandbox_vendors))
     # stop_when never: every vendor is reached by enough leads to be priced.
     config = write_config(tmp_path / "enrichment.yaml", waterfall={"stop_when": "never"}, **providers)
@@ -46,7 +46,7 @@ def _run(cli_env, tmp_path: Path, make_sandbox, sandbox_vendors: dict, **provide
 
 
 def test_a_correctly_priced_run_matches_every_vendor_with_a_balance_source(cli_env, tmp_path: Path,
-                                                                          make_sandbox) -> None:  # noqa: ANN001
+                                                                          make_sandbox) -> None:
     sandbox, env, stdout = _run(cli_env, tmp_path, make_sandbox, {})
     db = env["ENRICHMENT_DB"]
     run_id, evaluation = _evaluation(env)
@@ -72,7 +72,7 @@ def test_a_correctly_priced_run_matches_every_vendor_with_a_balance_source(cli_e
 
 
 def test_a_misconfigured_price_warns_naming_the_vendor_and_the_ratio(cli_env, tmp_path: Path,
-                                                                    make_sandbox) -> None:  # noqa: ANN001
+                                                                    make_sandbox) -> None:
     # The sandbox charges 2 per number (Enrich Layer) and 2 per phone (Lantern); the config says 1 for both.
     sandbox, env, stdout = _run(cli_env, tmp_path, make_sandbox,
                                 {"enrichlayer": {"price_per_number": 2}, "lantern": {"price_per_found": 2}})
@@ -91,7 +91,7 @@ def test_a_misconfigured_price_warns_naming_the_vendor_and_the_ratio(cli_env, tm
 
 
 def test_lantern_misconfigured_with_a_balance_source_warns_naming_it_and_the_ratio(cli_env, tmp_path: Path,
-                                                                                    make_sandbox) -> None:  # noqa: ANN001
+                                                                                    make_sandbox) -> None:
     # Lantern's documents give no balance endpoint; an account that has one sets balance_path (the sandbox serves a
     # stand-in). The sandbox charges 2 per phone, the config says 1.
     sandbox, env, stdout = _run(cli_env, tmp_path, make_sandbox, {"lantern": {"price_per_found": 2}},
@@ -105,4 +105,6 @@ def test_lantern_misconfigured_with_a_balance_source_warns_naming_it_and_the_rat
     assert "Warning: lantern: ratio 2.0" in stdout
     for provider in VERIFIABLE:  # correctly priced: they still match
         assert evaluation.metadata[f"{provider}_status"].value == "ok"
-    assert sandbox.credits_by_provider()["lantern"] == 2 * ledger_by_provider(env["ENRICHMENT_DB"])["lantern"]["credits"]
+    assert (
+        sandbox.credits_by_provider()["lantern"] == 2 * ledger_by_provider(env["ENRICHMENT_DB"])["lantern"]["credits"]
+    )

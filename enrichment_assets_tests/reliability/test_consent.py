@@ -94,7 +94,7 @@ class _ListSink:
     def __init__(self) -> None:
         self.rows = []
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.rows.append(row)
 
 

@@ -100,7 +100,7 @@ def test_forget_removes_the_person_everywhere_but_keeps_the_money(live_run: Live
     assert hostile.returncode == 0 and "nothing to forget" in hostile.stdout, hostile.stdout + hostile.stderr
     assert {t: query(db, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES} == rows_before
 
-    (id_a, _), (id_b, person_b), (id_c, person_c) = targets
+    (id_a, _), (_id_b, person_b), (_id_c, person_c) = targets
     slug_c = person_c.linkedin_slug
     for args in (["--record-id", id_a], ["--email", f"  {person_b.work_email.upper()} "],
                  ["--linkedin-url", f"http://LinkedIn.com/in/{slug_c}/?trk=x"]):

@@ -165,9 +165,22 @@ def test_sigkill_of_a_dagster_dev_run_leaves_its_requests_unknown(tmp_path: Path
             _wait("Dagster to mark the run failed", failed, 180, 1.0)
             sandbox.wait_idle(timeout=60)  # the dead run's requests are answered (and charged) all the same
             materialize = subprocess.run(
-                [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "--select", "credit_ledger",
-                 "-m", "enrichment_assets.definitions"], check=False, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                timeout=300)
+                [
+                    str(Path(sys.executable).parent / "dagster"),
+                    "asset",
+                    "materialize",
+                    "--select",
+                    "credit_ledger",
+                    "-m",
+                    "enrichment_assets.definitions",
+                ],
+                check=False,
+                cwd=REPO_ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert materialize.returncode == 0, materialize.stdout[-2000:] + materialize.stderr[-3000:]
     finally:
         _stop(dev)

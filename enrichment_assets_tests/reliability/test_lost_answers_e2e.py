@@ -31,12 +31,12 @@ WITHHOLD_SECONDS = 4.0
 
 def money(db: str) -> dict[str, tuple[float, float]]:
     """Per provider: (certain credits, uncertain credits) in the ledger."""
-    rows = dict((p, (float(c), float(u))) for p, c, u in query(
-        db, "SELECT provider, sum(credits), sum(uncertain_credits) FROM credit_ledger GROUP BY provider"))
+    rows = {p: (float(c), float(u)) for p, c, u in query(
+        db, "SELECT provider, sum(credits), sum(uncertain_credits) FROM credit_ledger GROUP BY provider")}
     return {p: rows.get(p, (0.0, 0.0)) for p in PROVIDERS}
 
 
-def assert_ledger_brackets_the_charges(db: str, sandbox) -> None:  # noqa: ANN001
+def assert_ledger_brackets_the_charges(db: str, sandbox) -> None:
     charged = sandbox.credits_by_provider()
     booked = money(db)
     for provider in PROVIDERS:

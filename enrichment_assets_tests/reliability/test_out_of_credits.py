@@ -21,7 +21,7 @@ LEADS = 40
 BALANCE = 30  # LeadMagic charges 5 per mobile found: 6 mobiles, then 402
 
 
-def _assert_ledger_exact(db: str, sandbox) -> None:  # noqa: ANN001
+def _assert_ledger_exact(db: str, sandbox) -> None:
     stats = sandbox.stats()["vendors"]
     booked = ledger_by_provider(db)
     for provider in PROVIDERS:

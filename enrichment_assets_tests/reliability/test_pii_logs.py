@@ -13,8 +13,7 @@ from pathlib import Path
 
 import phonenumbers
 import pytest
-from dagster import DagsterInstance
-from dagster._serdes import serialize_value
+from dagster import DagsterInstance, serialize_value
 
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets_tests.support.live_run import LiveRun

@@ -23,7 +23,7 @@ FAULTS = {"error_rate": 0.05, "malformed_rate": 0.02, "hang_rate": 0.02, "hang_s
 NO_FAULTS = {"error_rate": 0.0, "malformed_rate": 0.0, "hang_rate": 0.0}
 
 
-def _assert_ledger_matches_sandbox(db: str, sandbox) -> dict:  # noqa: ANN001
+def _assert_ledger_matches_sandbox(db: str, sandbox) -> dict:
     stats = sandbox.stats()["vendors"]
     booked = ledger_by_provider(db)
     for provider in PROVIDERS:

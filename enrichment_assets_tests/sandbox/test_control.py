@@ -112,7 +112,7 @@ def test_latency_is_lognormal_with_given_median_and_p95() -> None:
     constant = VendorState("pronto", config.vendor("pronto").model_copy(update={"latency": LatencyConfig(p50=0.2)}),
                            seed=7)
     assert constant.draw_latency() == 0.2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="fault shares add up to more than 1"):
         FaultConfig(error_rate=0.7, hang_rate=0.5)
 
 
@@ -154,7 +154,7 @@ def test_a_state_survives_a_restart_on_a_new_loop() -> None:
     assert state.stats()["vendors"]["pronto"]["requests"] == 2
 
 
-def test_withheld_answers_are_charged_then_held_past_the_timeout(sandbox, client: httpx.Client) -> None:  # noqa: ANN001
+def test_withheld_answers_are_charged_then_held_past_the_timeout(sandbox, client: httpx.Client) -> None:
     """withhold_rate: the answer is processed and billed, then held; the stats say how many and for how much."""
     configure(client, {"vendors": {"leadmagic": {"faults": {"withhold_rate": 1.0, "withhold_seconds": 5}}}})
     person = next(p for p in sandbox.state.world.people if sandbox.state.world.knowledge("leadmagic", p).mobile)

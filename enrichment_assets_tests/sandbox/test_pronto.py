@@ -15,7 +15,7 @@ PATH = "/v2/contacts/single_enrich"
 CONSENT = "You can't use the personal email enrichment feature without consenting with our terms of use"
 
 
-def body_for(person, types=("phone",), **extra) -> dict:  # noqa: ANN001
+def body_for(person, types=("phone",), **extra) -> dict:
     return {"firstname": person.first_name, "lastname": person.last_name, "company_name": person.company,
             "domain": person.domain, "linkedin_url": person.linkedin_url, "enrichment_type": list(types),
             "custom": {"crm_id": "42"}} | extra

@@ -95,7 +95,7 @@ def test_vendor_coverage_is_deterministic_and_roughly_as_designed(world: World) 
     people = world.people
     n = len(people)
 
-    def share(vendor: str, predicate) -> float:  # noqa: ANN001
+    def share(vendor: str, predicate) -> float:
         return sum(1 for p in people if predicate(world.knowledge(vendor, p))) / n
 
     assert 0.40 < share("leadmagic", lambda k: k.mobile) < 0.50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -53,10 +54,8 @@ def start_enrich(args: list[str], env: dict[str, str], log_path: Path) -> subpro
 
 def sigkill(proc: subprocess.Popen) -> None:
     """SIGKILL the process group of a process started by ``start_enrich`` (only ours)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait(timeout=30)
 
 

@@ -2,9 +2,10 @@
 
 A kill point is a stage of the run (ingestion, the waterfall walk, the merge, the ledger sync, dbt) and a
 moment in it drawn from a seeded ``random.Random``: the same seed gives the same kill points. With
-``--verbose --log-level DEBUG`` the CLI prints Dagster's step events as they happen (``STEP_START`` of each step); the killer waits for the stage's step to
-start (for the walk: for a number of vendor requests), waits its random moment more, and kills the process
-group. The step that was running at the kill is read back from the same output.
+``--verbose --log-level DEBUG`` the CLI prints Dagster's step events as they happen (``STEP_START`` of each
+step); the killer waits for the stage's step to start (for the walk: for a number of vendor requests), waits
+its random moment more, and kills the process group. The step that was running at the kill is read back from
+the same output.
 
 Used by ``reliability/test_crash_safety.py`` (a few kills per CI run) and ``benchmarks/crash_soak.py`` (many).
 """
@@ -59,7 +60,7 @@ def kill_points(seed: int, kills: int) -> list[KillPoint]:
     """``kills`` kill points from ``seed``: the first in the waterfall walk (where money moves), the others in
     distinct stages drawn from all five."""
     rng = random.Random(seed)
-    stages = ["walk"] + rng.sample([s for s in STAGES if s != "walk"], k=min(kills - 1, len(STAGES) - 1))
+    stages = ["walk", *rng.sample([s for s in STAGES if s != "walk"], k=min(kills - 1, len(STAGES) - 1))]
     while len(stages) < kills:
         stages.append(rng.choice(STAGES))
     return [KillPoint(stage, round(rng.uniform(0.0, STAGE_DELAY[stage]), 3),

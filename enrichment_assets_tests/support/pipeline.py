@@ -30,11 +30,11 @@ from enrichment_assets.dagster_defs.contact_assets import (
     provider_performance,
     published_marts,
 )
+from enrichment_assets.dagster_defs.cost_model_assets import provider_segment_rates
+from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
 from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
-from enrichment_assets.dagster_defs.cost_model_assets import provider_segment_rates
-from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource
 from enrichment_assets.dagster_defs.waterfall_assets import waterfall
 from enrichment_assets.leads.ingest import list_id_for

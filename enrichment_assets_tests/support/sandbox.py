@@ -59,12 +59,12 @@ class SandboxRequest:
 class _Recorder:
     """ASGI middleware: buffers the body, records the request, its status and (via ``charge``) its credits."""
 
-    def __init__(self, app, log: list[SandboxRequest], lock: threading.Lock) -> None:  # noqa: ANN001
+    def __init__(self, app, log: list[SandboxRequest], lock: threading.Lock) -> None:
         self.app = app
         self.log = log
         self.lock = lock
 
-    async def __call__(self, scope, receive, send):  # noqa: ANN001, ANN204
+    async def __call__(self, scope, receive, send):
         provider = PATH_TO_VENDOR.get(scope.get("path", "")) if scope["type"] == "http" else None
         if provider is None:
             return await self.app(scope, receive, send)
@@ -79,7 +79,7 @@ class _Recorder:
         raw = b"".join(chunks)
         replayed = False
 
-        async def replay():  # noqa: ANN202
+        async def replay():
             nonlocal replayed
             if not replayed:
                 replayed = True
@@ -97,7 +97,7 @@ class _Recorder:
             self.log.append(entry)
         _current.set(entry)  # type: ignore[arg-type]
 
-        async def recording_send(message):  # noqa: ANN001, ANN202
+        async def recording_send(message):
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 entry.finished = time.monotonic()

@@ -139,7 +139,7 @@ def make_client(
     )
 
 
-async def lookup(client, lead: Lead = LEAD):  # noqa: ANN001, ANN201
+async def lookup(client, lead: Lead = LEAD):
     """One lookup whatever the vendor (Crustdata through a batch of one)."""
     if client.name == "crustdata":
         return (await client.lookup_batch([lead]))[0]

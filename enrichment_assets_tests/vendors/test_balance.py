@@ -17,11 +17,11 @@ from enrichment_assets_tests.vendors.helpers import KEY
 CONFIG = parse_config({})
 
 
-def _client(provider: str):  # noqa: ANN202
+def _client(provider: str):
     return CLIENTS[provider](CONFIG.provider(provider), KEY)
 
 
-def _read(provider: str, handler, path: str | None = "default"):  # noqa: ANN001, ANN202
+def _read(provider: str, handler, path: str | None = "default"):
     seen: list[httpx.Request] = []
 
     def record(request: httpx.Request) -> httpx.Response:
@@ -46,7 +46,7 @@ def _read(provider: str, handler, path: str | None = "default"):  # noqa: ANN001
     # A body without a known field, but the X-Credits-Remaining header LeadMagic documents on every answer.
     ("leadmagic", "GET /v1/credits", ("x-api-key", KEY), {"ok": True}, {"X-Credits-Remaining": "15432.50"}, 15432.5),
 ])
-def test_documented_balance_endpoints(provider, method_path, auth, answer, headers, credits) -> None:  # noqa: ANN001
+def test_documented_balance_endpoints(provider, method_path, auth, answer, headers, credits) -> None:
     reading, seen = _read(provider, lambda r: httpx.Response(200, json=answer, headers=headers))
     (request,) = seen
     assert f"{request.method} {request.url.path}" == method_path
@@ -66,7 +66,7 @@ def test_vendors_without_a_balance_source_are_not_asked() -> None:
     {"balance": {"amount": "n/a"}}, {"credits": "plenty"}, {"credits": True}, [1, 2], '{"credits": NaN}',
     "not json",
 ])
-def test_unknown_shapes_give_no_figure_and_say_why(answer) -> None:  # noqa: ANN001
+def test_unknown_shapes_give_no_figure_and_say_why(answer) -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text=answer) if isinstance(answer, str) else httpx.Response(200, json=answer)
 
@@ -92,7 +92,7 @@ def test_nested_balance_and_header_fallback() -> None:
     assert credits_in({"credits": None}) == (None, None)
 
 
-def _balance(before, after, booked, unknown=0.0, vendor_reported=False, overlapping=()):  # noqa: ANN001, ANN202
+def _balance(before, after, booked, unknown=0.0, vendor_reported=False, overlapping=()):
     return RunBalance("enrichlayer", before, after, None, None, None, "GET /api/v2/credit-balance", booked, unknown,
                       3, vendor_reported, overlapping)
 

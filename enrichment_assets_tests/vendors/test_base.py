@@ -35,7 +35,7 @@ def test_request_fingerprint_is_canonical() -> None:
 
 
 @pytest.mark.parametrize(
-    "email, domain, kind",
+    ("email", "domain", "kind"),
     [
         ("jane@acme.io", "acme.io", "work"),
         ("jane@eu.acme.io", "acme.io", "work"),
@@ -75,7 +75,7 @@ def test_vendor_message_shapes() -> None:
 
 
 @pytest.mark.parametrize(
-    "message, credit",
+    ("message", "credit"),
     [
         ("Insufficient credits", True),
         ("insufficient credits to perform this request", True),
@@ -104,7 +104,7 @@ async def test_http_factory_builds_pooled_clients(kind: str) -> None:
 
 def test_http_factory_rejects_unknown_transport_and_has_default() -> None:
     assert DEFAULT_TRANSPORT in ("aiohttp", "httpx")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown HTTP transport 'curl'"):
         build_transport("curl", 4)
     assert isinstance(build_transport("httpx", 4), httpx.AsyncHTTPTransport)
 

@@ -27,7 +27,9 @@ ASKED_AGAIN_AFTER_UNKNOWN = {"lantern"}
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_found_and_not_found(provider: str) -> None:
-    vendor = MockVendor(httpx.Response(200, json=FOUND_BODY[provider]), httpx.Response(200, json=NOT_FOUND_BODY[provider]))
+    vendor = MockVendor(
+        httpx.Response(200, json=FOUND_BODY[provider]), httpx.Response(200, json=NOT_FOUND_BODY[provider])
+    )
     async with make_client(provider, vendor) as client:
         found = await lookup(client)
         missing = await lookup(client)
@@ -76,7 +78,9 @@ async def test_429_waits_for_retry_after_header(provider: str) -> None:
 async def test_429_pause_holds_back_other_requests(provider: str) -> None:
     """A Retry-After applies to the whole client: a request starting during the pause waits too."""
     sleep = SleepRecorder()
-    vendor = MockVendor(httpx.Response(429, headers={"Retry-After": "5"}), httpx.Response(200, json=FOUND_BODY[provider]))
+    vendor = MockVendor(
+        httpx.Response(429, headers={"Retry-After": "5"}), httpx.Response(200, json=FOUND_BODY[provider])
+    )
     async with make_client(provider, vendor, sleep=sleep, max_rate_limit_retries=0) as client:
         first = await lookup(client)
         second = await lookup(client)
@@ -330,7 +334,7 @@ def test_constructor_requires_a_key() -> None:
     from enrichment_assets.vendors import CLIENTS
 
     for cls in CLIENTS.values():
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="an API key is required"):
             cls(config(), "", "https://x.test")
         assert issubclass(cls, VendorClient)
         assert cls.default_base_url.startswith("https://")

@@ -44,7 +44,10 @@ async def test_leadmagic_personal_email_and_identity() -> None:
     async with make_client("leadmagic", vendor) as client:
         gmail = lead(email="jane.doe@gmail.com")
         result = await client.lookup(gmail)
-        assert client.request_identity(gmail) == {"profile_url": LEAD.linkedin_url, "personal_email": "jane.doe@gmail.com"}
+        assert client.request_identity(gmail) == {
+            "profile_url": LEAD.linkedin_url,
+            "personal_email": "jane.doe@gmail.com",
+        }
         only_email = lead(linkedin_url=None)
         assert client.ineligible_reason(only_email) is None
         assert client.request_identity(only_email) == {"work_email": LEAD.email}
@@ -56,13 +59,28 @@ async def test_leadmagic_personal_email_and_identity() -> None:
 
 
 async def test_leadmagic_error_bodies() -> None:
-    rfc = {"success": False, "errors": [{"type": "about:blank", "title": "Invalid profile URL", "status": 400,
-                                         "code": "INVALID_PROFILE_URL", "docs": "https://x"}], "meta": {"request_id": "q"}}
+    rfc = {
+        "success": False,
+        "errors": [
+            {
+                "type": "about:blank",
+                "title": "Invalid profile URL",
+                "status": 400,
+                "code": "INVALID_PROFILE_URL",
+                "docs": "https://x",
+            }
+        ],
+        "meta": {"request_id": "q"},
+    }
     vendor = MockVendor(httpx.Response(400, json=rfc), httpx.Response(400, json={"message": "Missing identifier"}),
                         httpx.Response(402, json={"message": "Insufficient credits"}))
     async with make_client("leadmagic", vendor) as client:
         first, second, third = [await client.lookup(LEAD) for _ in range(3)]
-    assert first.status is CallStatus.ERROR and "Invalid profile URL" in first.error and "INVALID_PROFILE_URL" in first.error
+    assert (
+        first.status is CallStatus.ERROR
+        and "Invalid profile URL" in first.error
+        and "INVALID_PROFILE_URL" in first.error
+    )
     assert second.status is CallStatus.ERROR and "Missing identifier" in second.error
     assert third.status is CallStatus.OUT_OF_CREDITS and "Insufficient credits" in third.error
 
@@ -140,8 +158,12 @@ async def test_pronto_accepts_both_phone_shapes() -> None:
 
 
 async def test_pronto_422_consent_is_an_error_credit_shortage_stops() -> None:
-    consent = {"message": "You can't use the personal email enrichment feature without consenting with our terms of use"}
-    vendor = MockVendor(httpx.Response(422, json=consent), httpx.Response(422, json={"message": "Insufficient credits"}))
+    consent = {
+        "message": "You can't use the personal email enrichment feature without consenting with our terms of use"
+    }
+    vendor = MockVendor(
+        httpx.Response(422, json=consent), httpx.Response(422, json={"message": "Insufficient credits"})
+    )
     async with make_client("pronto", vendor) as client:
         first = await client.lookup(LEAD)
         second = await client.lookup(LEAD)
@@ -154,7 +176,7 @@ async def test_pronto_422_consent_is_an_error_credit_shortage_stops() -> None:
 # ----------------------------------------------------------------------------- Enrich Layer
 
 
-@pytest.mark.parametrize("page_size, sent", [(None, "3"), (1, "1"), (3, "3"), (10, "10"), (0, "0")])
+@pytest.mark.parametrize(("page_size", "sent"), [(None, "3"), (1, "1"), (3, "3"), (10, "10"), (0, "0")])
 async def test_enrichlayer_request_shape_and_page_size(page_size: int | None, sent: str) -> None:
     vendor = MockVendor(httpx.Response(200, json=FOUND_BODY["enrichlayer"]))
     async with make_client("enrichlayer", vendor, cfg=config(page_size=page_size)) as client:
@@ -324,7 +346,9 @@ async def test_crustdata_request_shape_and_split() -> None:
     assert len({r.attempts[0].attempt_id for r in results}) == 1
 
 
-@pytest.mark.parametrize("count, batch_size, expected_sizes", [(25, 25, [25]), (30, 25, [25, 5]), (7, 3, [3, 3, 1])])
+@pytest.mark.parametrize(
+    ("count", "batch_size", "expected_sizes"), [(25, 25, [25]), (30, 25, [25, 5]), (7, 3, [3, 3, 1])]
+)
 async def test_crustdata_batches(count: int, batch_size: int, expected_sizes: list[int]) -> None:
     vendor = MockVendor(crustdata_answer)
     leads = [url_lead(i, "found" if i % 2 else "missing") for i in range(count)]
@@ -428,7 +452,7 @@ async def test_crustdata_missing_element_is_an_error_for_that_identifier() -> No
 
 
 @pytest.mark.parametrize(
-    "body, status",
+    ("body", "status"),
     [
         ({"error": "Insufficient credits. Please top up your account."}, CallStatus.OUT_OF_CREDITS),
         ({"message": "You have insufficient credits to perform this request"}, CallStatus.OUT_OF_CREDITS),

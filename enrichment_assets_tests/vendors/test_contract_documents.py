@@ -60,11 +60,11 @@ class _Rows:
     def __init__(self) -> None:
         self.rows: list = []
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.rows.append(row)
 
 
-def _walk(tmp_path: Path, provider: str, responses: list[dict[str, Any]], **config: Any):  # noqa: ANN202
+def _walk(tmp_path: Path, provider: str, responses: list[dict[str, Any]], **config: Any):
     """One documented lead through the real client and engine: (vendor, result rows, ledger rows, store, waits)."""
     doc = DOCS[provider]
     fast = {"max_retries": 1, "rate_limit_per_second": 1000, "burst": 1000}
@@ -75,7 +75,7 @@ def _walk(tmp_path: Path, provider: str, responses: list[dict[str, Any]], **conf
     vendor = _Vendor(responses)
     sleep = SleepRecorder()
 
-    def factory(name: str, journal):  # noqa: ANN001, ANN202
+    def factory(name: str, journal):
         return provider_spec(name).client(parsed.provider(name), KEY, "https://vendor.test", journal,
                                           transport=httpx.MockTransport(vendor), backoff_base=0.001,
                                           backoff_max=0.002, sleep=sleep)

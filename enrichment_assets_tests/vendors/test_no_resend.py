@@ -21,14 +21,14 @@ from enrichment_assets_tests.wire_vendor import Drop, Reset, Respond, WireVendor
 pytestmark = pytest.mark.anyio
 
 
-def client(provider: str, base_url: str, journal: ListJournal, transport: str, **overrides):  # noqa: ANN003, ANN201
+def client(provider: str, base_url: str, journal: ListJournal, transport: str, **overrides):
     return provider_spec(provider).client(config(**overrides), "test-key-0000", base_url, journal,
                                           transport=transport, backoff_base=0.001, backoff_max=0.002)
 
 
 @pytest.mark.parametrize("transport", TRANSPORT_KINDS)
 @pytest.mark.parametrize("lost", [Drop(), Reset()], ids=["dropped", "reset"])
-async def test_a_get_lost_after_sending_is_not_sent_again_by_the_transport(transport: str, lost) -> None:  # noqa: ANN001
+async def test_a_get_lost_after_sending_is_not_sent_again_by_the_transport(transport: str, lost) -> None:
     journal = ListJournal()
     with WireVendor([lost, Respond(200, FOUND_BODY["enrichlayer"])]) as vendor:
         async with client("enrichlayer", vendor.base_url, journal, transport) as enrichlayer:

@@ -16,7 +16,7 @@ def test_names_are_unique_and_every_view_follows_the_registry() -> None:
     assert len(set(PROVIDER_NAMES)) == len(PROVIDER_NAMES) == len(PROVIDER_SPECS)
     assert PROVIDERS == PROVIDER_NAMES
     assert list(CLIENTS) == list(PROVIDER_NAMES)
-    assert PROVIDER_RESULT_TABLES == {name: f"{name}_results" for name in PROVIDER_NAMES}
+    assert {name: f"{name}_results" for name in PROVIDER_NAMES} == PROVIDER_RESULT_TABLES
     assert parse_config({}).waterfall.order == list(PROVIDER_NAMES)
     for spec in PROVIDER_SPECS:
         assert spec.client.name == spec.name and provider_spec(spec.name) is spec

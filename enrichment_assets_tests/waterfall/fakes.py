@@ -32,7 +32,7 @@ FIXED_DE = phonenumbers.format_number(
 class FakeClient:
     endpoint = "/fake"
 
-    def __init__(self, name: str, journal, answers: dict[str, list[tuple[str, str | None]]],  # noqa: ANN001
+    def __init__(self, name: str, journal, answers: dict[str, list[tuple[str, str | None]]],
                  *, needs: str = "linkedin_url", delay: float = 0.0, status: CallStatus | None = None,
                  vendor_credits: float | None = None, batch: tuple[int, float] | None = None) -> None:
         self.name = name
@@ -109,7 +109,7 @@ class ListSink:
     def __init__(self) -> None:
         self.rows = []
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.rows.append(row)
 
     def by(self, provider: str) -> list:
@@ -121,12 +121,12 @@ def leads(n: int) -> list[Lead]:
                  f"https://www.linkedin.com/in/p{i}", "DE") for i in range(n)]
 
 
-def make_engine(tmp_path: Path, config: dict, fakes: dict, **kw):  # noqa: ANN003, ANN201
+def make_engine(tmp_path: Path, config: dict, fakes: dict, **kw):
     store = ResponseStore(tmp_path / "store.sqlite")
     made: dict[str, FakeClient] = {}
     parsed = parse_config(config)
 
-    def factory(provider: str, journal):  # noqa: ANN001, ANN202
+    def factory(provider: str, journal):
         if provider not in fakes:
             return None
         spec = dict(fakes[provider])

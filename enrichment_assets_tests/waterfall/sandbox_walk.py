@@ -26,7 +26,7 @@ class Rows:
     def __init__(self) -> None:
         self.rows: list = []
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.rows.append(row)
 
 
@@ -51,9 +51,9 @@ def only(provider: str, **settings: Any) -> dict:
 
 
 def lead_of(person: Person, record_id: str, list_id: str = "l1", **overrides: Any) -> Lead:
-    fields = dict(first_name=person.first_name, last_name=person.last_name, company=person.company,
-                  domain=person.domain, email=person.work_email, linkedin_url=person.linkedin_url,
-                  country=person.country)
+    fields = {"first_name": person.first_name, "last_name": person.last_name, "company": person.company,
+                  "domain": person.domain, "email": person.work_email, "linkedin_url": person.linkedin_url,
+                  "country": person.country}
     fields.update(overrides)
     return Lead(list_id, record_id, **fields)
 
@@ -66,7 +66,7 @@ def walk(tmp_path: Path, base_url: str, config: dict | EnrichmentConfig, leads: 
     parsed = config if isinstance(config, EnrichmentConfig) else parse_config(config)
     clients: dict[str, Any] = {}
 
-    def factory(name: str, journal):  # noqa: ANN001, ANN202
+    def factory(name: str, journal):
         clients[name] = provider_spec(name).client(parsed.provider(name), KEY, base_url, journal,
                                                    **(client_options or {}))
         return clients[name]

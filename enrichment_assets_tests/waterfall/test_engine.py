@@ -10,8 +10,6 @@ from enrichment_assets.vendors.base import CallStatus
 from enrichment_assets.waterfall.suppression import Suppression
 from enrichment_assets_tests.waterfall.fakes import FIXED_DE, MOBILE_DE, FakeClient, leads, make_engine, run
 
-
-
 ORDER = {"waterfall": {"order": ["leadmagic", "enrichlayer"], "stop_when": "mobile"},
          "providers": {p: {"enabled": False} for p in ("pronto", "lantern", "crustdata")}}
 
@@ -124,7 +122,7 @@ def test_ineligible_makes_no_call(tmp_path: Path) -> None:
 
 def test_out_of_credits_leaves_leads_pending_and_not_cached(tmp_path: Path) -> None:
     items = leads(2)
-    engine, made, store = make_engine(tmp_path, ORDER, {"leadmagic": {"status": CallStatus.OUT_OF_CREDITS},
+    engine, _made, store = make_engine(tmp_path, ORDER, {"leadmagic": {"status": CallStatus.OUT_OF_CREDITS},
                                                         "enrichlayer": {}})
     sink = run(engine, items)
     assert {r.outcome for r in sink.by("leadmagic")} == {"provider_unavailable"}
@@ -188,7 +186,7 @@ def test_a_provider_without_key_leaves_the_leads_it_could_take_pending(tmp_path:
         return FakeClient(provider, None, {})
 
     keyless = {"leadmagic": {}}  # Enrich Layer has no key now
-    engine2, made2, _ = make_engine(tmp_path, ORDER, keyless, run_id="run2", unkeyed_client=unkeyed)
+    engine2, _made2, _ = make_engine(tmp_path, ORDER, keyless, run_id="run2", unkeyed_client=unkeyed)
     assert engine2.walk_order == ["leadmagic", "enrichlayer"] and engine2.order == ["leadmagic"]
     sink = run(engine2, items)
     rows = {r.record_id: r for r in sink.by("enrichlayer")}

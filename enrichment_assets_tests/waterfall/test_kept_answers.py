@@ -31,7 +31,7 @@ def crustdata_answer(n: int, request: WireRequest, matched_on: Any = None) -> Re
                               "phone_numbers": [f"+1-555-01{i:02d}"]}}}]} for i, url in enumerate(urls)])
 
 
-def crustdata_config():  # noqa: ANN201
+def crustdata_config():
     return config("crustdata", batch_size=10, batch_wait_seconds=0.05, timeout_seconds=5)
 
 
@@ -43,10 +43,10 @@ def test_a_batch_whose_answers_the_store_refuses_fails_its_leads_and_the_next_ru
         def refuse_responses(action: int, table: str | None, *_: object) -> int:
             return sqlite3.SQLITE_DENY if action == SQLITE_INSERT and table == "responses" else sqlite3.SQLITE_OK
 
-        store._conn.set_authorizer(refuse_responses)  # noqa: SLF001 - the disk is full, say
+        store._conn.set_authorizer(refuse_responses)
         rows = Rows()
 
-        def factory(name: str, journal):  # noqa: ANN001, ANN202
+        def factory(name: str, journal):
             return provider_spec(name).client(crustdata_config().provider(name), "test-key-0000", vendor.base_url,
                                               journal)
 
@@ -60,7 +60,7 @@ def test_a_batch_whose_answers_the_store_refuses_fails_its_leads_and_the_next_ru
         assert [r.outcome for r in rows.rows] == [RowOutcome.ERROR] * 3  # pending: asked again next run
         assert all("not recorded" in r.error for r in rows.rows)
 
-        store._conn.set_authorizer(None)  # noqa: SLF001
+        store._conn.set_authorizer(None)
         again, _ = walk(store, crustdata_config(), vendor.base_url, items, run_id="run2")
         (attempt,) = store.attempts()
     assert vendor.count == 1  # the kept answer was read: nothing bought again
@@ -77,7 +77,7 @@ def test_an_answer_of_an_unexpected_shape_is_kept_and_read_after_a_parser_fix(tm
     class FixedLeadMagic(LeadMagicClient):
         parser_version = LeadMagicClient.parser_version + 1
 
-        def parse_success(self, body, exchange):  # noqa: ANN001, ANN201
+        def parse_success(self, body, exchange):
             if isinstance(body, dict) and isinstance(body.get("mobile_number"), dict):
                 body = {**body, "mobile_number": body["mobile_number"]["e164"]}
             return super().parse_success(body, exchange)
@@ -88,7 +88,7 @@ def test_an_answer_of_an_unexpected_shape_is_kept_and_read_after_a_parser_fix(tm
         second, _ = walk(store, cfg, vendor.base_url, leads(1), run_id="run2")
         unknown = {e["entry_id"]: e for e in ledger_table(store).to_pylist()}
 
-        def fixed(name: str, journal):  # noqa: ANN001, ANN202
+        def fixed(name: str, journal):
             return FixedLeadMagic(cfg.provider(name), "test-key-0000", vendor.base_url, journal)
 
         engine = WaterfallEngine(cfg, fixed, store, run_id="run3", list_id="l1")

@@ -39,7 +39,7 @@ class Rows:
     def __init__(self) -> None:
         self.rows: list = []
 
-    def add(self, row) -> None:  # noqa: ANN001
+    def add(self, row) -> None:
         self.rows.append(row)
 
 
@@ -48,14 +48,14 @@ def leads(n: int, prefix: str = "p") -> list[Lead]:
                  f"https://www.linkedin.com/in/{prefix}{i}", "US") for i in range(n)]
 
 
-def config(provider: str, **overrides: Any):  # noqa: ANN201
+def config(provider: str, **overrides: Any):
     settings = {"timeout_seconds": TIMEOUT, "max_retries": 2, "rate_limit_per_second": 1000, "burst": 1000,
                 **overrides}
     return parse_config({"waterfall": {"order": [provider]}, "providers": {provider: settings}})
 
 
-def walk(store: ResponseStore, cfg, base_url: str, items: list[Lead], run_id: str = "run1"):  # noqa: ANN001, ANN201
-    def factory(name: str, journal):  # noqa: ANN001, ANN202
+def walk(store: ResponseStore, cfg, base_url: str, items: list[Lead], run_id: str = "run1"):
+    def factory(name: str, journal):
         return provider_spec(name).client(cfg.provider(name), "test-key-0000", base_url, journal,
                                           backoff_base=0.001, backoff_max=0.002)
 

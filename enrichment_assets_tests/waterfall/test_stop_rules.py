@@ -52,7 +52,7 @@ ANSWERS = {
 
 def order_with(provider: str, position: int) -> list[str]:
     others = [p for p in ORDER if p != provider]
-    return others[:position] + [provider] + others[position:]
+    return [*others[:position], provider, *others[position:]]
 
 
 def must_stop(answer: Answer, stop_when: str) -> bool:
@@ -89,7 +89,7 @@ def test_stop_rule(tmp_path: Path, kind: str, position: str, stop_when: str) -> 
     assert engine.stats.stopped_early == int(stopped_early)
 
 
-@pytest.mark.parametrize("stop_when, stops_at", [("mobile", "crustdata"), ("any_phone", "pronto"), ("never", None)])
+@pytest.mark.parametrize(("stop_when", "stops_at"), [("mobile", "crustdata"), ("any_phone", "pronto"), ("never", None)])
 def test_a_walk_past_answers_that_do_not_meet_the_rule(tmp_path: Path, stop_when: str, stops_at: str | None) -> None:
     """One lead: a Pronto office line, an Enrich Layer NANP number, nothing at Lantern, a Crustdata mobile."""
     order = ["pronto", "enrichlayer", "lantern", "crustdata", "leadmagic"]

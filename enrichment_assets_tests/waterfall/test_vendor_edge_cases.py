@@ -133,10 +133,10 @@ def test_pronto_consent_422_turns_personal_email_off_for_the_run_and_asks_the_le
     assert result.booked("pronto") == vendor["credits_charged"]
 
 
-# --------------------------------------------------------------------------- 4. LeadMagic 500: unknown; its own schedule
+# ------------------------------------------------------------------------- 4. LeadMagic 500: unknown; its own schedule
 
 
-def _all_500s(tmp_path: Path, **settings: object):  # noqa: ANN202
+def _all_500s(tmp_path: Path, **settings: object):
     people = _known_to("leadmagic", 6)
     leads = [lead_of(p, f"r{i}") for i, p in enumerate(people)]
     sleep = SleepRecorder()
@@ -196,7 +196,7 @@ def _namesake_leads() -> tuple[list, dict]:
     return leads, {lead.record_id: person for lead, person in zip(leads, people, strict=True)}
 
 
-def _wrong_numbers(result, truth: dict) -> list[str]:  # noqa: ANN001
+def _wrong_numbers(result, truth: dict) -> list[str]:
     wrong = []
     for row in result.rows_of("lantern"):
         person = truth[row.record_id]

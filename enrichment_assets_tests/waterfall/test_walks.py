@@ -27,14 +27,14 @@ def conn(tmp_path: Path):
     connection.close()
 
 
-def load_leads(conn, fingerprints: dict[str, str]) -> None:  # noqa: ANN001
+def load_leads(conn, fingerprints: dict[str, str]) -> None:
     conn.execute("DELETE FROM raw_leads WHERE list_id = ?", [LIST])
     for n, (record_id, fp) in enumerate(fingerprints.items()):
         conn.execute("INSERT INTO raw_leads (list_id, record_id, first_name, fingerprint, loaded_at, row_number) "
                      "VALUES (?, ?, 'Ann', ?, now(), ?)", [LIST, record_id, fp, n + 2])
 
 
-def to_walk(conn, tmp_path: Path, key: str = "k1") -> list[str]:  # noqa: ANN001
+def to_walk(conn, tmp_path: Path, key: str = "k1") -> list[str]:
     out = tmp_path / "walk.parquet"
     count = leads_to_walk(conn, LIST, key, FRESH_AFTER, out)
     ids = pq.read_table(out).column("record_id").to_pylist()
@@ -42,7 +42,7 @@ def to_walk(conn, tmp_path: Path, key: str = "k1") -> list[str]:  # noqa: ANN001
     return ids
 
 
-def walk(conn, tmp_path: Path, rows: dict[str, tuple[str, datetime]], key: str = "k1") -> None:  # noqa: ANN001
+def walk(conn, tmp_path: Path, rows: dict[str, tuple[str, datetime]], key: str = "k1") -> None:
     """Record a walk of every lead to_walk returns, with one leadmagic row each (outcome, called_at)."""
     out = tmp_path / "walk.parquet"
     leads_to_walk(conn, LIST, key, FRESH_AFTER, out)
