@@ -21,7 +21,7 @@ from enrichment_assets.dagster_defs.dbt_assets import (
     manifest_is_stale,
     prepare_dbt_project,
 )
-from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL
+from enrichment_assets.dagster_defs.constants import DUCKDB_POOL
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.storage.dbt_state import (
     BuildInputs,

@@ -15,10 +15,19 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.dagster_defs.constants import (
+    CONTACTS_GROUP,
+    DUCKDB_KIND,
+    DUCKDB_POOL,
+    LEDGER_GROUP,
+    MARTS_GROUP,
+    OWNERS,
+    PARQUET_KIND,
+    PYTHON_KIND,
+)
 from enrichment_assets.contacts.evidence import lists_without_evidence
 from enrichment_assets.contacts.merge import merge_list, merge_list_if_changed
 from enrichment_assets.contacts.performance import rebuild_provider_performance
-from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.masking import mask_phone
 from enrichment_assets.memory import release_freed_memory
@@ -98,15 +107,15 @@ def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:
 
 @multi_asset(
     specs=[
-        AssetSpec("contact_phones", deps=[AssetKey("raw_leads"), *RESULT_KEYS], group_name="contacts",
-                  kinds={"duckdb", "python"}, owners=OWNERS,
+        AssetSpec("contact_phones", deps=[AssetKey("raw_leads"), *RESULT_KEYS], group_name=CONTACTS_GROUP,
+                  kinds={DUCKDB_KIND, PYTHON_KIND}, owners=OWNERS,
                   description=("Every distinct number found for each person, normalized to E.164 and classified: "
                                "line type, which providers agree, and whether it was also returned for colleagues "
                                "in any list (a switchboard). Invalid numbers and switchboards are kept, never "
                                "chosen."),
                   metadata={"dagster/column_schema": CONTACT_PHONES_SCHEMA,
                             "dagster/table_name": "main.contact_phones"}),
-        AssetSpec("contacts", deps=["contact_phones"], group_name="contacts", kinds={"duckdb"}, owners=OWNERS,
+        AssetSpec("contacts", deps=["contact_phones"], group_name=CONTACTS_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS,
                   description=("One row per lead with the number to dial: the best personal mobile when one was "
                                "found, else the best other number (never a colleague's switchboard), and a status "
                                "(mobile_found, phone_found, "
@@ -200,7 +209,7 @@ def active_run_ids(context: AssetExecutionContext) -> set[str]:
 
 
 @asset(
-    deps=RESULT_KEYS, group_name="ledger", kinds={"duckdb"}, owners=OWNERS, pool=DUCKDB_POOL,
+    deps=RESULT_KEYS, group_name=LEDGER_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS, pool=DUCKDB_POOL,
     metadata={"dagster/column_schema": LEDGER_SCHEMA, "dagster/table_name": "main.credit_ledger"},
 )
 def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
@@ -232,7 +241,7 @@ def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings
 
 
 @asset(
-    deps=["contacts", "credit_ledger"], group_name="contacts", kinds={"duckdb"}, owners=OWNERS, pool=DUCKDB_POOL,
+    deps=["contacts", "credit_ledger"], group_name=CONTACTS_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS, pool=DUCKDB_POOL,
     metadata={"dagster/column_schema": PERFORMANCE_SCHEMA, "dagster/table_name": "main.provider_performance"},
 )
 def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
@@ -269,8 +278,8 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
 
 
 @asset(
-    deps=["contacts", "contact_phones", "credit_ledger", "provider_performance"], group_name="marts",
-    kinds={"parquet"}, owners=OWNERS, pool=DUCKDB_POOL,
+    deps=["contacts", "contact_phones", "credit_ledger", "provider_performance"], group_name=MARTS_GROUP,
+    kinds={PARQUET_KIND}, owners=OWNERS, pool=DUCKDB_POOL,
 )
 def published_marts(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
                     ) -> MaterializeResult:

@@ -5,9 +5,9 @@ from base64 import b64encode
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableColumn, TableSchema, asset
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.dagster_defs.constants import CONTACTS_GROUP, DUCKDB_KIND, DUCKDB_POOL, OWNERS, PYTHON_KIND
 from enrichment_assets.cost_model.order import AdaptiveOrder
 from enrichment_assets.cost_model.segments import Segment
-from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.reporting.cost_chart import CostPoint, render_cost_png
 from enrichment_assets.storage.segment_rates import rebuild_segment_rates
@@ -36,7 +36,7 @@ SEGMENT_RATES_SCHEMA = TableSchema(columns=[
 
 
 @asset(
-    deps=["contacts", "credit_ledger"], group_name="contacts", kinds={"duckdb", "python"}, owners=OWNERS,
+    deps=["contacts", "credit_ledger"], group_name=CONTACTS_GROUP, kinds={DUCKDB_KIND, PYTHON_KIND}, owners=OWNERS,
     pool=DUCKDB_POOL,
     metadata={"dagster/column_schema": SEGMENT_RATES_SCHEMA, "dagster/table_name": "main.provider_segment_rates"},
 )

@@ -33,7 +33,7 @@ from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from filelock import FileLock
 
-from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL, OWNERS
+from enrichment_assets.dagster_defs.constants import DUCKDB_POOL, MARTS_GROUP, OWNERS
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.settings import repo_root
 from enrichment_assets.storage.dbt_state import (
@@ -50,7 +50,6 @@ from enrichment_assets.storage.dbt_state import (
 )
 from enrichment_assets.storage.warehouse import connect
 
-DBT_GROUP = "marts"
 
 
 def dbt_project_dir() -> Path:
@@ -101,7 +100,7 @@ class EnrichmentDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        return DBT_GROUP
+        return MARTS_GROUP
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str]:
         return list(OWNERS)

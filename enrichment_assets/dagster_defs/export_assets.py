@@ -5,7 +5,8 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Failure, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.dagster_defs.lead_assets import OWNERS, last_lead_source
+from enrichment_assets.dagster_defs.constants import CSV_KIND, EXCEL_KIND, EXPORTS_GROUP, OWNERS
+from enrichment_assets.dagster_defs.lead_assets import last_lead_source
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.enriched_file import (
@@ -21,8 +22,8 @@ from enrichment_assets.memory import release_freed_memory
 @asset(
     deps=["contacts", "rejected_leads"],
     partitions_def=lead_lists,
-    group_name="exports",
-    kinds={"csv", "excel"},
+    group_name=EXPORTS_GROUP,
+    kinds={CSV_KIND, EXCEL_KIND},
     owners=OWNERS,
 )
 def enriched_lead_file(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource

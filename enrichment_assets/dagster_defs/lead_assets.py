@@ -20,6 +20,16 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.dagster_defs.constants import (
+    CSV_KIND,
+    DUCKDB_KIND,
+    DUCKDB_POOL,
+    EXCEL_KIND,
+    LEADS_GROUP,
+    OWNERS,
+    TRIGGER_TAG,
+    TTL_REFRESH_TRIGGER,
+)
 from enrichment_assets.cost_model.list_forecast import ListForecastInputs, forecast_loaded_list
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
@@ -30,8 +40,6 @@ from enrichment_assets.storage.retention import mark_list_loaded
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.waterfall.suppression import load_suppression
 
-OWNERS = ["team:revops-data"]
-DUCKDB_POOL = "duckdb_writers"
 
 RAW_LEADS_SCHEMA = TableSchema(columns=[
     TableColumn("list_id", "varchar", description="Lead list (partition key): the file's sanitized stem"),
@@ -122,7 +130,7 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
                 "carries the forecast of the run (expected calls, credits, USD with a low-high range, mobiles, "
                 "leads answered free from stored answers), made before any vendor is called."
             ),
-            group_name="leads", kinds={"duckdb", "csv", "excel"}, owners=OWNERS, partitions_def=lead_lists,
+            group_name=LEADS_GROUP, kinds={DUCKDB_KIND, CSV_KIND, EXCEL_KIND}, owners=OWNERS, partitions_def=lead_lists,
             metadata={"dagster/column_schema": RAW_LEADS_SCHEMA, "dagster/table_name": "main.raw_leads"},
         ),
         AssetSpec(
@@ -132,7 +140,7 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
                 "(missing record_id, duplicate record_id, nothing to look up, malformed field) and the raw row, "
                 "so you can fix them in the CRM. Rejected rows never stop a run and are never paid for."
             ),
-            group_name="leads", kinds={"duckdb"}, owners=OWNERS, partitions_def=lead_lists,
+            group_name=LEADS_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS, partitions_def=lead_lists,
             deps=["raw_leads"],
             metadata={"dagster/column_schema": REJECTED_LEADS_SCHEMA, "dagster/table_name": "main.rejected_leads"},
         ),
@@ -158,7 +166,7 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
         release_freed_memory()
     with warehouse(duckdb) as conn:
         # Retention drops lists nobody loads any more: the nightly refresh of old answers does not count as a load.
-        if context.run.tags.get("enrichment/trigger") != "ttl_refresh":
+        if context.run.tags.get(TRIGGER_TAG) != TTL_REFRESH_TRIGGER:
             mark_list_loaded(conn, context.partition_key, datetime.now(UTC))
         preview_rows = conn.execute(
             "SELECT record_id, first_name, company, country, email, linkedin_url IS NOT NULL "

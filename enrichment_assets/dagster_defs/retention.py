@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from dagster import DefaultScheduleStatus, OpExecutionContext, Out, Output, ScheduleDefinition, job, op
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.dagster_defs.lead_assets import DUCKDB_POOL
+from enrichment_assets.dagster_defs.constants import DUCKDB_POOL
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.storage.personal_data_log import RequestCounts, log_request
 from enrichment_assets.storage.retention import apply_retention

@@ -21,9 +21,9 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.dagster_defs.constants import DUCKDB_KIND, OWNERS, PYTHON_KIND, VENDORS_GROUP
 from enrichment_assets.cost_model.forecast import forecast_leads, fresh_answers
 from enrichment_assets.cost_model.list_forecast import adaptive_order
-from enrichment_assets.dagster_defs.lead_assets import OWNERS
 from enrichment_assets.dagster_defs.partitions import lead_lists
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource, vendor_resource_key
@@ -74,7 +74,7 @@ def _spec(provider: ProviderSpec) -> AssetSpec:
             "the numbers as the vendor gave them, the outcome, and the credits the lookup cost. A lead answered "
             "from the response store (younger than cache_ttl_days) is marked from_cache and costs nothing."
         ),
-        deps=["raw_leads"], group_name="vendors", kinds={"duckdb", "python"}, owners=OWNERS,
+        deps=["raw_leads"], group_name=VENDORS_GROUP, kinds={DUCKDB_KIND, PYTHON_KIND}, owners=OWNERS,
         partitions_def=lead_lists, skippable=True,
         metadata={"dagster/column_schema": RESULTS_SCHEMA, "dagster/table_name": f"main.{provider.results_table}"},
     )
