@@ -55,7 +55,12 @@ DEFAULT_INBOX_SETTLE_SECONDS = 30.0
 def inbox_settle_seconds() -> float:
     """``ENRICHMENT_INBOX_SETTLE_SECONDS`` (a number of seconds, 0 or more), else 30: how long a file in the inbox
     must keep its size and modification time before the ``lead_inbox`` sensor enriches it."""
-    raw = os.environ.get("ENRICHMENT_INBOX_SETTLE_SECONDS", "").strip()
+    return parse_inbox_settle_seconds(os.environ.get("ENRICHMENT_INBOX_SETTLE_SECONDS", ""))
+
+
+def parse_inbox_settle_seconds(raw: str) -> float:
+    """The settle time from its text form (as ``ENRICHMENT_INBOX_SETTLE_SECONDS``): empty means the default."""
+    raw = raw.strip()
     if not raw:
         return DEFAULT_INBOX_SETTLE_SECONDS
     try:

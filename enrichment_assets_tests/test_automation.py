@@ -69,15 +69,17 @@ def requests_by_provider(sandbox: RecordingSandbox) -> dict[str, int]:
 
 
 def test_ttl_refresh_reenriches_only_expired_lookups(pipeline: Pipeline, fast_sandbox: RecordingSandbox,
-                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", fast_clients=True)
-    monkeypatch.setenv("ENRICHMENT_CONFIG", str(config))  # the schedule reads its settings from the environment
     leads = sample_file(tmp_path, "refresh_me", 40)
     pipeline.run(leads, config)
     db = pipeline.db
     instance = pipeline.instance
 
-    context = build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC))
+    # The schedule reads the config's cache_ttl_days and the database through the settings resource.
+    resources = {"enrichment": pipeline.resources(config)["enrichment"]}
+    context = build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC),
+                                     resources=resources)
     assert refresh_stale_lists(context).__class__.__name__ == "SkipReason"  # everything is fresh
 
     # Five leads' stored answers expire (as if answered 100 days ago).
@@ -96,7 +98,7 @@ def test_ttl_refresh_reenriches_only_expired_lookups(pipeline: Pipeline, fast_sa
         conn.execute("UPDATE lantern_results SET called_at = ? WHERE request_fingerprint IN "
                      "(SELECT unnest(?::VARCHAR[]))", [long_ago, fps])
 
-    requests = refresh_stale_lists(build_schedule_context(instance=instance,
+    requests = refresh_stale_lists(build_schedule_context(instance=instance, resources=resources,
                                                           scheduled_execution_time=datetime.now(UTC)))
     assert [(r.partition_key, r.tags["enrichment/stale_lookups"]) for r in requests] == [("refresh_me", "5")]
 
@@ -110,8 +112,7 @@ def test_ttl_refresh_reenriches_only_expired_lookups(pipeline: Pipeline, fast_sa
     assert refreshed == [(5,)]
 
 
-def test_budget_warning_and_pending_retry(pipeline: Pipeline, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_budget_warning_and_pending_retry(pipeline: Pipeline, tmp_path: Path) -> None:
     # LeadMagic alone, 20 credits (4 mobiles at 5): the leads it cannot afford have nowhere else to go: pending.
     config = write_config(tmp_path / "c.yaml", fast_clients=True, waterfall={"order": ["leadmagic"]},
                           leadmagic={"max_credits_per_run": 20})
@@ -128,8 +129,8 @@ def test_budget_warning_and_pending_retry(pipeline: Pipeline, tmp_path: Path,
                                                 "WHERE outcome = 'skipped_budget'")}
     pending = {r for (r,) in query(pipeline.db, "SELECT record_id FROM contacts WHERE status = 'pending'")}
     assert len(skipped) >= 10 and pending == skipped
-    monkeypatch.setenv("ENRICHMENT_CONFIG", str(config))
-    retry = retry_pending_leads(build_sensor_context(instance=pipeline.instance))
+    retry = retry_pending_leads(build_sensor_context(
+        instance=pipeline.instance, resources={"enrichment": pipeline.resources(config)["enrichment"]}))
     assert [(r.partition_key, r.tags["enrichment/pending_leads"]) for r in retry] == [
         ("tight_budget", str(len(pending)))]
 

@@ -8,6 +8,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 
 from enrichment_assets.dagster_defs import sensors
 from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.dagster_defs.sensors import lead_inbox
 
 
@@ -31,10 +32,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     return fake
 
 
-def _evaluate(instance: DagsterInstance, cursor: str | None):
-    context = build_sensor_context(instance=instance, cursor=cursor)
-    result = lead_inbox(context)
-    return result
+def _evaluate(instance: DagsterInstance, cursor: str | None,
+              enrichment: EnrichmentSettings | None = None) -> SensorResult:
+    """One tick, with the settings resource the code location builds from the environment (or the one given)."""
+    resources = {"enrichment": enrichment or EnrichmentSettings.from_environment()}
+    return lead_inbox(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
 
 
 def _settled(instance: DagsterInstance, cursor: str | None, clock: Clock) -> SensorResult:
@@ -129,6 +131,23 @@ def test_the_settle_time_is_configurable(isolated_env: dict[str, str], clock: Cl
     monkeypatch.setenv("ENRICHMENT_INBOX_SETTLE_SECONDS", "soon")
     with DagsterInstance.ephemeral() as instance, pytest.raises(ValueError, match="ENRICHMENT_INBOX_SETTLE_SECONDS"):
         _evaluate(instance, None)
+
+
+def test_the_sensor_reads_its_settings_from_the_resource_not_the_environment(
+        isolated_env: dict[str, str], tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resource's inbox and settle time count, whatever the environment says (a deployment configures the
+    resource, e.g. in the UI's launchpad, without touching the daemon's environment)."""
+    inbox = tmp_path / "elsewhere"
+    inbox.mkdir()
+    (inbox / "Resource Leads.csv").write_text("id\n1\n", encoding="utf-8")
+    monkeypatch.setenv("ENRICHMENT_INBOX", isolated_env["ENRICHMENT_INBOX"])  # empty: nothing to find there
+    monkeypatch.setenv("ENRICHMENT_INBOX_SETTLE_SECONDS", "600")
+    enrichment = EnrichmentSettings(inbox=str(inbox), inbox_settle_seconds="0")
+    with DagsterInstance.ephemeral() as instance:
+        result = _evaluate(instance, None, enrichment)
+        assert [r.partition_key for r in result.run_requests] == ["resource_leads"]
+        # The same tick with the environment's settings: that inbox is empty.
+        assert not _evaluate(instance, None).run_requests
 
 
 def test_a_cursor_of_the_first_format_enriches_nothing_again(isolated_env: dict[str, str], clock: Clock) -> None:

@@ -10,10 +10,12 @@ from dagster import ConfigurableResource, EnvVar
 from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.config import EnrichmentConfig, load_config
-from enrichment_assets.settings import Settings, load_settings
+from enrichment_assets.settings import Settings, load_settings, parse_inbox_settle_seconds
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.store_crypto import KEY_ENV, StoreCipher, cipher_for
 from enrichment_assets.storage.warehouse import prepare
+
+SETTLE_ENV = "ENRICHMENT_INBOX_SETTLE_SECONDS"
 
 
 class EnrichmentSettings(ConfigurableResource):
@@ -24,6 +26,10 @@ class EnrichmentSettings(ConfigurableResource):
     inbox: str = "data/inbox"
     suppression_path: str = "data/suppression.csv"
     db_path: str = "data/enrichment.duckdb"
+    #: How long a file in the inbox must keep its size and modification time before the ``lead_inbox`` sensor
+    #: enriches it, in seconds, as ENRICHMENT_INBOX_SETTLE_SECONDS is written (empty: 30). Kept as text and read
+    #: when the sensor runs, so a bad value stops the sensor, not the loading of every definition.
+    inbox_settle_seconds: str = ""
     #: The response store's key (ENRICHMENT_ENCRYPTION_KEY through an EnvVar: only the variable's name is kept in
     #: the run's config, never the key). None: the store is not encrypted.
     encryption_key: str | None = None
@@ -33,11 +39,16 @@ class EnrichmentSettings(ConfigurableResource):
         s = load_settings()
         key = EnvVar(KEY_ENV) if os.environ.get(KEY_ENV, "").strip() else None
         return cls(mode=s.mode, config_path=str(s.config_path), inbox=str(s.inbox),
-                   suppression_path=str(s.suppression_path), db_path=str(s.db_path), encryption_key=key)
+                   suppression_path=str(s.suppression_path), db_path=str(s.db_path), encryption_key=key,
+                   inbox_settle_seconds=os.environ.get(SETTLE_ENV, ""))
 
     def settings(self) -> Settings:
         return Settings(mode=self.mode, db_path=Path(self.db_path), config_path=Path(self.config_path),
                         inbox=Path(self.inbox), suppression_path=Path(self.suppression_path))
+
+    def settle_seconds(self) -> float:
+        """The inbox settle time (raises ValueError for a value that is not a number of seconds)."""
+        return parse_inbox_settle_seconds(self.inbox_settle_seconds)
 
     def config(self) -> EnrichmentConfig:
         return load_config(Path(self.config_path))

@@ -14,10 +14,11 @@ from dagster import (
     sensor,
 )
 
+from enrichment_assets.dagster_defs.constants import FILE_TAG, INBOX_TRIGGER, TRIGGER_TAG
 from enrichment_assets.dagster_defs.jobs import enrich_list_job
 from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.leads.inbox import load_state, scan
-from enrichment_assets.settings import inbox_settle_seconds, load_settings
 
 
 def now() -> float:
@@ -37,9 +38,9 @@ def now() -> float:
         "per list at a time (dagster.yaml). Columns are read as enrichment.yaml's `columns:` says."
     ),
 )
-def lead_inbox(context: SensorEvaluationContext) -> SensorResult:
-    inbox = load_settings().inbox
-    settle = inbox_settle_seconds()
+def lead_inbox(context: SensorEvaluationContext, enrichment: EnrichmentSettings) -> SensorResult:
+    inbox = enrichment.settings().inbox
+    settle = enrichment.settle_seconds()
     ready, settling, state = scan(inbox, load_state(context.cursor), now(), settle)
     cursor = json.dumps(state, sort_keys=True)
     if not ready:
@@ -54,7 +55,7 @@ def lead_inbox(context: SensorEvaluationContext) -> SensorResult:
             run_key=f"{f.list_id}:{f.digest[:16]}",
             partition_key=f.list_id,
             run_config={"ops": {"lead_ingestion": {"config": {"path": str(f.path)}}}},
-            tags={"enrichment/trigger": "inbox", "enrichment/file": f.path.name},
+            tags={TRIGGER_TAG: INBOX_TRIGGER, FILE_TAG: f.path.name},
         )
         for f in ready
     ]
