@@ -8,13 +8,14 @@ from dagster import (
     AssetSpec,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
     asset,
     multi_asset,
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.contacts.evidence import lists_without_evidence
+from enrichment_assets.contacts.merge import merge_list, merge_list_if_changed
+from enrichment_assets.contacts.performance import rebuild_provider_performance
 from enrichment_assets.dagster_defs.constants import (
     CONTACTS_GROUP,
     DUCKDB_KIND,
@@ -25,11 +26,9 @@ from enrichment_assets.dagster_defs.constants import (
     PARQUET_KIND,
     PYTHON_KIND,
 )
-from enrichment_assets.contacts.evidence import lists_without_evidence
-from enrichment_assets.contacts.merge import merge_list, merge_list_if_changed
-from enrichment_assets.contacts.performance import rebuild_provider_performance
+from enrichment_assets.dagster_defs.previews import Column, identifier, listed, markdown_table, phone
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
-from enrichment_assets.masking import mask_phone
+from enrichment_assets.dagster_defs.table_schemas import table_metadata
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.reporting.funnel_chart import FunnelRow, funnel_png_file
 from enrichment_assets.storage.ledger import sync_ledger
@@ -39,62 +38,9 @@ from enrichment_assets.waterfall.suppression import load_suppression
 
 RESULT_KEYS = [AssetKey(spec.results_table) for spec in PROVIDER_SPECS]
 
-CONTACT_PHONES_SCHEMA = TableSchema(columns=[
-    TableColumn("record_id", "varchar"), TableColumn("e164", "varchar", description="E.164 form"),
-    TableColumn("number_type", "varchar", description="mobile, fixed_line, fixed_line_or_mobile, toll_free, voip, "
-                                                      "…, or invalid (combined libphonenumber and vendor evidence)"),
-    TableColumn("region", "varchar", description="ISO country of the number"),
-    TableColumn("sources", "varchar[]", description="Providers that returned it"),
-    TableColumn("source_count", "integer"),
-    TableColumn("shared_with_others", "boolean", description="Also returned for colleagues (in any list): a "
-                                                             "switchboard or shared office line, never chosen"),
-    TableColumn("score", "double", description="Agreement across providers + type evidence (see README)"),
-    TableColumn("list_id", "varchar"), TableColumn("raw", "varchar"), TableColumn("claimed_types", "varchar[]"),
-    TableColumn("is_personal_mobile", "boolean"), TableColumn("suppressed", "boolean"),
-])
 
-CONTACTS_SCHEMA = TableSchema(columns=[
-    TableColumn("record_id", "varchar", description="One row per record_id"), TableColumn("list_id", "varchar"),
-    TableColumn("first_name", "varchar"), TableColumn("last_name", "varchar"), TableColumn("company", "varchar"),
-    TableColumn("linkedin_url", "varchar"),
-    TableColumn("best_phone", "varchar", description="The number to dial, E.164"),
-    TableColumn("best_phone_type", "varchar"), TableColumn("best_phone_score", "double"),
-    TableColumn("best_phone_sources", "varchar[]"), TableColumn("phone_count", "integer"),
-    TableColumn("status", "varchar", description="mobile_found, phone_found, not_found, pending or suppressed"),
-    TableColumn("enriched_at", "timestamptz"),
-])
 
-LEDGER_SCHEMA = TableSchema(columns=[
-    TableColumn("entry_id", "varchar"), TableColumn("called_at", "timestamptz"), TableColumn("run_id", "varchar"),
-    TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar", description="Empty for batch requests"),
-    TableColumn("provider", "varchar"), TableColumn("endpoint", "varchar"),
-    TableColumn("request_fingerprint", "varchar"), TableColumn("http_status", "integer"),
-    TableColumn("outcome", "varchar", description="found, not_found, error, rate_limited, out_of_credits, "
-                                                  "provider_unavailable, or unknown (sent, no usable answer: the "
-                                                  "vendor may have billed it)"),
-    TableColumn("credits", "double", description="Certain credits (0 for an unknown request)"),
-    TableColumn("credit_basis", "varchar", description="vendor_reported, price_rule or unknown"),
-    TableColumn("usd", "double"), TableColumn("worst_case_credits", "double"),
-    TableColumn("record_ids", "varchar[]"), TableColumn("request_fingerprints", "varchar[]"),
-    TableColumn("error", "varchar"),
-    TableColumn("uncertain_credits", "double", description="What an unknown request may have cost on top of "
-                                                           "credits (0 once settled as billed once)"),
-    TableColumn("settled_by", "varchar", description="entry_id of the later answer to the same question"),
-    TableColumn("settled_at", "timestamptz"),
-    TableColumn("settlement", "varchar", description="billed_once, asked_again or read_later"),
-])
 
-PERFORMANCE_SCHEMA = TableSchema(columns=[
-    TableColumn("provider", "varchar"), TableColumn("calls", "bigint", description="HTTP requests in the ledger"),
-    TableColumn("found", "bigint"), TableColumn("mobiles", "bigint", description="Contacts with a personal mobile "
-                                                                                 "this provider returned"),
-    TableColumn("credits", "double"), TableColumn("usd", "double"),
-    TableColumn("hit_rate", "double", description="found / leads asked"),
-    TableColumn("cost_per_mobile", "double", description="credits / mobiles"),
-    TableColumn("leads_sent", "bigint"), TableColumn("cache_hits", "bigint"),
-    TableColumn("usd_per_mobile", "double", description="usd / mobiles: the cost of a mobile, comparable across "
-                                                        "vendors (their credits are not)"),
-])
 
 
 def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:
@@ -113,14 +59,13 @@ def lists_to_merge(context: AssetExecutionContext, conn) -> list[str]:
                                "line type, which providers agree, and whether it was also returned for colleagues "
                                "in any list (a switchboard). Invalid numbers and switchboards are kept, never "
                                "chosen."),
-                  metadata={"dagster/column_schema": CONTACT_PHONES_SCHEMA,
-                            "dagster/table_name": "main.contact_phones"}),
+                  metadata=table_metadata("contact_phones")),
         AssetSpec("contacts", deps=["contact_phones"], group_name=CONTACTS_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS,
                   description=("One row per lead with the number to dial: the best personal mobile when one was "
                                "found, else the best other number (never a colleague's switchboard), and a status "
                                "(mobile_found, phone_found, "
                                "not_found, pending when a vendor still owes an answer, suppressed)."),
-                  metadata={"dagster/column_schema": CONTACTS_SCHEMA, "dagster/table_name": "main.contacts"}),
+                  metadata=table_metadata("contacts")),
     ],
     pool=DUCKDB_POOL,
     name="merge_contacts",
@@ -171,10 +116,8 @@ def merge_contacts(context: AssetExecutionContext, enrichment: EnrichmentSetting
         totals = conn.execute("SELECT count(*), count(*) FILTER (WHERE status = 'mobile_found') FROM contacts"
                               ).fetchone()
         phone_total = conn.execute("SELECT count(*) FROM contact_phones").fetchone()[0]
-    preview = "\n".join(
-        ["| record_id | name | company | best phone | type | sources | status |", "|---|---|---|---|---|---|---|"]
-        + [f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {mask_phone(r[3])} | {r[4] or ''} | "
-           f"{', '.join(r[5] or [])} | {r[6]} |" for r in preview_rows])
+    preview = markdown_table([Column("record_id", identifier), "name", "company", Column("best phone", phone), "type",
+                              Column("sources", listed), "status"], preview_rows)
     mobile_rate = round(by_status.get("mobile_found", 0) / contacts, 4) if contacts else 0.0
     if reused:
         context.log.info(f"Kept the contacts of {', '.join(reused)}: leads, provider results, settings and "
@@ -210,7 +153,7 @@ def active_run_ids(context: AssetExecutionContext) -> set[str]:
 
 @asset(
     deps=RESULT_KEYS, group_name=LEDGER_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS, pool=DUCKDB_POOL,
-    metadata={"dagster/column_schema": LEDGER_SCHEMA, "dagster/table_name": "main.credit_ledger"},
+    metadata=table_metadata("credit_ledger"),
 )
 def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
                   ) -> MaterializeResult:
@@ -229,9 +172,8 @@ def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings
         this_run = conn.execute("SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0), "
                                 "count(*) FILTER (WHERE outcome = 'unknown'), coalesce(sum(uncertain_credits), 0) "
                                 "FROM credit_ledger WHERE run_id = ?", [context.run_id]).fetchone()
-    table = "\n".join(["| provider | requests | credits | USD | unknown | up to (uncertain credits) |",
-                       "|---|---|---|---|---|---|"]
-                      + [f"| {p} | {n} | {c:g} | {u:.2f} | {k} | {w:g} |" for p, n, c, u, k, w in per_provider])
+    table = markdown_table(["provider", "requests", "credits", "USD", "unknown", "up to (uncertain credits)"],
+                           [(p, n, f"{c:g}", f"{u:.2f}", k, f"{w:g}") for p, n, c, u, k, w in per_provider])
     return MaterializeResult(metadata={
         "dagster/row_count": rows, "requests_this_run": this_run[0], "credits_this_run": float(this_run[1]),
         "usd_this_run": round(float(this_run[2]), 4), "unknown_this_run": this_run[3],
@@ -242,7 +184,7 @@ def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings
 
 @asset(
     deps=["contacts", "credit_ledger"], group_name=CONTACTS_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS, pool=DUCKDB_POOL,
-    metadata={"dagster/column_schema": PERFORMANCE_SCHEMA, "dagster/table_name": "main.provider_performance"},
+    metadata=table_metadata("provider_performance"),
 )
 def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
                          ) -> MaterializeResult:
@@ -257,13 +199,11 @@ def provider_performance(context: AssetExecutionContext, enrichment: EnrichmentS
         chart = funnel_png_file(conn, [FunnelRow(provider=r[0], leads_sent=r[8], found=r[2], mobiles=r[3],
                                                  credits=float(r[4]), usd=float(r[5]), usd_assumed=r[0] in assumed)
                                        for r in rows], chart_path)
-    table = "\n".join(["| provider | calls | found | mobiles | credits | USD | hit rate | USD / mobile "
-                       "| credits / mobile |", "|---|---|---|---|---|---|---|---|---|"]
-                      + [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:g} | "
-                         f"{r[5]:.2f}{' *' if r[0] in assumed else ''} | "
-                         f"{'' if r[6] is None else f'{r[6]:.1%}'} | {'' if r[10] is None else f'{r[10]:.2f}'} | "
-                         f"{'' if r[7] is None else f'{r[7]:.2f}'} |"
-                         for r in rows])
+    table = markdown_table(
+        ["provider", "calls", "found", "mobiles", "credits", "USD", "hit rate", "USD / mobile", "credits / mobile"],
+        [(r[0], r[1], r[2], r[3], f"{r[4]:g}", f"{r[5]:.2f}{' *' if r[0] in assumed else ''}",
+          None if r[6] is None else f"{r[6]:.1%}", None if r[10] is None else f"{r[10]:.2f}",
+          None if r[7] is None else f"{r[7]:.2f}") for r in rows])
     if assumed:
         table += ("\n\n\\* USD at an assumed price per credit (the vendor publishes none): set "
                   "providers.<name>.usd_per_credit to your plan's price.")

@@ -2,43 +2,23 @@
 
 from base64 import b64encode
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, TableColumn, TableSchema, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.dagster_defs.constants import CONTACTS_GROUP, DUCKDB_KIND, DUCKDB_POOL, OWNERS, PYTHON_KIND
 from enrichment_assets.cost_model.order import AdaptiveOrder
 from enrichment_assets.cost_model.segments import Segment
+from enrichment_assets.dagster_defs.constants import CONTACTS_GROUP, DUCKDB_KIND, DUCKDB_POOL, OWNERS, PYTHON_KIND
+from enrichment_assets.dagster_defs.previews import markdown_table
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.dagster_defs.table_schemas import table_metadata
 from enrichment_assets.reporting.cost_chart import CostPoint, render_cost_png
 from enrichment_assets.storage.segment_rates import rebuild_segment_rates
-
-SEGMENT_RATES_SCHEMA = TableSchema(columns=[
-    TableColumn("provider", "varchar"),
-    TableColumn("level", "varchar", description="segment, country (identifiers *) or provider (country and "
-                                                "identifiers *): the level of the shrinkage ladder"),
-    TableColumn("country", "varchar", description="Lead country (ISO-2, ?? unknown) or *"),
-    TableColumn("identifiers", "varchar", description="What the leads carry: linkedin, email, name (+-joined), "
-                                                      "none, or *"),
-    TableColumn("leads", "bigint", description="Leads that reached the provider and were asked (stored answers "
-                                               "included)"),
-    TableColumn("found", "bigint"), TableColumn("mobiles", "bigint", description="Leads it gave a personal mobile"),
-    TableColumn("paid_calls", "bigint"), TableColumn("credits", "double", description="Credits of the paid calls"),
-    TableColumn("found_rate", "double", description="Chance a call finds a number, shrunk toward the level above"),
-    TableColumn("mobile_rate", "double", description="Chance a call finds a personal mobile, shrunk"),
-    TableColumn("mobile_rate_low", "double"), TableColumn("mobile_rate_high", "double",
-                                                          description="90% interval of mobile_rate"),
-    TableColumn("credits_per_call", "double"), TableColumn("usd_per_call", "double",
-                                                           description="credits_per_call x usd_per_credit"),
-    TableColumn("usd_per_mobile", "double", description="usd_per_call / mobile_rate: what the adaptive order sorts by"),
-    TableColumn("evidence", "double", description="Leads of evidence behind the rates (own + borrowed)"),
-    TableColumn("updated_at", "timestamptz"),
-])
 
 
 @asset(
     deps=["contacts", "credit_ledger"], group_name=CONTACTS_GROUP, kinds={DUCKDB_KIND, PYTHON_KIND}, owners=OWNERS,
     pool=DUCKDB_POOL,
-    metadata={"dagster/column_schema": SEGMENT_RATES_SCHEMA, "dagster/table_name": "main.provider_segment_rates"},
+    metadata=table_metadata("provider_segment_rates"),
 )
 def provider_segment_rates(context: AssetExecutionContext, enrichment: EnrichmentSettings, duckdb: DuckDBResource
                            ) -> MaterializeResult:
@@ -60,10 +40,10 @@ def provider_segment_rates(context: AssetExecutionContext, enrichment: Enrichmen
         rows = conn.execute("SELECT count(*) FROM provider_segment_rates").fetchone()[0]
     providers = config.active_order
     order = AdaptiveOrder(model, config, providers)
-    order_md = "\n".join(["| segment (most leads first) | learned order | cheapest USD / mobile |", "|---|---|---|"] + [
-        f"| {s} | {' → '.join(order.segment_order(s)) or '(every provider over max_usd_per_mobile)'} | "
-        + (f"{model.estimate(order.segment_order(s)[0], s).usd_per_mobile:.3f}" if order.segment_order(s) else "")
-        + " |" for s in segments])
+    order_md = markdown_table(["segment (most leads first)", "learned order", "cheapest USD / mobile"], [
+        (s, " → ".join(order.segment_order(s)) or "(every provider over max_usd_per_mobile)",
+         f"{model.estimate(order.segment_order(s)[0], s).usd_per_mobile:.3f}" if order.segment_order(s) else None)
+        for s in segments])
     if rebuilt or not chart_path.exists():
         chart = render_cost_png(points, providers)
         chart_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 from enrichment_assets.dagster_defs.constants import CSV_KIND, EXCEL_KIND, EXPORTS_GROUP, OWNERS
 from enrichment_assets.dagster_defs.lead_assets import last_lead_source
 from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.previews import Column, identifier, markdown_table, phone
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
 from enrichment_assets.leads.enriched_file import (
     EnrichedFileError,
@@ -15,7 +16,6 @@ from enrichment_assets.leads.enriched_file import (
     stale_enriched_lists,
     write_enriched_file,
 )
-from enrichment_assets.masking import mask_phone, mask_sensitive
 from enrichment_assets.memory import release_freed_memory
 
 
@@ -43,14 +43,8 @@ def enriched_lead_file(context: AssetExecutionContext, enrichment: EnrichmentSet
     finally:
         release_freed_memory()
     refreshed = _refresh_other_lists(context, duckdb, list_id, out_dir)
-    preview = "\n".join(
-        ["| row | record_id | best phone | type | status | rejected reason |", "|---|---|---|---|---|---|"]
-        + [
-            f"| {row} | {mask_sensitive(rid or '')} | {mask_phone(phone)} | {kind or ''} | {status or ''} "
-            f"| {reason or ''} |"
-            for row, rid, phone, kind, status, reason in summary.preview
-        ]
-    )
+    preview = markdown_table(["row", Column("record_id", identifier), Column("best phone", phone), "type", "status",
+                              "rejected reason"], summary.preview)
     written = [summary.csv_path.name] + ([summary.xlsx_path.name] if summary.xlsx_path else [])
     context.log.info(f"Wrote {', '.join(written)} to {out_dir}: {summary.rows} rows, {summary.with_phone} with a "
                      f"phone, {summary.rejected} rejected")

@@ -14,12 +14,11 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
     multi_asset,
 )
 from dagster_duckdb import DuckDBResource
 
+from enrichment_assets.cost_model.list_forecast import ListForecastInputs, forecast_loaded_list
 from enrichment_assets.dagster_defs.constants import (
     CSV_KIND,
     DUCKDB_KIND,
@@ -30,35 +29,15 @@ from enrichment_assets.dagster_defs.constants import (
     TRIGGER_TAG,
     TTL_REFRESH_TRIGGER,
 )
-from enrichment_assets.cost_model.list_forecast import ListForecastInputs, forecast_loaded_list
 from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.previews import Column, email, identifier, markdown_table, yes
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.dagster_defs.table_schemas import table_metadata
 from enrichment_assets.leads.ingest import SUPPORTED_SUFFIXES, LeadFileError, ingest_lead_file, list_id_for
-from enrichment_assets.masking import mask_email
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.storage.retention import mark_list_loaded
 from enrichment_assets.storage.segment_rates import load_model
 from enrichment_assets.waterfall.suppression import load_suppression
-
-
-RAW_LEADS_SCHEMA = TableSchema(columns=[
-    TableColumn("list_id", "varchar", description="Lead list (partition key): the file's sanitized stem"),
-    TableColumn("record_id", "varchar", description="Your CRM's id; unique within a list"),
-    TableColumn("first_name", "varchar"), TableColumn("last_name", "varchar"),
-    TableColumn("company", "varchar"),
-    TableColumn("domain", "varchar", description="Company domain, lowercase, no www."),
-    TableColumn("email", "varchar", description="Lowercased, syntax-checked"),
-    TableColumn("linkedin_url", "varchar", description="Canonical https://www.linkedin.com/in/<slug>"),
-    TableColumn("country", "varchar", description="ISO 3166-1 alpha-2"),
-    TableColumn("fingerprint", "varchar", description="Hash of the normalized identifying fields"),
-    TableColumn("loaded_at", "timestamptz"),
-])
-
-REJECTED_LEADS_SCHEMA = TableSchema(columns=[
-    TableColumn("list_id", "varchar"), TableColumn("row_number", "bigint", description="Row in the file (header = 1)"),
-    TableColumn("record_id", "varchar"), TableColumn("reason", "varchar", description="Why the row was set aside"),
-    TableColumn("raw", "varchar", description="The raw row as JSON"), TableColumn("loaded_at", "timestamptz"),
-])
 
 
 class LeadFileConfig(Config):
@@ -131,7 +110,7 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
                 "leads answered free from stored answers), made before any vendor is called."
             ),
             group_name=LEADS_GROUP, kinds={DUCKDB_KIND, CSV_KIND, EXCEL_KIND}, owners=OWNERS, partitions_def=lead_lists,
-            metadata={"dagster/column_schema": RAW_LEADS_SCHEMA, "dagster/table_name": "main.raw_leads"},
+            metadata=table_metadata("raw_leads"),
         ),
         AssetSpec(
             "rejected_leads",
@@ -142,7 +121,7 @@ def resolve_lead_file(context: AssetExecutionContext, config: LeadFileConfig, in
             ),
             group_name=LEADS_GROUP, kinds={DUCKDB_KIND}, owners=OWNERS, partitions_def=lead_lists,
             deps=["raw_leads"],
-            metadata={"dagster/column_schema": REJECTED_LEADS_SCHEMA, "dagster/table_name": "main.rejected_leads"},
+            metadata=table_metadata("rejected_leads"),
         ),
     ],
     partitions_def=lead_lists,
@@ -176,14 +155,9 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
             "SELECT split_part(reason, ' (', 1) AS r, count(*) FROM rejected_leads WHERE list_id = ? "
             "GROUP BY r ORDER BY 2 DESC LIMIT 10", [context.partition_key]
         ).fetchall()
-    preview = (
-        "| record_id | first name | company | country | email | LinkedIn |\n|---|---|---|---|---|---|\n"
-        + "\n".join(
-            f"| {r[0]} | {r[1] or ''} | {r[2] or ''} | {r[3] or ''} | {mask_email(r[4])} | {'yes' if r[5] else ''} |"
-            for r in preview_rows
-        )
-    )
-    reason_md = "| reason | rows |\n|---|---|\n" + "\n".join(f"| {r} | {n} |" for r, n in reasons)
+    preview = markdown_table([Column("record_id", identifier), "first name", "company", "country",
+                              Column("email", email), Column("LinkedIn", yes)], preview_rows)
+    reason_md = markdown_table(["reason", "rows"], reasons)
     if summary.reused:
         context.log.info(f"{path.name} is byte for byte the file this list was last loaded from: rows kept")
     read_as = summary.file_format + (f", {summary.encoding}" if summary.encoding else "") + (
@@ -199,8 +173,7 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
         f"Forecast ({forecast.order} order): {forecast.calls:,.0f} vendor calls, {forecast.credits:,.1f} credits, "
         f"${forecast.usd:,.2f} (${forecast.usd_low:,.2f}–${forecast.usd_high:,.2f}), {forecast.mobiles:,.0f} "
         f"mobiles expected; {forecast.free_leads} of {forecast.leads} leads answered free from stored answers")
-    mapping_md = "| field | column |\n|---|---|\n" + "\n".join(
-        f"| {field} | {column} |" for field, column in summary.columns.items())
+    mapping_md = markdown_table(["field", "column"], summary.columns.items())
     yield MaterializeResult(
         asset_key="raw_leads",
         metadata={

@@ -1,7 +1,6 @@
 """The waterfall: one multi-asset that yields each provider's results for a lead list."""
 
 import asyncio
-import logging
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,20 +14,20 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableSchema,
     multi_asset,
 )
 from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.dagster_defs.constants import DUCKDB_KIND, OWNERS, PYTHON_KIND, VENDORS_GROUP
 from enrichment_assets.cost_model.forecast import forecast_leads, fresh_answers
 from enrichment_assets.cost_model.list_forecast import adaptive_order
+from enrichment_assets.dagster_defs.constants import DUCKDB_KIND, OWNERS, PYTHON_KIND, VENDORS_GROUP
 from enrichment_assets.dagster_defs.partitions import lead_lists
+from enrichment_assets.dagster_defs.previews import Column, identifier, markdown_table, phones, yes
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse
+from enrichment_assets.dagster_defs.run_log import warnings_in_run_log
+from enrichment_assets.dagster_defs.table_schemas import table_metadata
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource, vendor_resource_key
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.masking import mask_phone
 from enrichment_assets.memory import release_freed_memory
 from enrichment_assets.storage.balances import record_readings
 from enrichment_assets.storage.namesakes import load_namesakes
@@ -49,21 +48,6 @@ from enrichment_assets.waterfall.walk_key import walk_key
 #: log entry (tens of ms on SQLite event storage) costs the engine's event loop about 1% of its time.
 PROGRESS_EVERY_SECONDS = 2.0
 
-RESULTS_SCHEMA = TableSchema(columns=[
-    TableColumn("list_id", "varchar"), TableColumn("record_id", "varchar"),
-    TableColumn("request_fingerprint", "varchar", description="Hash of the vendor and its normalized request"),
-    TableColumn("outcome", "varchar", description="found, not_found, ineligible, skipped_budget, "
-                                                  "provider_unavailable, error, unknown (sent, no usable "
-                                                  "answer: the lead is pending) or skipped_no_key"),
-    TableColumn("phones", "varchar[]", description="Numbers exactly as the vendor returned them, vendor order"),
-    TableColumn("credits", "double", description="Credits this lookup cost (0 when answered from the store)"),
-    TableColumn("called_at", "timestamptz"),
-    TableColumn("from_cache", "boolean", description="Answered from a stored response: no call, no charge"),
-    TableColumn("http_status", "integer"), TableColumn("claimed_types", "varchar[]"),
-    TableColumn("error", "varchar"), TableColumn("run_id", "varchar"),
-    TableColumn("walk_order", "varchar[]", description="The providers this lead was walked through, in order "
-                                                       "(the fixed order, or its adaptive order)"),
-])
 
 
 def _spec(provider: ProviderSpec) -> AssetSpec:
@@ -76,7 +60,7 @@ def _spec(provider: ProviderSpec) -> AssetSpec:
         ),
         deps=["raw_leads"], group_name=VENDORS_GROUP, kinds={DUCKDB_KIND, PYTHON_KIND}, owners=OWNERS,
         partitions_def=lead_lists, skippable=True,
-        metadata={"dagster/column_schema": RESULTS_SCHEMA, "dagster/table_name": f"main.{provider.results_table}"},
+        metadata=table_metadata(provider.results_table),
     )
 
 
@@ -128,11 +112,10 @@ def _preview(conn, provider: str, list_id: str) -> str:
     rows = conn.execute(
         f"SELECT record_id, outcome, phones, credits, from_cache FROM {provider_spec(provider).results_table} "  # noqa: S608 - names from code, values bound
         "WHERE list_id = ? AND outcome <> 'ineligible' ORDER BY record_id LIMIT 10", [list_id]).fetchall()
-    lines = ["| record_id | outcome | phones | credits | cached |", "|---|---|---|---|---|"]
-    for record_id, outcome, phones, credits, cached in rows:
-        masked = ", ".join(mask_phone(n) for n in (phones or []))
-        lines.append(f"| {record_id} | {outcome} | {masked} | {credits:g} | {'yes' if cached else ''} |")
-    return "\n".join(lines)
+    return markdown_table([Column("record_id", identifier), "outcome", Column("phones", phones), "credits",
+                           Column("cached", yes)],
+                          [(record_id, outcome, numbers, f"{credits:g}", cached)
+                           for record_id, outcome, numbers, credits, cached in rows])
 
 
 @multi_asset(
@@ -192,18 +175,15 @@ def waterfall(context: AssetExecutionContext):
         # `enrich run` draws its progress display from this line (waterfall/progress.py parses it back).
         context.log.info(progress_message(stats, done, max(walking, stats.leads)))
 
-    # The vendor library logs "provider unavailable" once per run; surface it in the Dagster run log.
-    handler = _DagsterLogHandler(context)
-    vendor_log = logging.getLogger("enrichment_assets.vendors")
-    vendor_log.addHandler(handler)
     model = None
     if config.waterfall.adaptive or config.max_usd_per_run is not None:
         with warehouse(duckdb) as conn:
             model = load_model(conn, config)
     order = adaptive_order(config, model, config.active_order) if model is not None else None
     try:
-        with tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, \
-                enrichment.response_store() as store:
+        # The vendor library logs "provider unavailable" once per run: the run log shows it too.
+        with warnings_in_run_log(context, "enrichment_assets.vendors"), \
+                tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, enrichment.response_store() as store:
             engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
                                      call_providers=selected, suppression=suppression, progress=progress,
                                      progress_every_seconds=PROGRESS_EVERY_SECONDS,
@@ -264,7 +244,6 @@ def waterfall(context: AssetExecutionContext):
             with warehouse(duckdb) as conn:
                 previews = {p: _preview(conn, p, list_id) for p in selected}
     finally:
-        vendor_log.removeHandler(handler)
         release_freed_memory()
 
     context.log.info(
@@ -296,15 +275,3 @@ def _balance_metadata(provider: str, balances: dict[str, dict[str, BalanceReadin
             out["balance_source"] = reading.source
     return out
 
-
-class _DagsterLogHandler(logging.Handler):
-    def __init__(self, context: AssetExecutionContext) -> None:
-        super().__init__(level=logging.WARNING)
-        self._context = context
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = self.format(record)
-        if record.levelno >= logging.ERROR:
-            self._context.log.error(message)
-        else:
-            self._context.log.warning(message)
