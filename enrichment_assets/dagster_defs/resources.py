@@ -13,7 +13,7 @@ from enrichment_assets.config import EnrichmentConfig, load_config
 from enrichment_assets.settings import Settings, load_settings, parse_inbox_settle_seconds
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.store_crypto import KEY_ENV, StoreCipher, cipher_for
-from enrichment_assets.storage.warehouse import prepare
+from enrichment_assets.storage.warehouse import ensure_schema, memory_limit
 
 SETTLE_ENV = "ENRICHMENT_INBOX_SETTLE_SECONDS"
 
@@ -61,9 +61,18 @@ class EnrichmentSettings(ConfigurableResource):
         return ResponseStore(self.settings().response_store_path, self.store_cipher())
 
 
+def warehouse_resource(db_path: Path | str) -> DuckDBResource:
+    """The ``duckdb`` resource for the pipeline's DuckDB file, with DuckDB's memory cap
+    (ENRICHMENT_DUCKDB_MEMORY_LIMIT, ``storage.warehouse.memory_limit``) in its connection config."""
+    return DuckDBResource(database=str(db_path), connection_config={"memory_limit": memory_limit()})
+
+
 @contextmanager
 def warehouse(duckdb_resource: DuckDBResource) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection with the contract schema in place; hold it only for short write sections."""
+    """A DuckDB connection with the contract schema in place; hold it only for short write sections.
+
+    The memory cap comes with the connection (``warehouse_resource``'s connection config).
+    """
     with duckdb_resource.get_connection() as conn:
-        prepare(conn)
+        ensure_schema(conn)
         yield conn

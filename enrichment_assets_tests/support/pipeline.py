@@ -1,8 +1,9 @@
 """The pipeline's Python assets materialized in the test process with ``dagster.materialize()``.
 
-The same assets, checks and resources ``enrich run`` uses (ingestion, the waterfall over real HTTP to a
+The same assets, checks and resources ``enrich run`` uses, from the same lists as the code location
+(``dagster_defs/python_definitions.py``): ingestion, the waterfall over real HTTP to a
 sandbox, merge, ledger, performance, marts, the enriched lead file, the cost model's rates and the asset
-checks), without the CLI's start and without dbt:
+checks, without the CLI's start and without dbt:
 a run of a few dozen leads takes seconds. The CLI tests keep what only the CLI shows (exit codes, output,
 crashes of the process, two processes at once, dbt).
 """
@@ -15,34 +16,12 @@ from typing import Any
 
 import duckdb
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
-from dagster_duckdb import DuckDBResource
 
-from enrichment_assets.dagster_defs.checks import (
-    best_phone_is_valid_e164,
-    ledger_reconciles,
-    no_suppressed_lead_called,
-    one_row_per_record,
-    spend_below_budget_warning,
-)
-from enrichment_assets.dagster_defs.contact_assets import (
-    credit_ledger,
-    merge_contacts,
-    provider_performance,
-    published_marts,
-)
-from enrichment_assets.dagster_defs.cost_model_assets import provider_segment_rates
-from enrichment_assets.dagster_defs.export_assets import enriched_lead_file
-from enrichment_assets.dagster_defs.lead_assets import lead_ingestion
 from enrichment_assets.dagster_defs.partitions import lead_lists
-from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.dagster_defs.python_definitions import ASSET_CHECKS, PYTHON_ASSETS
+from enrichment_assets.dagster_defs.resources import EnrichmentSettings, warehouse_resource
 from enrichment_assets.dagster_defs.vendor_resources import VENDOR_RESOURCE_KEYS, VendorResource
-from enrichment_assets.dagster_defs.waterfall_assets import waterfall
 from enrichment_assets.leads.ingest import list_id_for
-
-ASSETS = [lead_ingestion, waterfall, merge_contacts, credit_ledger, provider_performance, published_marts,
-          enriched_lead_file, provider_segment_rates]
-CHECKS = [best_phone_is_valid_e164, one_row_per_record, ledger_reconciles, no_suppressed_lead_called,
-          spend_below_budget_warning]
 
 
 @dataclass
@@ -66,7 +45,7 @@ class Pipeline:
                 config_path=str(config or settings["ENRICHMENT_CONFIG"]),
                 inbox=settings["ENRICHMENT_INBOX"], suppression_path=settings["ENRICHMENT_SUPPRESSION"],
                 db_path=settings["ENRICHMENT_DB"]),
-            "duckdb": DuckDBResource(database=settings["ENRICHMENT_DB"]),
+            "duckdb": warehouse_resource(settings["ENRICHMENT_DB"]),
             **{key: VendorResource(api_key=self.api_key, base_url=self.base_url) for key in VENDOR_RESOURCE_KEYS},
         }
 
@@ -77,7 +56,7 @@ class Pipeline:
         if not self.instance.has_dynamic_partition(lead_lists.name, list_id):
             self.instance.add_dynamic_partitions(lead_lists.name, [list_id])
         result = materialize(
-            [*ASSETS, *CHECKS],
+            [*PYTHON_ASSETS, *ASSET_CHECKS],
             selection=[AssetKey(k) for k in selection] if selection else None,
             partition_key=list_id,
             instance=self.instance,
