@@ -30,7 +30,14 @@ from typing import Any
 
 import duckdb
 from dagster import AssetCheckSpec, AssetExecutionContext, AssetKey, Output
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    DbtProjectPreparer,
+    dbt_assets,
+)
 from filelock import FileLock
 
 from enrichment_assets.dagster_defs.constants import DUCKDB_POOL, MARTS_GROUP, OWNERS
@@ -49,7 +56,6 @@ from enrichment_assets.storage.dbt_state import (
     source_tables,
 )
 from enrichment_assets.storage.warehouse import connect
-
 
 
 def dbt_project_dir() -> Path:
@@ -74,14 +80,34 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
 
 
-def prepare_dbt_project(project: DbtProject) -> DbtProject:
-    """Make ``project.manifest_path`` loadable and current: ``dbt parse`` when it is missing or stale."""
-    if manifest_is_stale(project):
+class StaleManifestPreparer(DbtProjectPreparer):
+    """dagster-dbt's preparer interface, run at every load of the definitions: ``dbt parse`` when the manifest
+    is missing or older than a file of the project, under a file lock, with the ``dbt`` beside this Python.
+
+    Not dagster-dbt's own ``DagsterDbtProjectPreparer`` (the one ``DbtProject`` carries), for two reasons read in
+    and checked against the installed dagster-dbt 0.29:
+    - its ``prepare_if_dev`` parses only under ``dagster dev`` (``DAGSTER_IS_DEV_CLI``), so ``enrich run``,
+      ``dagster definitions validate`` and a fresh clone would find no manifest; its ``prepare`` parses at every
+      call, stale or not (3.5 s CPU, measured), which every ``enrich run`` would pay;
+    - it runs the ``dbt`` found on PATH: with the virtualenv not activated (``.venv/bin/enrich run``) dagster-dbt
+      refuses with "The dbt executable 'dbt' was not found on PATH" (checked with ``PATH=/usr/bin:/bin``).
+    """
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        if manifest_is_stale(project):
+            self.prepare(project)
+
+    def prepare(self, project: DbtProject) -> None:
         project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(project.manifest_path.with_suffix(".lock")), timeout=300):
             if manifest_is_stale(project):  # another process may have parsed while this one waited
                 DbtCliResource(project_dir=project, dbt_executable=dbt_executable()).cli(
                     ["parse", "--quiet"], target_path=project.target_path).wait()
+
+
+def prepare_dbt_project(project: DbtProject) -> DbtProject:
+    """Make ``project.manifest_path`` loadable and current: ``dbt parse`` when it is missing or stale."""
+    StaleManifestPreparer().prepare_if_dev(project)
     return project
 
 
