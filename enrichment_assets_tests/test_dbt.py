@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster_dbt import DbtCliResource, DbtProject
 
+from enrichment_assets.dagster_defs.constants import DUCKDB_POOL
 from enrichment_assets.dagster_defs.dbt_assets import (
     dbt_executable,
     dbt_manifest,
@@ -21,7 +22,6 @@ from enrichment_assets.dagster_defs.dbt_assets import (
     manifest_is_stale,
     prepare_dbt_project,
 )
-from enrichment_assets.dagster_defs.constants import DUCKDB_POOL
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.storage.dbt_state import (
     BuildInputs,

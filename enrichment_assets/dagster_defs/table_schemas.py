@@ -95,7 +95,7 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "reason": "Why the row was set aside",
         "raw": "The raw row as JSON",
     },
-    **{table: _RESULTS_DESCRIPTIONS for table in PROVIDER_RESULT_TABLES.values()},
+    **dict.fromkeys(PROVIDER_RESULT_TABLES.values(), _RESULTS_DESCRIPTIONS),
     "contact_phones": {
         "e164": "E.164 form",
         "number_type": ("mobile, fixed_line, fixed_line_or_mobile, toll_free, voip, …, or invalid (combined "
