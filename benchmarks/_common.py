@@ -7,15 +7,19 @@ memory, and writing ``benchmarks/results/<name>.json``. Timing lives only in ``b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -315,6 +319,48 @@ def enrich_env(workdir: Path, config_path: Path, base_url: str | None) -> dict[s
         "COLUMNS": "200",
     })
     return env
+
+
+# --------------------------------------------------------------------------- a benchmark's workspace
+
+
+@contextlib.contextmanager
+def bench_workdir(given: Path | None, prefix: str) -> Iterator[Path]:
+    """The folder a benchmark works in: ``given`` (``--workdir``, kept afterwards), else a temp folder that is
+    deleted at the end, also when the benchmark fails."""
+    work = given or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if given is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def sandboxed_run(work: Path, config_path: Path, *, world_size: int,
+                  realistic: bool = False) -> Iterator[tuple[SandboxProcess, dict[str, str]]]:
+    """The vendor sandbox in its own process (log in ``work/sandbox.log``) and an isolated `enrich run`
+    environment in ``work`` whose vendors all point at it: ``(sandbox, env)``."""
+    work.mkdir(parents=True, exist_ok=True)
+    with SandboxProcess(world_size=world_size, realistic=realistic, log=work / "sandbox.log") as sandbox:
+        yield sandbox, enrich_env(work, config_path, sandbox.url)
+
+
+def prefill_store(leads_path: Path, work: Path, *, list_name: str, world_size: int,
+                  config_path: Path) -> dict[str, Any]:
+    """Fill ``work``'s response store for the list with ``_prefill.py`` (no HTTP; in its own process, so its
+    memory is not the benchmark's); its JSON report and ``wall_s``."""
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_prefill.py"), str(leads_path),
+                          str(work / "enrichment.responses.sqlite"), "--list", list_name,
+                          "--world-size", str(world_size), "--config", str(config_path)],
+                         cwd=str(ROOT), capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"_prefill.py exited {out.returncode}:\n{out.stderr[-3000:]}")
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    report["wall_s"] = round(time.perf_counter() - started, 1)
+    return report
 
 
 # --------------------------------------------------------------------------- running `enrich run`

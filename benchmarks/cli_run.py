@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from _common import (
     ROOT,
     RssSampler,
     _cpu_at,
+    bench_workdir,
     enrich_env,
     git_revision,
     load,
@@ -140,10 +139,9 @@ def main() -> int:
             previous = json.loads(args.output.read_text()).get("entries", {})
         except ValueError:
             previous = {}
-    base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-cli-"))
     entry: dict = {"label": args.label, "measured_at": report["measured_at"], "git": git_revision(),
                    "code": str(args.code or "this checkout"), "extra_args": extra, "sample": [], "big": None}
-    try:
+    with bench_workdir(args.workdir, "bench-cli-") as base:
         for i in range(args.sample_runs):
             print(f"sample list, run {i + 1} (load {load()}) ...", flush=True)
             entry["sample"].append(run_cli(SAMPLE, base / f"sample_{i}", args.code, extra))
@@ -156,9 +154,6 @@ def main() -> int:
             warm = base / "sample_0" if args.sample_runs else base / "big"
             entry["big"] = {"leads": args.leads, "environment": "after the sample list" if args.sample_runs
                             else "fresh", **run_cli(path, warm, args.code, extra)}
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(base, ignore_errors=True)
     previous[args.label] = entry
     report["entries"] = previous
 

@@ -21,10 +21,7 @@ Results: ``benchmarks/results/encryption_cost.json``.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,14 +30,15 @@ from _common import (
     RESULTS_DIR,
     ROOT,
     VENV_BIN,
-    SandboxProcess,
-    enrich_env,
+    bench_workdir,
     load,
+    prefill_store,
     print_table,
     rel,
     report_header,
     run_enrich,
     sandbox_rate_patch,
+    sandboxed_run,
     vendor_calls,
     write_config,
     write_leads,
@@ -88,9 +86,8 @@ def waterfall(n: int, rps: float, workdir: Path) -> dict:
         leads = write_leads(work / "bench_encryption.csv", n)
         config = work / "enrichment.yaml"
         write_config(config, rps=rps, max_concurrency=64)
-        with SandboxProcess(world_size=leads["world_size"], realistic=False, log=work / "sandbox.log") as sandbox:
+        with sandboxed_run(work, config, world_size=leads["world_size"]) as (sandbox, env):
             sandbox.patch(sandbox_rate_patch(rps, p50=0.0, p95=0.0))
-            env = enrich_env(work, config, sandbox.url)
             if mode == "encrypted":
                 env["ENRICHMENT_ENCRYPTION_KEY"] = KEY
             before = load()
@@ -114,14 +111,9 @@ def unchanged_rerun(n: int, workdir: Path) -> dict:
         config = work / "enrichment.yaml"
         write_config(config, rps=50, max_concurrency=64)
         entry: dict = {}
-        with SandboxProcess(world_size=leads["world_size"], realistic=False, log=work / "sandbox.log") as sandbox:
-            env = enrich_env(work, config, sandbox.url)
-            started = time.perf_counter()
-            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_prefill.py"), leads["path"],
-                            str(work / "enrichment.responses.sqlite"), "--list", "bench_rerun",
-                            "--world-size", str(leads["world_size"]), "--config", str(config)],
-                           cwd=str(ROOT), check=True, capture_output=True)
-            entry["prefill_s"] = round(time.perf_counter() - started, 1)
+        with sandboxed_run(work, config, world_size=leads["world_size"]) as (sandbox, env):
+            entry["prefill_s"] = prefill_store(Path(leads["path"]), work, list_name="bench_rerun",
+                                               world_size=leads["world_size"], config_path=config)["wall_s"]
             if mode == "encrypted":
                 started = time.perf_counter()
                 subprocess.run([str(VENV_BIN / "enrich"), "rotate-key"], cwd=str(ROOT), check=True,
@@ -158,17 +150,12 @@ def main() -> int:
     report = report_header(NAME, {"store_answers": args.store_answers, "waterfall_leads": args.waterfall_leads,
                                   "rerun_leads": args.rerun_leads, "rps": args.rps,
                                   "targets": {"unchanged_rerun_seconds": 10}})
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-encryption-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with bench_workdir(args.workdir, "bench-encryption-") as work:
         report["store"] = store_micro(args.store_answers, work)
         if args.waterfall_leads:
             report["waterfall"] = waterfall(args.waterfall_leads, args.rps, work)
         if args.rerun_leads:
             report["unchanged_rerun"] = unchanged_rerun(args.rerun_leads, work)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
 
     s = report["store"]
     rows = [

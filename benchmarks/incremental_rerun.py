@@ -38,26 +38,22 @@ import argparse
 import csv
 import random
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import (
     PROVIDERS,
     RESULTS_DIR,
-    ROOT,
     SandboxProcess,
-    enrich_env,
+    bench_workdir,
     load,
+    prefill_store,
     print_table,
     rel,
     report_header,
     run_enrich,
     sandbox_rate_patch,
+    sandboxed_run,
     vendor_calls,
     write_config,
     write_results,
@@ -213,23 +209,16 @@ def main() -> int:
                     if args.fill == "sandbox" else "benchmarks/_prefill.py, then enrich run",
         "targets": {"unchanged_vendor_calls": 0, "unchanged_seconds": 10},
     })
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-incremental-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
+    with bench_workdir(args.workdir, "bench-incremental-") as work:
         original, changed, overlap_file, info = write_lists(args.leads, args.changed, work, args.overlap_leads)
         report["lead_file"] = {k: v for k, v in info.items() if k != "changed_ids"}
         changed_ids = set(info["changed_ids"])
         config_path = work / "enrichment.yaml"
         write_config(config_path, rps=2000 if args.fill == "sandbox" else args.rps, max_concurrency=64)
-        with SandboxProcess(world_size=info["world_size"], realistic=False, log=work / "sandbox.log") as sandbox:
-            env = enrich_env(work, config_path, sandbox.url)
+        with sandboxed_run(work, config_path, world_size=info["world_size"]) as (sandbox, env):
             if args.fill == "prefill":
-                started = time.perf_counter()
-                subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_prefill.py"), str(original),
-                                str(work / "enrichment.responses.sqlite"), "--list", "bench_incremental",
-                                "--world-size", str(info["world_size"]), "--config", str(config_path)],
-                               cwd=str(ROOT), check=True, capture_output=True)
-                report["prefill_s"] = round(time.perf_counter() - started, 1)
+                report["prefill_s"] = prefill_store(original, work, list_name="bench_incremental",
+                                                    world_size=info["world_size"], config_path=config_path)["wall_s"]
             sandbox.patch(sandbox_rate_patch(None, p50=0.0, p95=0.0))
             print(f"first run of {args.leads:,} leads (fill: {args.fill}; load {load()}) ...", flush=True)
             first = phase("first", original, env, work, sandbox)
@@ -268,9 +257,6 @@ def main() -> int:
                 after = phase("unchanged_after_overlap", changed, env, work, sandbox)
                 print(f"  {after['wall_s']}s (waterfall {after['waterfall_s']}s), {after['vendor_requests']} vendor "
                       f"requests", flush=True)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(work, ignore_errors=True)
 
     touched: set[str] = set()
     for _, record_id, record_ids, _ in delta["_ledger"]:

@@ -23,23 +23,23 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from _common import (
     RESULTS_DIR,
     ROOT,
-    SandboxProcess,
-    enrich_env,
+    bench_workdir,
     git_revision,
     ledger_calls,
     load,
+    prefill_store,
     print_table,
     rel,
     report_header,
     run_enrich,
     sandbox_rate_patch,
+    sandboxed_run,
     vendor_calls,
     write_config,
     write_results,
@@ -60,15 +60,8 @@ def prepare(n_leads: int, workdir: Path, config_path: Path) -> dict:
          f"print(json.dumps(write_leads(__import__('pathlib').Path({str(leads_path)!r}), {n_leads})))"],
         cwd=str(ROOT), capture_output=True, text=True, check=True)
     lead_info = json.loads(info.stdout.strip().splitlines()[-1])
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_prefill.py"), str(leads_path),
-                          str(workdir / "enrichment.responses.sqlite"), "--list", leads_path.stem,
-                          "--world-size", str(lead_info["world_size"]), "--config", str(config_path)],
-                         cwd=str(ROOT), capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr[-3000:])
-    prefill = json.loads(out.stdout.strip().splitlines()[-1])
-    prefill["wall_s"] = round(time.perf_counter() - started, 1)
+    prefill = prefill_store(leads_path, workdir, list_name=leads_path.stem, world_size=lead_info["world_size"],
+                            config_path=config_path)
     return {"lead_file": lead_info, "prefill": prefill, "leads_path": str(leads_path)}
 
 
@@ -97,10 +90,9 @@ def run_one(n_leads: int, workdir: Path, keep: bool, reuse: bool = False) -> dic
     if prep is None:
         prep = prepare(n_leads, workdir, config_path)
         (workdir / "prepared.json").write_text(json.dumps(prep))
-    with SandboxProcess(world_size=3000, realistic=False, log=workdir / "sandbox.log") as sandbox:
+    with sandboxed_run(workdir, config_path, world_size=3000) as (sandbox, env):
         sandbox.patch(sandbox_rate_patch(None))
         sandbox.reset()
-        env = enrich_env(workdir, config_path, sandbox.url)
         load_before = load()
         run = run_enrich(Path(prep["leads_path"]), env, workdir, label=f"enrich_{n_leads}")
         load_after = load()
@@ -151,16 +143,14 @@ def main() -> int:
             previous = {r["leads"]: r for r in json.loads(args.output.read_text()).get("runs", [])}
         except (ValueError, KeyError):
             previous = {}
-    base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     fresh = {}
-    for n in args.leads:
-        print(f"{n:,} leads (load {load()}) ...", flush=True)
-        fresh[n] = r = run_one(n, base / f"leads_{n}", keep=args.workdir is not None, reuse=args.reuse)
-        print(f"  prefill {r['prefill']['wall_s']}s ({r['prefill']['total_responses']:,} responses); run "
-              f"{r['wall_s']}s, waterfall {r['waterfall_s']}s, peak RSS {r['peak_rss_mb']:.0f} MB, "
-              f"vendor requests {r['vendor_requests']}", flush=True)
-    if args.workdir is None:
-        shutil.rmtree(base, ignore_errors=True)
+    with bench_workdir(args.workdir, "bench-scale-") as base:
+        for n in args.leads:
+            print(f"{n:,} leads (load {load()}) ...", flush=True)
+            fresh[n] = r = run_one(n, base / f"leads_{n}", keep=args.workdir is not None, reuse=args.reuse)
+            print(f"  prefill {r['prefill']['wall_s']}s ({r['prefill']['total_responses']:,} responses); run "
+                  f"{r['wall_s']}s, waterfall {r['waterfall_s']}s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+                  f"vendor requests {r['vendor_requests']}", flush=True)
     runs = sorted({**previous, **fresh}.values(), key=lambda r: r["leads"])
     report["runs"] = runs
 

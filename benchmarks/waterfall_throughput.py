@@ -30,15 +30,13 @@ import argparse
 import json
 import math
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 from _common import (
     PROVIDERS,
     RESULTS_DIR,
-    SandboxProcess,
-    enrich_env,
+    bench_workdir,
     git_revision,
     ledger_calls,
     load,
@@ -47,6 +45,7 @@ from _common import (
     report_header,
     run_enrich,
     sandbox_rate_patch,
+    sandboxed_run,
     vendor_calls,
     write_config,
     write_leads,
@@ -76,10 +75,9 @@ def run_one(n_leads: int, rps: float, workdir: Path, keep: bool) -> dict:
 
     client_burst = load_config(config_path).provider("leadmagic").effective_burst
     sandbox_burst = max(1, round(rps))  # sandbox_rate_patch's default
-    with SandboxProcess(world_size=lead_info["world_size"], log=workdir / "sandbox.log") as sandbox:
+    with sandboxed_run(workdir, config_path, world_size=lead_info["world_size"], realistic=True) as (sandbox, env):
         sandbox.patch(sandbox_rate_patch(rps, burst=sandbox_burst, p50=P50, p95=P95))
         sandbox.reset()
-        env = enrich_env(workdir, config_path, sandbox.url)
         load_before = load()
         sandbox_cpu0 = sandbox.cpu_seconds()
         run = run_enrich(leads_path, env, workdir, label=f"enrich_{n_leads}")
@@ -163,18 +161,16 @@ def main() -> int:
             previous = {r["leads"]: r for r in json.loads(args.output.read_text()).get("runs", [])}
         except (ValueError, KeyError):
             previous = {}
-    base = args.workdir or Path(tempfile.mkdtemp(prefix="bench-waterfall-"))
     fresh = {}
-    for n in args.leads:
-        rps = args.large_rps if args.large_rps is not None and n >= args.large_from else args.rps
-        print(f"{n:,} leads at {rps:g} rps per vendor ... (load {load()})", flush=True)
-        fresh[n] = run_one(n, rps, base / f"leads_{n}", keep=args.workdir is not None)
-        r = fresh[n]
-        print(f"  CLI {r['wall_s']:.1f}s, waterfall {r['waterfall_s']}s, bound {r['bound_s']}s "
-              f"({r['bound_provider']}), ratio {r['ratio_bound_over_waterfall']}, 429s {r['rate_limited_429']}",
-              flush=True)
-    if args.workdir is None:
-        shutil.rmtree(base, ignore_errors=True)
+    with bench_workdir(args.workdir, "bench-waterfall-") as base:
+        for n in args.leads:
+            rps = args.large_rps if args.large_rps is not None and n >= args.large_from else args.rps
+            print(f"{n:,} leads at {rps:g} rps per vendor ... (load {load()})", flush=True)
+            fresh[n] = run_one(n, rps, base / f"leads_{n}", keep=args.workdir is not None)
+            r = fresh[n]
+            print(f"  CLI {r['wall_s']:.1f}s, waterfall {r['waterfall_s']}s, bound {r['bound_s']}s "
+                  f"({r['bound_provider']}), ratio {r['ratio_bound_over_waterfall']}, 429s {r['rate_limited_429']}",
+                  flush=True)
     runs = sorted({**previous, **fresh}.values(), key=lambda r: r["leads"])
     report["runs"] = runs
 
