@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, instance_for_test
 
 from enrichment_assets.runner import one_run_per_list
 from enrichment_assets_tests.support.cli import start_enrich
@@ -53,7 +53,9 @@ def test_a_second_enrich_run_of_a_list_waits_for_the_first() -> None:
 
 
 def test_enrich_run_waits_for_a_run_of_the_list_started_by_dagster() -> None:
-    with DagsterInstance.ephemeral() as instance:
+    # An instance on disk, as users have: the ephemeral one keeps its runs in one in-memory SQLite database shared
+    # by the threads, where a write while the waiting thread reads fails at once ("database table is locked").
+    with instance_for_test() as instance:
         instance.add_run(DagsterRun(job_name="enrich_list", run_id="sensorrun1", status=DagsterRunStatus.STARTED,
                                     tags={"dagster/partition": "spring", "enrichment/trigger": "inbox"}))
         messages: list[str] = []
