@@ -9,7 +9,8 @@ No Dagster here. Typical use::
         ...
         sandbox.state.stats()                # counters, credits charged, balances
 
-See ``app.py`` for each vendor's behaviour and ``state.py`` for the knobs.
+See ``app.py`` for the routes, ``<vendor>_api.py`` for each vendor's behaviour, ``vendor_api.py`` for the request
+pipeline they share, and ``state.py`` for the knobs.
 """
 
 from enrichment_assets.sandbox.app import VENDOR_PATHS, create_app

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from enrichment_assets.config import load_config
-from enrichment_assets.sandbox.app import PRONTO_CONSENT_MESSAGE
+from enrichment_assets.sandbox.pronto_api import PRONTO_CONSENT_MESSAGE
 from enrichment_assets.vendors import CLIENTS
 from enrichment_assets_tests.support.files import write_config, write_leads
 from enrichment_assets_tests.support.live_run import LiveRun
