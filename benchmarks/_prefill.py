@@ -38,7 +38,8 @@ async def prefill(leads_path: Path, store_path: Path, list_id: str, world_size: 
     from enrichment_assets.config import load_config
     from enrichment_assets.phones.parse import region_hints
     from enrichment_assets.sandbox.app import VENDOR_APIS
-    from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
+    from enrichment_assets.sandbox.config import SandboxConfig
+    from enrichment_assets.sandbox.state import SandboxState
     from enrichment_assets.sandbox.vendor_api import Ctx
     from enrichment_assets.storage.response_store import ResponseStore, StoredResponse
     from enrichment_assets.vendors import CLIENTS

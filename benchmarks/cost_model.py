@@ -93,7 +93,8 @@ async def sandbox_answers(leads_path: Path, list_id: str, world_size: int, seed:
     from enrichment_assets.cost_model.segments import segment_of
     from enrichment_assets.phones.parse import region_hints
     from enrichment_assets.sandbox.app import VENDOR_APIS
-    from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
+    from enrichment_assets.sandbox.config import SandboxConfig
+    from enrichment_assets.sandbox.state import SandboxState
     from enrichment_assets.sandbox.vendor_api import Ctx
     from enrichment_assets.vendors import CLIENTS
     from enrichment_assets.vendors.exchange import Exchange

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
+from enrichment_assets.sandbox.config import SandboxConfig
 from enrichment_assets.sandbox.server import SandboxServer
-from enrichment_assets.sandbox.state import SandboxConfig
 from enrichment_assets.settings import PROVIDERS
 from enrichment_assets_tests.support import CRASH_SEED_VAR, REPO_ROOT
 from enrichment_assets_tests.support.pipeline import Pipeline

@@ -10,13 +10,11 @@ No Dagster here. Typical use::
         sandbox.state.stats()                # counters, credits charged, balances
 
 See ``app.py`` for the routes, ``<vendor>_api.py`` for each vendor's behaviour, ``vendor_api.py`` for the request
-pipeline they share, and ``state.py`` for the knobs.
+pipeline they share, ``config.py`` for the knobs and ``state.py`` for the live state.
 """
 
 from enrichment_assets.sandbox.app import VENDOR_PATHS, create_app
-from enrichment_assets.sandbox.sample_data import write_sample_leads
-from enrichment_assets.sandbox.server import SandboxServer, serve
-from enrichment_assets.sandbox.state import (
+from enrichment_assets.sandbox.config import (
     CrustdataConfig,
     EnrichLayerConfig,
     FaultConfig,
@@ -26,9 +24,11 @@ from enrichment_assets.sandbox.state import (
     ProntoConfig,
     RateLimitConfig,
     SandboxConfig,
-    SandboxState,
     VendorConfig,
 )
+from enrichment_assets.sandbox.sample_data import write_sample_leads
+from enrichment_assets.sandbox.server import SandboxServer, serve
+from enrichment_assets.sandbox.state import SandboxState
 from enrichment_assets.sandbox.world import VENDORS, Knowledge, Person, Phone, World
 
 __all__ = [

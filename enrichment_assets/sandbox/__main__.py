@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 
+from enrichment_assets.sandbox.config import SandboxConfig
 from enrichment_assets.sandbox.server import serve
-from enrichment_assets.sandbox.state import SandboxConfig
 
 
 def main(argv: list[str] | None = None) -> int:

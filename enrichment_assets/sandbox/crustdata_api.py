@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from enrichment_assets.sandbox.state import CRUSTDATA_API_VERSION, CRUSTDATA_FIELDS, VendorState
+from enrichment_assets.sandbox.config import CRUSTDATA_API_VERSION, CRUSTDATA_FIELDS
+from enrichment_assets.sandbox.state import VendorState
 from enrichment_assets.sandbox.vendor_api import EMAIL, Ctx, Outcome, Reject, VendorAPI
 from enrichment_assets.sandbox.world import dashed, is_linkedin_profile_url
 

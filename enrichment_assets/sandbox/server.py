@@ -11,7 +11,8 @@ from types import TracebackType
 import uvicorn
 
 from enrichment_assets.sandbox.app import create_app
-from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
+from enrichment_assets.sandbox.config import SandboxConfig
+from enrichment_assets.sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from enrichment_assets.sandbox.state import RateDecision, SandboxState, VendorState
+from enrichment_assets.sandbox.rate_limit import RateDecision
+from enrichment_assets.sandbox.state import SandboxState, VendorState
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: What ``VendorAPI.json_body`` returns for a body that is not JSON.

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from enrichment_assets.sandbox import SandboxConfig, SandboxServer, SandboxState, World
-from enrichment_assets.sandbox.state import FaultConfig, LatencyConfig, VendorState
+from enrichment_assets.sandbox.config import FaultConfig, LatencyConfig
+from enrichment_assets.sandbox.state import VendorState
 
 from .helpers import configure, find, stats
 

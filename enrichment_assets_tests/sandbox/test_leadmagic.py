@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from enrichment_assets.sandbox import SandboxServer, World
-from enrichment_assets.sandbox.state import RateLimiter
+from enrichment_assets.sandbox.rate_limit import RateLimiter
 from enrichment_assets.sandbox.world import dashed
 
 from .helpers import configure, find, stats

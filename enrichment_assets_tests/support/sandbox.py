@@ -19,8 +19,10 @@ from urllib.parse import parse_qsl
 import pytest
 
 from enrichment_assets.sandbox.app import VENDOR_PATHS
+from enrichment_assets.sandbox.config import SandboxConfig
+from enrichment_assets.sandbox.rate_limit import RateLimiter
 from enrichment_assets.sandbox.server import SandboxServer
-from enrichment_assets.sandbox.state import RateLimiter, SandboxConfig, SandboxState
+from enrichment_assets.sandbox.state import SandboxState
 from enrichment_assets.sandbox.world import World
 from enrichment_assets.settings import PROVIDERS
 

@@ -6,8 +6,8 @@ import asyncio
 
 from enrichment_assets.config import EnrichmentConfig
 from enrichment_assets.leads.model import Lead
+from enrichment_assets.sandbox.config import SandboxConfig
 from enrichment_assets.sandbox.server import SandboxServer
-from enrichment_assets.sandbox.state import SandboxConfig
 from enrichment_assets.vendors import CLIENTS, CallStatus
 
 

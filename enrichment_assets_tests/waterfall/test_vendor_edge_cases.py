@@ -16,7 +16,8 @@ from enrichment_assets.config import ConfigError, parse_config
 from enrichment_assets.leads.namesakes import Namesakes
 from enrichment_assets.outcomes import PENDING_OUTCOMES, RowOutcome
 from enrichment_assets.sandbox import SandboxServer
-from enrichment_assets.sandbox.state import SandboxConfig, SandboxState
+from enrichment_assets.sandbox.config import SandboxConfig
+from enrichment_assets.sandbox.state import SandboxState
 from enrichment_assets.sandbox.world import World
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets_tests.vendors.helpers import SleepRecorder
