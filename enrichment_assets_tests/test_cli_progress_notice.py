@@ -7,7 +7,7 @@ import sys
 
 SCRIPT = """
 from rich.console import Console
-from enrichment_assets.cli_progress import RunProgress
+from enrichment_assets.cli.progress import RunProgress
 
 progress = RunProgress(Console())
 with progress:
@@ -28,7 +28,7 @@ def test_without_muting_the_notice_is_printed_by_the_fallback() -> None:
     lines: list[str] = []
     from rich.console import Console
 
-    from enrichment_assets.cli_progress import RunProgress
+    from enrichment_assets.cli.progress import RunProgress
 
     progress = RunProgress(Console(), verbose=True)
     with progress:

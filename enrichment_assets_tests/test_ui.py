@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from rich.console import Console
 
-from enrichment_assets.cli_progress import LiveView, RunEvents
+from enrichment_assets.cli.progress import LiveView, RunEvents
 from enrichment_assets_tests.support import REPO_ROOT, require
 from enrichment_assets_tests.support.cli import DAGSTER_LOG_LINE, DBT_OUTPUT
 
