@@ -14,29 +14,26 @@ What came back is read once (:class:`~enrichment_assets.vendors.exchange.Exchang
 failure before the request left (``NOT_SENT``: nothing billed); a failure the vendor documents as free
 (``UNBILLED``, :meth:`VendorClient._unbilled_failure`); or a request sent without a usable answer (``UNKNOWN``:
 a timeout after sending, a dropped or reset connection, a 5xx or 408, a 2xx that is not JSON), which the vendor
-may have billed. Whether and when it is asked again is the
-:class:`~enrichment_assets.vendors.retry.RetryPolicy`'s call (an unknown outcome only where a repeat cannot
-bill twice: :attr:`VendorClient.repeats_billed_once`); retries release the slot while they wait. Every 2xx body
-goes to the journal exactly as it arrived before it is parsed, and a kept answer can be read again later
-(:meth:`VendorClient.reread`). What a vendor's error means: :mod:`.errors`.
+may have billed. Whether and when it is asked again is the :class:`~enrichment_assets.vendors.retry.RetryPolicy`'s
+call (an unknown outcome only where a repeat cannot bill twice: :attr:`VendorClient.repeats_billed_once`); retries
+release the slot while they wait. Every 2xx body goes to the journal exactly as it arrived before it is parsed, and
+a kept answer can be read again later (:meth:`VendorClient.reread`). What a vendor's error means: :mod:`.errors`;
+the key and its masking: :mod:`.api_key`; the provider's stop for the rest of the run: :mod:`.provider_stop`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import SecretStr
 
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.masking import mask_sensitive, scrub_secrets
 from enrichment_assets.outcomes import LedgerOutcome
 from enrichment_assets.provider_config import ProviderConfig
+from enrichment_assets.vendors.api_key import ApiKey
 from enrichment_assets.vendors.base import (
     Attempt,
     AttemptJournal,
@@ -49,16 +46,15 @@ from enrichment_assets.vendors.base import (
     utcnow,
 )
 from enrichment_assets.vendors.errors import error_status, is_transient_status, retry_after_seconds, vendor_message
-from enrichment_assets.vendors.exchange import NO_JSON, CallOutcome, Exchange, ExchangeKind, Request
+from enrichment_assets.vendors.exchange import CallOutcome, Exchange, ExchangeKind, Request
 from enrichment_assets.vendors.http import build_async_client, reached_vendor, root_cause, tracking_send
-from enrichment_assets.vendors.log_masking import register_secret
 from enrichment_assets.vendors.pace import AdaptivePace, Sleep
+from enrichment_assets.vendors.provider_stop import ProviderStop
 from enrichment_assets.vendors.retry import RetryPolicy
 
 logger = logging.getLogger("enrichment_assets.vendors")
 
 _MAX_RAW_TEXT = 10_000
-_MAX_MESSAGE = 300
 
 HttpClientFactory = Callable[..., httpx.AsyncClient]
 
@@ -108,8 +104,7 @@ class VendorClient:
         if not api_key:
             raise ValueError(f"{self.name}: an API key is required")
         self.config = config
-        self._key = SecretStr(api_key)
-        register_secret(api_key)
+        self._key = ApiKey(api_key)
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.journal: AttemptJournal = journal if journal is not None else NullJournal()
         self._transport = transport
@@ -121,8 +116,7 @@ class VendorClient:
         self._pace = AdaptivePace(config)
         self._semaphore = asyncio.Semaphore(config.max_concurrency)
         self._client: httpx.AsyncClient | None = None
-        self._stop_status: CallStatus | None = None
-        self._stop_reason: str | None = None
+        self._provider_stop = ProviderStop(self.name)
 
     @property
     def repeats_billed_once(self) -> bool:
@@ -149,7 +143,7 @@ class VendorClient:
         return self.default_endpoint
 
     def __repr__(self) -> str:
-        state = f", stopped={self._stop_status.value!r}" if self._stop_status else ""
+        state = f", stopped={self.stopped.value!r}" if self.stopped else ""
         return (f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
                 f"endpoint={self.endpoint!r}{state})")
 
@@ -170,25 +164,13 @@ class VendorClient:
     @property
     def stopped(self) -> CallStatus | None:
         """``OUT_OF_CREDITS`` / ``UNAVAILABLE`` once the provider is unusable for this run, else ``None``."""
-        return self._stop_status
+        return self._provider_stop.status
 
     def _stop(self, status: CallStatus, reason: str) -> None:
-        if self._stop_status is not None:
-            return
-        self._stop_status = status
-        self._stop_reason = reason
-        if status is CallStatus.UNAVAILABLE:
-            logger.error("%s: provider unavailable for this run, no further requests: %s", self.name, reason)
-        else:
-            logger.warning("%s: out of credits, no further requests this run: %s", self.name, reason)
-
-    def _not_sent(self) -> str:
-        assert self._stop_status is not None
-        return f"not sent: provider {self._stop_status.value} earlier in this run ({self._stop_reason})"
+        self._provider_stop.stop(status, reason)
 
     def _short_circuit(self) -> VendorResult:
-        assert self._stop_status is not None
-        return VendorResult(provider=self.name, status=self._stop_status, error=self._not_sent())
+        return self._provider_stop.result()
 
     def _ineligible(self, reason: str) -> VendorResult:
         return VendorResult(provider=self.name, status=CallStatus.ERROR, error=f"ineligible: {reason}")
@@ -226,11 +208,10 @@ class VendorClient:
     # ------------------------------------------------------------------ masking
 
     def mask(self, text: str) -> str:
-        masked = mask_sensitive(text, (self._key.get_secret_value(),))
-        return masked if len(masked) <= _MAX_MESSAGE else masked[: _MAX_MESSAGE - 1] + "…"
+        return self._key.mask(text)
 
     def _scrub(self, value: Any) -> Any:
-        return scrub_secrets(value, (self._key.get_secret_value(),))
+        return self._key.scrub(value)
 
     # ------------------------------------------------------------------ one HTTP attempt
 
@@ -244,14 +225,14 @@ class VendorClient:
         return None
 
     async def _attempt_once(self, request: Request) -> Exchange:
-        if self._stop_status is not None:
-            return Exchange(attempt=None, kind=ExchangeKind.STOPPED, stopped=self._stop_status)
+        if self.stopped is not None:
+            return Exchange(attempt=None, kind=ExchangeKind.STOPPED, stopped=self.stopped)
         await self.open()
         assert self._client is not None
         async with self._semaphore:
             await self._pace.wait_turn(self._sleep)
-            if self._stop_status is not None:
-                return Exchange(attempt=None, kind=ExchangeKind.STOPPED, stopped=self._stop_status)
+            if self.stopped is not None:
+                return Exchange(attempt=None, kind=ExchangeKind.STOPPED, stopped=self.stopped)
             attempt = Attempt(
                 attempt_id=new_attempt_id(),
                 provider=self.name,
@@ -298,19 +279,13 @@ class VendorClient:
         exchange.failure = self.mask(what if reached else f"not sent: {what}")
 
     def _read_response(self, exchange: Exchange, response: httpx.Response, request: Request) -> None:
-        exchange.status_code = response.status_code
-        exchange.headers = response.headers
-        content = exchange.content = response.content
-        exchange.text = content.decode("utf-8", errors="replace")
-        if content.strip():
-            with contextlib.suppress(ValueError):
-                exchange.body = json.loads(content)
+        exchange.read(response)
         if exchange.ok and exchange.attempt is not None:
-            exchange.attempt.answer = self._received(exchange, request)
+            exchange.attempt.answer = exchange.as_received(request, self._key)
         if response.status_code == 429:
             self._pace.slow_down()
             exchange.kind = ExchangeKind.RATE_LIMITED
-            exchange.retry_after = retry_after_seconds(exchange.headers, exchange.body if exchange.has_json else None)
+            exchange.retry_after = retry_after_seconds(exchange.headers, exchange.json_or_none)
             if exchange.retry_after is not None and not self.retry_policy.retry_after_too_long(exchange):
                 self._pace.pause(exchange.retry_after)
         elif is_transient_status(exchange.status_code):
@@ -322,13 +297,6 @@ class VendorClient:
             exchange.kind = ExchangeKind.DONE
             if exchange.ok:
                 self._pace.speed_up()
-
-    def _received(self, exchange: Exchange, request: Request) -> ReceivedAnswer:
-        """A 2xx answer as it arrived (the API key removed should the vendor echo it), with what was asked."""
-        key = self._key.get_secret_value().encode()
-        headers = {k: v for k, v in (exchange.headers or {}).items() if k.lower() != "set-cookie"}
-        return ReceivedAnswer(request=self._scrub(request.as_sent()), http_status=exchange.status_code or 0,
-                              headers=self._scrub(headers), content=exchange.content.replace(key, b"[redacted]"))
 
     def _attempt_error(self, exchange: Exchange) -> str | None:
         if exchange.failure:
@@ -349,45 +317,39 @@ class VendorClient:
         if exchange.ok and exchange.has_json:
             return None
         if exchange.kind is ExchangeKind.DONE and exchange.status_code is not None:
-            message = vendor_message(exchange.body if exchange.has_json else None, exchange.text)
+            message = vendor_message(exchange.json_or_none, exchange.text)
             return self._error_status(exchange, message).ledger_outcome
         return LedgerOutcome.ERROR  # never sent, or a failure the vendor documents as free
 
     def _http_error(self, exchange: Exchange) -> str:
         """``HTTP <code>: <the vendor's message>``, masked."""
-        message = vendor_message(exchange.body if exchange.has_json else None, exchange.text)
+        message = vendor_message(exchange.json_or_none, exchange.text)
         return self.mask(f"HTTP {exchange.status_code}" + (f": {message}" if message else ""))
 
     # ------------------------------------------------------------------ retries
 
     async def _execute(self, request: Request) -> CallOutcome:
-        history: list[Exchange] = []
-
-        async def once() -> Exchange:
-            exchange = await self._attempt_once(request)
-            history.append(exchange)
-            return exchange
-
-        def before_sleep(last: Exchange) -> None:
+        def before_sleep(last: Exchange, next_attempt: int) -> None:
             pause = last.kind is ExchangeKind.RATE_LIMITED and last.retry_after
             logger.info("%s: %s, retrying (attempt %d)%s", self.name, last.failure or f"HTTP {last.status_code}",
-                        len(history) + 1, f" after {last.retry_after:g}s (Retry-After)" if pause else "")
+                        next_attempt, f" after {last.retry_after:g}s (Retry-After)" if pause else "")
 
-        final = await self.retry_policy.retrying(history, sleep=self._sleep, before_sleep=before_sleep)(once)
-        return CallOutcome(final=final, attempts=[e.attempt for e in history if e.attempt is not None])
+        history = await self.retry_policy.run(lambda: self._attempt_once(request), sleep=self._sleep,
+                                              before_sleep=before_sleep)
+        return CallOutcome(final=history[-1], attempts=[e.attempt for e in history if e.attempt is not None])
 
     # ------------------------------------------------------------------ outcome -> result
 
     def _error_status(self, exchange: Exchange, message: str) -> CallStatus:
         """Map a final non-2xx, non-retried response to a status; vendors refine this."""
-        return error_status(exchange.status_code, exchange.body if exchange.has_json else None, message)
+        return error_status(exchange.status_code, exchange.json_or_none, message)
 
     def _failure_result(self, outcome: CallOutcome) -> VendorResult | None:
         """The result for an outcome that is not a parsable 2xx response; ``None`` when it is one."""
         final, attempts = outcome.final, outcome.attempts
         if final.kind is ExchangeKind.STOPPED:
             assert final.stopped is not None
-            return VendorResult(provider=self.name, status=final.stopped, error=self._not_sent(), attempts=attempts)
+            return self._provider_stop.result(attempts)
         raw = self._scrub(final.body if final.has_json else (final.text[:_MAX_RAW_TEXT] or None))
         failed = {"provider": self.name, "status": CallStatus.ERROR, "http_status": final.status_code, "raw": raw,
                       "attempts": attempts}
@@ -404,7 +366,7 @@ class VendorClient:
                                 attempts=attempts)
         if final.ok:
             return None
-        status = self._error_status(final, vendor_message(final.body if final.has_json else None, final.text))
+        status = self._error_status(final, vendor_message(final.json_or_none, final.text))
         error = self._http_error(final)
         if status.stops_provider:
             self._stop(status, error)
@@ -432,15 +394,7 @@ class VendorClient:
 
     def reread(self, answer: ReceivedAnswer, fingerprints: list[str]) -> list[VendorResult] | None:
         """A kept answer read again with today's parser; ``None`` when it is not JSON (nothing in it to read)."""
-        try:
-            body = json.loads(answer.content) if answer.content.strip() else NO_JSON
-        except ValueError:
-            body = NO_JSON
-        if body is NO_JSON:
+        final = Exchange.kept(answer)
+        if not final.has_json:
             return None
-        sent = answer.request or {}
-        request = Request(method=str(sent.get("method") or self.method), fingerprints=list(fingerprints),
-                          params=sent.get("params"), json=sent.get("json"))
-        final = Exchange(attempt=None, status_code=answer.http_status, headers=httpx.Headers(answer.headers),
-                         content=answer.content, text=answer.content.decode("utf-8", errors="replace"), body=body)
-        return self.read_answer(request, final)
+        return self.read_answer(Request.kept(answer, fingerprints, self.method), final)

@@ -157,7 +157,7 @@ class CrustdataClient(VendorClient):
             ident = self.identifier(lead)
             if ident is None:
                 results[i] = self._ineligible("needs a LinkedIn URL or a business email")
-            elif self._stop_status is not None:
+            elif self.stopped is not None:
                 results[i] = self._short_circuit()
             else:
                 groups.setdefault(ident[0], {}).setdefault(ident[1], []).append(i)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import httpx
 
-from enrichment_assets.vendors.base import Attempt, CallStatus
+from enrichment_assets.vendors.api_key import ApiKey
+from enrichment_assets.vendors.base import Attempt, CallStatus, ReceivedAnswer
 
 
 class ExchangeKind(StrEnum):
@@ -50,6 +53,13 @@ class Request:
         """What was asked, as JSON (kept with a paid answer so that the answer can be read again later)."""
         return {"method": self.method, "params": self.params, "json": self.json}
 
+    @classmethod
+    def kept(cls, answer: ReceivedAnswer, fingerprints: list[str], default_method: str) -> Request:
+        """The request a kept answer answered, from what was kept with it (``as_sent``)."""
+        sent = answer.request or {}
+        return cls(method=str(sent.get("method") or default_method), fingerprints=list(fingerprints),
+                   params=sent.get("params"), json=sent.get("json"))
+
 
 @dataclass(slots=True)
 class Exchange:
@@ -74,8 +84,39 @@ class Exchange:
         return self.body is not NO_JSON
 
     @property
+    def json_or_none(self) -> Any:
+        """The JSON body, ``None`` when there is none."""
+        return self.body if self.has_json else None
+
+    @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+    def as_received(self, request: Request, key: ApiKey) -> ReceivedAnswer:
+        """A 2xx answer as it arrived (the API key removed should the vendor echo it), with what was asked."""
+        headers = {k: v for k, v in (self.headers or {}).items() if k.lower() != "set-cookie"}
+        return ReceivedAnswer(request=key.scrub(request.as_sent()), http_status=self.status_code or 0,
+                              headers=key.scrub(headers), content=key.redact(self.content))
+
+    def read(self, response: httpx.Response) -> None:
+        """Take the response's status, headers and body as received; ``body`` is its JSON, if it is JSON."""
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self._take_content(response.content)
+
+    @classmethod
+    def kept(cls, answer: ReceivedAnswer) -> Exchange:
+        """A kept answer as the exchange that received it (no attempt: nothing is sent again)."""
+        exchange = cls(attempt=None, status_code=answer.http_status, headers=httpx.Headers(answer.headers))
+        exchange._take_content(answer.content)
+        return exchange
+
+    def _take_content(self, content: bytes) -> None:
+        self.content = content
+        self.text = content.decode("utf-8", errors="replace")
+        if content.strip():
+            with contextlib.suppress(ValueError):
+                self.body = json.loads(content)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ Each attempt's :class:`~enrichment_assets.vendors.exchange.ExchangeKind` decides
 ``schedule`` is the list of waits before retry 1, 2, ... (the last repeats); empty, the wait is an
 exponential backoff with jitter. A vendor whose document asks for a given wait (LeadMagic: 30 s after a
 500) sets it in its config (``retry_schedule``). The policy only reads the history of one request's
-exchanges; the client runs the loop (tenacity) with it.
+exchanges; :meth:`RetryPolicy.run` is the loop (tenacity).
 """
 
 from __future__ import annotations
@@ -123,17 +123,25 @@ class RetryPolicy:
                     "(retry_unknown: next_run)")
         return f"gave up after {attempts} attempts"
 
-    def retrying(self, history: list[Exchange], *, sleep: Sleep,
-                 before_sleep: Callable[[Exchange], None]) -> AsyncRetrying:
-        """A tenacity loop over attempts that each append their exchange to ``history``; returns the last one."""
+    async def run(self, attempt: Callable[[], Awaitable[Exchange]], *, sleep: Sleep,
+                  before_sleep: Callable[[Exchange, int], None]) -> list[Exchange]:
+        """Every exchange of one request, in order: ``attempt`` again for as long as the policy says (a tenacity
+        loop); ``before_sleep(last exchange, number of the next attempt)`` before each wait."""
+        history: list[Exchange] = []
+
+        async def once() -> Exchange:
+            exchange = await attempt()
+            history.append(exchange)
+            return exchange
 
         def log_before_sleep(state: RetryCallState) -> None:
-            before_sleep(history[-1])
+            before_sleep(history[-1], len(history) + 1)
 
-        return AsyncRetrying(
+        await AsyncRetrying(
             retry=retry_if_result(lambda _: self.should_retry(history)),
             wait=lambda _: self.wait_seconds(history),
             sleep=sleep,
             before_sleep=log_before_sleep,
             reraise=True,
-        )
+        )(once)
+        return history

@@ -39,7 +39,7 @@ class SingleLeadClient(VendorClient):
         reason = self.ineligible_reason(lead)
         if reason is not None:
             return self._ineligible(reason)
-        if self._stop_status is not None:
+        if self.stopped is not None:
             return self._short_circuit()
         identity = self.request_identity(lead)
         fingerprint = request_fingerprint(self.name, self.endpoint, identity)
