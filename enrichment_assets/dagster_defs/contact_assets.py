@@ -148,7 +148,7 @@ def active_run_ids(context: AssetExecutionContext) -> set[str]:
     runs = context.instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING,
                                                           DagsterRunStatus.CANCELING]))
     # This run's waterfall has finished before the ledger step: an answerless request of it is unknown, not pending.
-    return {run.run_id for run in runs} - {context.run_id}
+    return {run.run_id for run in runs} - {context.run.run_id}
 
 
 @asset(
@@ -171,7 +171,7 @@ def credit_ledger(context: AssetExecutionContext, enrichment: EnrichmentSettings
             "FROM credit_ledger GROUP BY provider ORDER BY provider").fetchall()
         this_run = conn.execute("SELECT count(*), coalesce(sum(credits), 0), coalesce(sum(usd), 0), "
                                 "count(*) FILTER (WHERE outcome = 'unknown'), coalesce(sum(uncertain_credits), 0) "
-                                "FROM credit_ledger WHERE run_id = ?", [context.run_id]).fetchone()
+                                "FROM credit_ledger WHERE run_id = ?", [context.run.run_id]).fetchone()
     table = markdown_table(["provider", "requests", "credits", "USD", "unknown", "up to (uncertain credits)"],
                            [(p, n, f"{c:g}", f"{u:.2f}", k, f"{w:g}") for p, n, c, u, k, w in per_provider])
     return MaterializeResult(metadata={

@@ -184,7 +184,7 @@ def waterfall(context: AssetExecutionContext):
         # The vendor library logs "provider unavailable" once per run: the run log shows it too.
         with warnings_in_run_log(context, "enrichment_assets.vendors"), \
                 tempfile.TemporaryDirectory(prefix="waterfall-") as tmp, enrichment.response_store() as store:
-            engine = WaterfallEngine(config, client_factory, store, run_id=context.run_id, list_id=list_id,
+            engine = WaterfallEngine(config, client_factory, store, run_id=context.run.run_id, list_id=list_id,
                                      call_providers=selected, suppression=suppression, progress=progress,
                                      progress_every_seconds=PROGRESS_EVERY_SECONDS,
                                      order_for=order.order_for if order is not None else None,
@@ -215,13 +215,13 @@ def waterfall(context: AssetExecutionContext):
                                                                  "forecast": MetadataValue.md(forecast.markdown())})
                 context.log.info(f"Forecast ${forecast.usd:,.2f} (up to ${forecast.usd_high:,.2f}) is within "
                                  f"max_usd_per_run ${config.max_usd_per_run:,.2f}")
-            sink = ParquetResultSink(Path(tmp), context.run_id)
+            sink = ParquetResultSink(Path(tmp), context.run.run_id)
             balances: dict[str, dict[str, BalanceReading]] = {}
 
             def record(phase: str, readings: dict[str, BalanceReading]) -> None:
                 balances[phase] = readings
                 with warehouse(duckdb) as conn:
-                    record_readings(conn, context.run_id, list_id, phase, readings.values())
+                    record_readings(conn, context.run.run_id, list_id, phase, readings.values())
 
             async def walk() -> WaterfallStats:
                 # Each called vendor's balance, read (free) before its first request and after its last one: the
