@@ -33,11 +33,28 @@ class Settings:
     config_path: Path
     inbox: Path
     suppression_path: Path
+    #: ``ENRICHMENT_STATE_URL``: the state store on PostgreSQL (``postgresql://…``); ``None``: SQLite.
+    state_url: str | None = None
 
     @property
     def response_store_path(self) -> Path:
-        """The durable response store and request journal lives beside the DuckDB file."""
+        """The durable response store and request journal lives beside the DuckDB file (SQLite backend)."""
         return self.db_path.with_name(self.db_path.stem + ".responses.sqlite")
+
+    def open_state_store(self, cipher=None):  # noqa: ANN001, ANN201 - storage types, imported when needed
+        """The state store (``storage/state_store.py``): PostgreSQL when ``ENRICHMENT_STATE_URL`` is set, else the
+        SQLite file; opened with ``cipher`` (a ``StoreCipher``; ``None``: not encrypted)."""
+        from enrichment_assets.storage.state_store import open_state_store
+        from enrichment_assets.storage.store_crypto import PLAIN
+
+        return open_state_store(self.response_store_path, self.state_url, cipher or PLAIN)
+
+    @property
+    def state_where(self) -> str:
+        """Where the state store is, for messages: the SQLite path, or the server without user or password."""
+        from enrichment_assets.storage.state_store import describe_state
+
+        return describe_state(self.response_store_path, self.state_url)
 
     @property
     def marts_dir(self) -> Path:
@@ -82,4 +99,5 @@ def load_settings() -> Settings:
         config_path=_path_from_env("ENRICHMENT_CONFIG", "enrichment.yaml"),
         inbox=_path_from_env("ENRICHMENT_INBOX", "data/inbox"),
         suppression_path=_path_from_env("ENRICHMENT_SUPPRESSION", "data/suppression.csv"),
+        state_url=os.environ.get("ENRICHMENT_STATE_URL", "").strip() or None,
     )

@@ -128,3 +128,33 @@ def make_pipeline(isolated_env: dict[str, str], dagster_instance: DagsterInstanc
 def pipeline(make_pipeline, fast_sandbox: RecordingSandbox) -> Pipeline:
     """The pipeline's Python assets in this process against ``fast_sandbox``."""
     return make_pipeline(fast_sandbox)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():  # noqa: ANN201 - an enrichment_assets_tests.support.postgres.PostgresServer
+    """One throw-away PostgreSQL server for the session (initdb + pg_ctl); each test takes its own database.
+    Skips where PostgreSQL is not installed, fails under CI=true."""
+    from enrichment_assets_tests.support import require
+    from enrichment_assets_tests.support.postgres import running_postgres, server_bin_dir
+
+    bin_dir = server_bin_dir()
+    require(bin_dir is not None, "PostgreSQL's server (initdb, pg_ctl; Debian package postgresql)")
+    with running_postgres(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture
+def state_db_url(postgres_server, request: pytest.FixtureRequest) -> str:  # noqa: ANN001
+    """The URL of a fresh, empty database on the session's PostgreSQL server (ENRICHMENT_STATE_URL)."""
+    import re
+    import uuid
+
+    name = re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:40] + "_" + uuid.uuid4().hex[:8]
+    return postgres_server.url(postgres_server.create_database(name))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str | None]:
+    """Where a state store lives, once per backend: ``(sqlite_path, state_url)`` for ``open_state_store``."""
+    url = request.getfixturevalue("state_db_url") if request.param == "postgres" else None
+    return tmp_path / "enrichment.responses.sqlite", url

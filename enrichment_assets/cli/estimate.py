@@ -54,7 +54,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             with contextlib.suppress(duckdb.CatalogException):  # a database from before the cost model: priors
                 model = load_model(conn, config)
         inputs = ListForecastInputs(config, model, settings.mode, load_suppression(settings.suppression_path),
-                                    settings.response_store_path, cipher=cipher)
+                                    settings.response_store_path, cipher=cipher,
+                                    state_url=settings.state_url)
         with tempfile.TemporaryDirectory(prefix="estimate-") as tmp:
             try:
                 staged, _, _ = stage_lead_file(path, Path(tmp), columns, args.sheet, config.columns)

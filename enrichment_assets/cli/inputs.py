@@ -21,9 +21,9 @@ def store_cipher(settings):
     """The response store's cipher from ENRICHMENT_ENCRYPTION_KEY, checked against the store without writing to it.
 
     Raises StoreKeyError (exit 2) for a wrong or missing key, before any file is touched."""
-    from enrichment_assets.storage.response_store import verify_store_key
+    from enrichment_assets.storage.state_store import verify_state_key
     from enrichment_assets.storage.store_crypto import cipher_from_environment
 
     cipher = cipher_from_environment()
-    verify_store_key(settings.response_store_path, cipher)
+    verify_state_key(settings.response_store_path, settings.state_url, cipher)
     return cipher

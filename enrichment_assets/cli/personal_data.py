@@ -37,7 +37,6 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.erasure import forget, rewrite_database
     from enrichment_assets.storage.personal_data_log import RequestCounts, log_request, requester
-    from enrichment_assets.storage.response_store import ResponseStore
     from enrichment_assets.storage.store_crypto import StoreKeyError
     from enrichment_assets.storage.warehouse import connect
     from enrichment_assets.waterfall.suppression import load_suppression
@@ -57,7 +56,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     suppression = load_suppression(settings.suppression_path)
     conn = connect(settings.db_path)
     try:
-        with ResponseStore(settings.response_store_path, cipher) as store:
+        with settings.open_state_store(cipher) as store:
             report = forget(conn, store, settings.marts_dir, record_id=args.record_id, email=email,
                             linkedin_url=linkedin, out_dir=settings.out_dir, provider_order=order,
                             suppression=suppression)
@@ -110,7 +109,6 @@ def cmd_export_person(args: argparse.Namespace) -> int:
 
     from enrichment_assets.settings import load_settings
     from enrichment_assets.storage.personal_data_log import RequestCounts, log_request, requester
-    from enrichment_assets.storage.response_store import ResponseStore
     from enrichment_assets.storage.store_crypto import StoreKeyError
     from enrichment_assets.storage.subject_access import person_copy, write_copy
     from enrichment_assets.storage.warehouse import connect
@@ -133,7 +131,7 @@ def cmd_export_person(args: argparse.Namespace) -> int:
         settings.db_path.parent / "exports" / f"person-{now:%Y%m%dT%H%M%S}.json")
     conn = connect(settings.db_path)
     try:
-        with ResponseStore(settings.response_store_path, cipher) as store:
+        with settings.open_state_store(cipher) as store:
             copy = person_copy(conn, store, suppression, record_id=args.record_id, email=email,
                                linkedin_url=linkedin, now=now)
         write_copy(copy, out)
@@ -153,7 +151,6 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     """Re-encrypt the response store: from ENRICHMENT_ENCRYPTION_KEY (unset: not encrypted yet) to
     ENRICHMENT_NEW_ENCRYPTION_KEY, or to no key with --decrypt."""
     from enrichment_assets.settings import load_settings
-    from enrichment_assets.storage.response_store import ResponseStore
     from enrichment_assets.storage.store_crypto import (
         KEY_ENV,
         NEW_KEY_ENV,
@@ -163,15 +160,15 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     )
 
     settings = load_settings()
-    path = settings.response_store_path
-    if not path.exists():
+    path = settings.state_where
+    if settings.state_url is None and not settings.response_store_path.exists():
         return fail_input(f"no response store at {path}")
     try:
         old = store_cipher(settings)
         new = PLAIN if args.decrypt else cipher_from_environment(NEW_KEY_ENV)
         if not args.decrypt and not new.encrypted:
             return fail_input(f"set {NEW_KEY_ENV} to the new key (or pass --decrypt to store answers unencrypted)")
-        with ResponseStore(path, old) as store:
+        with settings.open_state_store(old) as store:
             count = store.rekey(new)
     except StoreKeyError as exc:
         return fail_input(str(exc))

@@ -18,7 +18,7 @@ from enrichment_assets.cost_model.forecast import Forecast, forecast_leads, fres
 from enrichment_assets.cost_model.order import AdaptiveOrder
 from enrichment_assets.cost_model.rates import HitRateModel
 from enrichment_assets.leads.model import Lead
-from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.state_store import open_state_store, state_exists
 from enrichment_assets.storage.store_crypto import PLAIN, StoreCipher
 from enrichment_assets.storage.walks import kept_record_ids, leads_to_walk
 from enrichment_assets.vendors.client import VendorClient
@@ -76,6 +76,8 @@ class ListForecastInputs:
     environ: Mapping[str, str] | None = None
     #: The response store's cipher (``storage/store_crypto.py``): its key when the store is encrypted.
     cipher: StoreCipher = PLAIN
+    #: ``ENRICHMENT_STATE_URL``: stored answers are read from PostgreSQL instead of ``store_path``.
+    state_url: str | None = None
 
 
 def _forecast(inputs: ListForecastInputs, leads: Iterator[Lead], kept: int, now: datetime) -> Forecast:
@@ -91,9 +93,9 @@ def _forecast(inputs: ListForecastInputs, leads: Iterator[Lead], kept: int, now:
         "suppression": inputs.suppression,
         "kept": kept,
     }
-    if not inputs.store_path.exists():  # no history: nothing stored to answer from
+    if not state_exists(inputs.store_path, inputs.state_url):  # no history: nothing stored to answer from
         return forecast_leads(leads, **common)
-    with ResponseStore(inputs.store_path, inputs.cipher) as store:
+    with open_state_store(inputs.store_path, inputs.state_url, inputs.cipher) as store:
         fresh = fresh_answers(store, timedelta(days=config.cache_ttl_days), now)
         return forecast_leads(leads, fresh=fresh, **common)
 

@@ -167,7 +167,7 @@ def lead_ingestion(context: AssetExecutionContext, config: LeadFileConfig, enric
     with warehouse(duckdb) as conn:
         inputs = ListForecastInputs(config, load_model(conn, config), settings.mode,
                                     load_suppression(settings.suppression_path), settings.response_store_path,
-                                    cipher=enrichment.store_cipher())
+                                    cipher=enrichment.store_cipher(), state_url=settings.state_url)
         forecast = forecast_loaded_list(conn, inputs, context.partition_key)
     context.log.info(
         f"Forecast ({forecast.order} order): {forecast.calls:,.0f} vendor calls, {forecast.credits:,.1f} credits, "

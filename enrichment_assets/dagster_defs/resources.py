@@ -11,7 +11,7 @@ from dagster_duckdb import DuckDBResource
 
 from enrichment_assets.config import EnrichmentConfig, load_config
 from enrichment_assets.settings import Settings, load_settings, parse_inbox_settle_seconds
-from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.store_crypto import KEY_ENV, StoreCipher, cipher_for
 from enrichment_assets.storage.warehouse import ensure_schema, memory_limit
 
@@ -43,8 +43,11 @@ class EnrichmentSettings(ConfigurableResource):
                    inbox_settle_seconds=os.environ.get(SETTLE_ENV, ""))
 
     def settings(self) -> Settings:
+        # The state store's URL is read where the step runs, never made resource config: it may hold a password,
+        # and resource config is shown in the UI.
         return Settings(mode=self.mode, db_path=Path(self.db_path), config_path=Path(self.config_path),
-                        inbox=Path(self.inbox), suppression_path=Path(self.suppression_path))
+                        inbox=Path(self.inbox), suppression_path=Path(self.suppression_path),
+                        state_url=load_settings().state_url)
 
     def settle_seconds(self) -> float:
         """The inbox settle time (raises ValueError for a value that is not a number of seconds)."""
@@ -56,9 +59,10 @@ class EnrichmentSettings(ConfigurableResource):
     def store_cipher(self) -> StoreCipher:
         return cipher_for((self.encryption_key or "").strip() or None)
 
-    def response_store(self) -> ResponseStore:
-        """The response store and journal, opened with the key (a wrong or missing one raises StoreKeyError)."""
-        return ResponseStore(self.settings().response_store_path, self.store_cipher())
+    def response_store(self) -> StateStore:
+        """The state store (answers, journal, leases, claims: SQLite, or PostgreSQL with ENRICHMENT_STATE_URL),
+        opened with the key (a wrong or missing one raises StoreKeyError)."""
+        return self.settings().open_state_store(self.store_cipher())
 
 
 def warehouse_resource(db_path: Path | str) -> DuckDBResource:

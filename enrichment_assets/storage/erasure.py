@@ -22,7 +22,7 @@ from enrichment_assets.contacts.merge import digests_in_force, refresh_digests
 from enrichment_assets.contacts.rescore import rescore_leads
 from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
-from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.step_state import forget_digests
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 from enrichment_assets.waterfall.suppression import Suppression
@@ -63,7 +63,7 @@ def _stored_anywhere(conn: duckdb.DuckDBPyConnection, record_id: str) -> bool:
                         [record_id, record_id]).fetchone() is not None
 
 
-def forget(conn: duckdb.DuckDBPyConnection, store: ResponseStore, marts_dir: Path | None, *,
+def forget(conn: duckdb.DuckDBPyConnection, store: StateStore, marts_dir: Path | None, *,
            record_id: str | None = None, email: str | None = None, linkedin_url: str | None = None,
            out_dir: Path | None = None, provider_order: Sequence[str] = DEFAULT_PROVIDER_PRIORITY,
            suppression: Suppression | None = None) -> ErasureReport:

@@ -20,8 +20,12 @@ import socket
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from enrichment_assets.storage.response_store import Lease, ResponseStore
+from enrichment_assets.storage.store_records import Lease
+
+if TYPE_CHECKING:
+    from enrichment_assets.storage.state_store import StateStore
 
 logger = logging.getLogger("enrichment_assets.storage")
 
@@ -45,7 +49,7 @@ def lease_seconds() -> float:
 class LeaseKeeper:
     """Holds a lease while the block runs: acquired on entry, renewed by a heartbeat thread, released on exit."""
 
-    def __init__(self, store: ResponseStore, run_id: str | None, ttl_seconds: float | None = None) -> None:
+    def __init__(self, store: StateStore, run_id: str | None, ttl_seconds: float | None = None) -> None:
         self._store = store
         self.ttl = timedelta(seconds=ttl_seconds if ttl_seconds is not None else lease_seconds())
         self.lease = Lease(owner_id=uuid.uuid4().hex, run_id=run_id, pid=os.getpid(), host=socket.gethostname(),

@@ -32,7 +32,7 @@ import duckdb
 import pyarrow as pa
 
 from enrichment_assets.outcomes import LedgerOutcome, UnknownSettlement
-from enrichment_assets.storage.response_store import AttemptRow, AttemptTotals, ResponseStore
+from enrichment_assets.storage.state_store import AttemptRow, AttemptTotals, StateStore
 from enrichment_assets.storage.warehouse import transaction
 
 #: Journal rows turned into ledger rows at a time: the ledger's memory is bounded by this, not by the history.
@@ -60,7 +60,7 @@ class InFlight:
     active_run_ids: Container[str] | None
 
     @classmethod
-    def now(cls, store: ResponseStore, active_run_ids: Container[str] | None) -> InFlight:
+    def now(cls, store: StateStore, active_run_ids: Container[str] | None) -> InFlight:
         return cls(frozenset(store.live_owners()), active_run_ids)
 
     def hides(self, outcome: str | None, run_id: str | None, owner_id: str | None) -> bool:
@@ -74,7 +74,7 @@ class InFlight:
         return owner_id in self.live_owners and run_active
 
 
-def ledger_table(store: ResponseStore, active_run_ids: Container[str] | None = None) -> pa.Table:
+def ledger_table(store: StateStore, active_run_ids: Container[str] | None = None) -> pa.Table:
     """The whole ledger as one Arrow table (small journals, tests); ``sync_ledger`` streams it instead."""
     inflight = InFlight.now(store, active_run_ids)
     batches = [_ledger_batch(rows, inflight) for rows in store.attempt_batches(BATCH_ROWS)]
@@ -124,7 +124,7 @@ def _ledger_batch(rows: list[AttemptRow], inflight: InFlight) -> pa.RecordBatch:
     }, schema=LEDGER_SCHEMA)
 
 
-def sync_ledger(conn: duckdb.DuckDBPyConnection, store: ResponseStore,
+def sync_ledger(conn: duckdb.DuckDBPyConnection, store: StateStore,
                 active_run_ids: Container[str] | None = None) -> int:
     """Bring ``credit_ledger`` up to date with the journal; returns its row count.
 
@@ -144,7 +144,7 @@ def sync_ledger(conn: duckdb.DuckDBPyConnection, store: ResponseStore,
     return int(count)
 
 
-def rebuild_ledger(conn: duckdb.DuckDBPyConnection, store: ResponseStore,
+def rebuild_ledger(conn: duckdb.DuckDBPyConnection, store: StateStore,
                    active_run_ids: Container[str] | None = None) -> int:
     """Rebuild ``credit_ledger`` from the whole journal; returns its row count.
 
@@ -190,7 +190,7 @@ _LEDGER_TOTALS_SQL = """
 """
 
 
-def _stale_runs(conn: duckdb.DuckDBPyConnection, store: ResponseStore, inflight: InFlight) -> set[str | None]:
+def _stale_runs(conn: duckdb.DuckDBPyConnection, store: StateStore, inflight: InFlight) -> set[str | None]:
     """The runs whose ledger rows may differ from what the journal gives now.
 
     A journal row changes after it is written only by ``record_outcome`` (outcome, amounts, status, error,

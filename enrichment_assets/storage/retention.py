@@ -33,7 +33,7 @@ from enrichment_assets.contacts.merge import digests_in_force, refresh_digests
 from enrichment_assets.contacts.rescore import rescore_leads
 from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
-from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.step_state import forget_digests
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
 from enrichment_assets.waterfall.suppression import Suppression
@@ -106,7 +106,7 @@ def _fingerprints_only_in(conn: duckdb.DuckDBPyConnection, lists: list[str]) -> 
     return sorted(r[0] for r in rows)
 
 
-def apply_retention(conn: duckdb.DuckDBPyConnection, store: ResponseStore, *, retention_days: float, now: datetime,
+def apply_retention(conn: duckdb.DuckDBPyConnection, store: StateStore, *, retention_days: float, now: datetime,
                     marts_dir: Path | None = None, out_dir: Path | None = None,
                     provider_order: Sequence[str] = DEFAULT_PROVIDER_PRIORITY,
                     suppression: Suppression | None = None) -> RetentionReport:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, TypeVar
 
-from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.state_store import StateStore
 
 T = TypeVar("T")
 
@@ -32,7 +32,7 @@ _Item = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]
 
 
 class StoreIO:
-    def __init__(self, store: ResponseStore) -> None:
+    def __init__(self, store: StateStore) -> None:
         self.store = store
         self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None

@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from enrichment_assets.storage.response_store import ResponseStore
+from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES
 from enrichment_assets.waterfall.suppression import Suppression
 
@@ -66,7 +66,7 @@ def _of_lead(conn: duckdb.DuckDBPyConnection, table: str, lead: Lead) -> list[di
     return _rows(conn, f"SELECT * FROM {table} WHERE list_id = ? AND record_id = ?", list(lead))  # noqa: S608
 
 
-def person_copy(conn: duckdb.DuckDBPyConnection, store: ResponseStore, suppression: Suppression, *,
+def person_copy(conn: duckdb.DuckDBPyConnection, store: StateStore, suppression: Suppression, *,
                 record_id: str | None = None, email: str | None = None, linkedin_url: str | None = None,
                 now: datetime | None = None) -> PersonCopy:
     leads = find_leads(conn, record_id=record_id, email=email, linkedin_url=linkedin_url)

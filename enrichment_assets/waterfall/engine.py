@@ -13,8 +13,9 @@ For each lead and provider, in order:
    (``from_cache``: no call, no ledger row), also under the fingerprint an
    older version of the client gave the same question;
 4. a provider the run has no key for (live mode) asks nothing: the lead is
-   ``skipped_no_key`` there (pending);
-   an identical request already in flight is shared, not sent twice;
+   ``skipped_no_key`` there (pending); an identical request already in flight
+   is shared, not sent twice: in this process, and across processes through a
+   claim in the state store (``waterfall/single_flight.py``);
 5. a paid answer kept as it arrived but not read yet (unreadable until a
    parser fix) is read again: it answers the request, or the lead stays
    pending; it is never bought again;
@@ -47,7 +48,7 @@ from enrichment_assets.leads.model import Lead
 from enrichment_assets.outcomes import CallStatus, RowOutcome
 from enrichment_assets.phones.parse import parse_phone, region_hints
 from enrichment_assets.storage.lease import LeaseKeeper
-from enrichment_assets.storage.response_store import ResponseStore, StoredResponse
+from enrichment_assets.storage.state_store import StateStore, StoredResponse
 from enrichment_assets.storage.store_io import StoreIO
 from enrichment_assets.vendors.base import PhoneClaim, VendorResult, request_fingerprint
 from enrichment_assets.vendors.batching import supports_batching
@@ -57,6 +58,7 @@ from enrichment_assets.waterfall.journal import RunBooks, StoreJournal
 from enrichment_assets.waterfall.pricing import Budget, worst_case_credits
 from enrichment_assets.waterfall.results import ProviderRow, ProviderStats, ResultSink, WaterfallStats
 from enrichment_assets.waterfall.settlement import Booked, Settlement, SettlementFailed, unrecorded
+from enrichment_assets.waterfall.single_flight import CrossProcessFlight, release_outcome
 from enrichment_assets.waterfall.suppression import Suppression
 
 logger = logging.getLogger("enrichment_assets.waterfall")
@@ -88,7 +90,7 @@ class WaterfallEngine:
         self,
         config: EnrichmentConfig,
         client_factory: Callable[[str, Any], Any | None],
-        store: ResponseStore,
+        store: StateStore,
         *,
         run_id: str,
         list_id: str,
@@ -147,6 +149,8 @@ class WaterfallEngine:
         self.budgets = {p: Budget(config.provider(p).max_credits_per_run) for p in self.order}
         self.stats.providers.update({p: ProviderStats() for p in self.walk_order})
         self._ttl = timedelta(days=config.cache_ttl_days)
+        # Requests are claimed in the state store before they are sent: one process asks, the others wait.
+        self._flight = CrossProcessFlight(self.io, lambda: self.lease.owner_id, self._ttl, now)
         self._inflight: dict[tuple[str, str], asyncio.Future[tuple[VendorResult, bool]]] = {}
         # Providers whose lookups go out in batches (created per run: the batchers live on its event loop).
         self._batchers: dict[str, Batcher] = {}
@@ -302,7 +306,7 @@ class WaterfallEngine:
         self._inflight[key] = future
         self._fp_records[key] = [lead.record_id]
         try:
-            result, booked, from_store = await self._call(provider, client, lead, fp, joined)
+            result, booked, from_store = await self._claimed_call(provider, client, lead, fp, joined)
             future.set_result((result, from_store))
         except BaseException as exc:
             future.set_exception(exc)
@@ -314,6 +318,20 @@ class WaterfallEngine:
         if from_store:
             stats.cache_hits += 1
         return self._row_from_result(base, fp, result, credits=booked.credits, from_cache=from_store)
+
+    async def _claimed_call(self, provider: str, client: Any, lead: Lead, fp: str, joined: set[str] | None
+                            ) -> tuple[VendorResult, Booked, bool]:
+        """``_call`` under the request's claim in the state store: when another process holds it, its answer
+        (or its ``unknown`` outcome) instead, at no cost to this run."""
+        elsewhere = await self._flight.acquire(provider, fp)
+        if elsewhere is not None:
+            return elsewhere, Booked(), True
+        result: VendorResult | None = None
+        try:
+            result, booked, from_store = await self._call(provider, client, lead, fp, joined)
+        finally:
+            await self._flight.release(fp, release_outcome(result))
+        return result, booked, from_store
 
     async def _answer_to_older_fingerprint(self, client: Any, lead: Lead, fp: str) -> StoredResponse | None:
         """A fresh answer stored under the fingerprint an older version of the client gave this question (before
@@ -403,7 +421,7 @@ class WaterfallEngine:
         outcome = result.status.row_outcome
         if outcome is RowOutcome.SKIPPED_BUDGET:
             self.stats.providers[result.provider].skipped_budget += 1
-        called_at = result.attempts[-1].sent_at if result.attempts else None
+        called_at = result.attempts[-1].sent_at if result.attempts else self._flight.answered_at.get(fp)
         error = result.error if outcome not in (RowOutcome.FOUND, RowOutcome.NOT_FOUND, RowOutcome.SKIPPED_BUDGET) \
             else None
         if result.status is CallStatus.OUT_OF_CREDITS:

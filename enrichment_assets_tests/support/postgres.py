@@ -76,8 +76,9 @@ def _run_as() -> str | None:
 
 
 @contextlib.contextmanager
-def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
-    """Start a PostgreSQL server with its own data folder, trust auth on loopback; stop and delete it after."""
+def running_postgres(bin_dir: Path, *, durable: bool = False) -> Iterator[PostgresServer]:
+    """Start a PostgreSQL server with its own data folder, trust auth on loopback; stop and delete it after.
+    ``durable``: fsync on, as a production server (benchmarks); off by default (tests)."""
     owner = _run_as()
     folder = Path(tempfile.mkdtemp(prefix="enrich-pg-"))
     data, sockets = folder / "data", folder / "sock"
@@ -96,7 +97,8 @@ def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
         run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync",
             "-E", "UTF8", "--locale", "C")
         # fsync off: a throw-away server; durability is not what these tests are about.
-        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        fsync = "on" if durable else "off"
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=200"
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"),
             "-w", "-t", "60", "start")
         try:
