@@ -158,3 +158,23 @@ def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path,
     """Where a state store lives, once per backend: ``(sqlite_path, state_url)`` for ``open_state_store``."""
     url = request.getfixturevalue("state_db_url") if request.param == "postgres" else None
     return tmp_path / "enrichment.responses.sqlite", url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201 - a factory of StoreUnderTest
+    """Once per backend: ``make_store(name)`` gives a fresh, empty state store location (a SQLite file in the
+    test's folder, or a new database on the session's PostgreSQL server) as a ``StoreUnderTest``."""
+    import re
+    import uuid
+
+    from enrichment_assets_tests.support.state_backends import StoreUnderTest
+
+    def make(name: str = "store") -> StoreUnderTest:
+        path = tmp_path / f"{name}.sqlite"
+        if request.param == "sqlite":
+            return StoreUnderTest("sqlite", path, None)
+        server = request.getfixturevalue("postgres_server")
+        database = re.sub(r"[^a-z0-9_]", "_", f"{request.node.name.lower()[:30]}_{name}")[:50]
+        return StoreUnderTest("postgres", path, server.url(server.create_database(f"{database}_{uuid.uuid4().hex[:8]}")))
+
+    return make

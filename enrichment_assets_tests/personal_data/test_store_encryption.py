@@ -1,7 +1,9 @@
 """Encryption at rest of the response store: the personal fields sealed, lookups keyed, a wrong key refused.
 
-The unit tests write answers through the real SQLite store and read its files' bytes; the end-to-end tests run
-the sample list through the real `enrich` command, with and without ``ENRICHMENT_ENCRYPTION_KEY``.
+The unit tests run on both backends: they write answers through the real store (a SQLite file, a database on a
+real throw-away PostgreSQL server) and read what it holds at rest (the file's bytes; every row the server
+holds); the end-to-end tests run the sample list through the real `enrich` command, with and without
+``ENRICHMENT_ENCRYPTION_KEY``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from enrichment_assets.storage.response_store import (
-    AttemptRow,
-    ResponseStore,
-    StoredResponse,
-    verify_store_key,
-)
+from enrichment_assets.storage.response_store import AttemptRow, ResponseStore, StoredResponse
+from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.store_crypto import (
     PLAIN,
     AesGcmCipher,
@@ -72,14 +70,16 @@ def test_cipher_round_trip_and_keyed_lookups() -> None:
         cipher_for("short")
 
 
-def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
-    store = ResponseStore(path, cipher_for(KEY))
+def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(make_store) -> None:  # noqa: ANN001
+    at = make_store()
+    store = at.open(cipher_for(KEY))
     try:
         store.record_outcome([], [_answer("fp-1")])
-        # Open, with the answer in the WAL: neither file holds the number, the email or the fingerprint.
-        data = _file_bytes(path)
-        assert path.with_name(path.name + "-wal").exists()
+        # Open, with the answer just written (SQLite: in the WAL): nothing at rest holds the number, the email or
+        # the fingerprint.
+        data = at.at_rest()
+        if at.backend == "sqlite":
+            assert at.path.with_name(at.path.name + "-wal").exists()
         for needle in (PHONE, PHONE.lstrip("+"), EMAIL, "fp-1"):
             assert needle.encode() not in data, needle
         got = store.fresh_response("fp-1", timedelta(days=1))
@@ -87,61 +87,63 @@ def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(tmp_path: 
         assert store.fresh_response("fp-2", timedelta(days=1)) is None
     finally:
         store.close()
-    data = _file_bytes(path)
+    data = at.at_rest()
     for needle in (PHONE, PHONE.lstrip("+"), EMAIL, "fp-1"):
         assert needle.encode() not in data, needle
     # The same store without the key keeps them in clear: the check above can see them when they are there.
-    plain = tmp_path / "plain.sqlite"
-    with ResponseStore(plain) as store:
+    plain = make_store("plain")
+    with plain.open() as store:
         store.record_outcome([], [_answer("fp-1")])
-    assert PHONE.encode() in _file_bytes(plain) and EMAIL.encode() in _file_bytes(plain)
+    assert PHONE.encode() in plain.at_rest() and EMAIL.encode() in plain.at_rest()
 
 
 @pytest.mark.parametrize("cipher", [PLAIN, cipher_for(OTHER_KEY)], ids=["no key", "wrong key"])
-def test_wrong_or_missing_key_is_refused_before_anything_is_written(tmp_path: Path, cipher) -> None:
-    path = tmp_path / "store.sqlite"
-    with ResponseStore(path, cipher_for(KEY)) as store:
+def test_wrong_or_missing_key_is_refused_before_anything_is_written(make_store, cipher) -> None:  # noqa: ANN001
+    at = make_store()
+    with at.open(cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("fp-1")])
-    before = digests(tmp_path)
+    before = at.snapshot()
     with pytest.raises(StoreKeyError, match="ENRICHMENT_ENCRYPTION_KEY"):
-        ResponseStore(path, cipher)
-    assert digests(tmp_path) == before
+        at.verify(cipher)
+    with pytest.raises(StoreKeyError, match="ENRICHMENT_ENCRYPTION_KEY"):
+        at.open(cipher)
+    assert at.snapshot() == before
 
 
-def test_a_key_on_a_store_holding_clear_answers_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
-    with ResponseStore(path) as store:
+def test_a_key_on_a_store_holding_clear_answers_is_refused(make_store) -> None:  # noqa: ANN001
+    at = make_store()
+    with at.open() as store:
         store.record_outcome([], [_answer("fp-1")])
-    before = digests(tmp_path)
+    before = at.snapshot()
     with pytest.raises(StoreKeyError, match="rotate-key"):
-        ResponseStore(path, cipher_for(KEY))
-    assert digests(tmp_path) == before
+        at.open(cipher_for(KEY))
+    assert at.snapshot() == before
 
 
-def test_rekey_encrypts_rotates_and_decrypts(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
+def test_rekey_encrypts_rotates_and_decrypts(make_store) -> None:  # noqa: ANN001
+    at = make_store()
     answers = [_answer(f"fp-{i}", f"+336123456{i:02d}", f"p{i}@example.fr") for i in range(20)]
-    with ResponseStore(path) as store:
+    with at.open() as store:
         store.record_outcome([], answers)
         assert store.rekey(cipher_for(KEY)) == 20
-    assert b"+33612345600" not in _file_bytes(path)
-    with ResponseStore(path, cipher_for(KEY)) as store:
+    assert b"+33612345600" not in at.at_rest()
+    with at.open(cipher_for(KEY)) as store:
         assert store.rekey(cipher_for(OTHER_KEY)) == 20
     with pytest.raises(StoreKeyError):
-        ResponseStore(path, cipher_for(KEY))
-    with ResponseStore(path, cipher_for(OTHER_KEY)) as store:
+        at.open(cipher_for(KEY))
+    with at.open(cipher_for(OTHER_KEY)) as store:
         for a in answers:
             got = store.fresh_response(a.request_fingerprint, timedelta(days=1))
             assert got is not None and got.phones == a.phones and got.raw == a.raw
         store.rekey(PLAIN)
-    with ResponseStore(path) as store:
+    with at.open() as store:
         assert store.fresh_response("fp-7", timedelta(days=1)).phones == answers[7].phones
-    assert b"+33612345607" in _file_bytes(path)
+    assert b"+33612345607" in at.at_rest()
 
 
-def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(tmp_path: Path) -> None:
+def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(make_store) -> None:  # noqa: ANN001
     now = datetime.now(UTC)
-    with ResponseStore(tmp_path / "store.sqlite", cipher_for(KEY)) as store:
+    with make_store().open(cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("old", age_days=400), _answer("edge", age_days=364.9),
                                   _answer("new", age_days=1)])
         for attempt_id, age, list_id in (("a-old", 400, "kept"), ("a-new", 1, "kept"), ("a-dropped", 1, "gone")):
@@ -177,7 +179,7 @@ def _received(phone: str = PHONE, email: str = EMAIL) -> ReceivedAnswer:
                           content=json.dumps({"mobile_number": phone, "email": email}).encode())
 
 
-def _keep(store: ResponseStore, attempt_id: str, fp: str, *, age_days: float = 0, list_id: str = "l1",
+def _keep(store: StateStore, attempt_id: str, fp: str, *, age_days: float = 0, list_id: str = "l1",
           answer: ReceivedAnswer | None = None) -> ReceivedAnswer:
     """Journal an attempt and keep its answer unread, as the client does before it parses the body."""
     row = _sent(attempt_id, [fp], age_days=age_days, list_id=list_id)
@@ -188,12 +190,12 @@ def _keep(store: ResponseStore, attempt_id: str, fp: str, *, age_days: float = 0
     return answer
 
 
-def test_kept_answers_are_sealed_and_read_back(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
-    store = ResponseStore(path, cipher_for(KEY))
+def test_kept_answers_are_sealed_and_read_back(make_store) -> None:  # noqa: ANN001
+    at = make_store()
+    store = at.open(cipher_for(KEY))
     try:
         answer = _keep(store, "a-1", "fp-1")
-        data = _file_bytes(path)  # the WAL holds the kept answer now
+        data = at.at_rest()  # SQLite: the WAL holds the kept answer now
         for needle in (PHONE, PHONE.lstrip("+"), EMAIL):
             assert needle.encode() not in data, needle
         (kept,) = store.kept_answers("fp-1")
@@ -201,45 +203,45 @@ def test_kept_answers_are_sealed_and_read_back(tmp_path: Path) -> None:
     finally:
         store.close()
     for needle in (PHONE, PHONE.lstrip("+"), EMAIL):
-        assert needle.encode() not in _file_bytes(path), needle
-    plain = tmp_path / "plain.sqlite"  # the check can see them when they are there
-    with ResponseStore(plain) as store:
+        assert needle.encode() not in at.at_rest(), needle
+    plain = make_store("plain")  # the check can see them when they are there
+    with plain.open() as store:
         _keep(store, "a-1", "fp-1")
-    assert PHONE.encode() in _file_bytes(plain) and EMAIL.encode() in _file_bytes(plain)
+    assert PHONE.encode() in plain.at_rest() and EMAIL.encode() in plain.at_rest()
 
 
-def test_a_key_on_a_store_holding_only_clear_kept_answers_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
-    with ResponseStore(path) as store:
+def test_a_key_on_a_store_holding_only_clear_kept_answers_is_refused(make_store) -> None:  # noqa: ANN001
+    at = make_store()
+    with at.open() as store:
         _keep(store, "a-1", "fp-1")
         assert store.fresh_response("fp-1", timedelta(days=1)) is None  # nothing read into responses
-    before = digests(tmp_path)
+    before = at.snapshot()
     with pytest.raises(StoreKeyError, match="rotate-key"):
-        verify_store_key(path, cipher_for(KEY))
+        at.verify(cipher_for(KEY))
     with pytest.raises(StoreKeyError, match="rotate-key"):
-        ResponseStore(path, cipher_for(KEY))
-    assert digests(tmp_path) == before
+        at.open(cipher_for(KEY))
+    assert at.snapshot() == before
 
 
-def test_a_copied_answer_is_keyed_and_survives_rotation(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
-    with ResponseStore(path, cipher_for(KEY)) as store:
+def test_a_copied_answer_is_keyed_and_survives_rotation(make_store) -> None:  # noqa: ANN001
+    at = make_store()
+    with at.open(cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("fp-old-normalization")])
         assert store.copy_response("fp-old-normalization", "fp-new-normalization")
         assert not store.copy_response("fp-old-normalization", "fp-new-normalization")  # there already
         assert not store.copy_response("fp-unknown", "fp-other")
         got = store.fresh_response("fp-new-normalization", timedelta(days=1))
         assert got is not None and got.phones == [(PHONE, "mobile")]
-        assert b"fp-new-normalization" not in _file_bytes(path)
+        assert b"fp-new-normalization" not in at.at_rest()
         assert store.rekey(cipher_for(OTHER_KEY)) == 2
-    with ResponseStore(path, cipher_for(OTHER_KEY)) as store:
+    with at.open(cipher_for(OTHER_KEY)) as store:
         for fp in ("fp-old-normalization", "fp-new-normalization"):
             got = store.fresh_response(fp, timedelta(days=1))
             assert got is not None and got.raw["email"] == EMAIL, fp
 
 
-def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(tmp_path: Path) -> None:
-    with ResponseStore(tmp_path / "store.sqlite", cipher_for(KEY)) as store:
+def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(make_store) -> None:  # noqa: ANN001
+    with make_store().open(cipher_for(KEY)) as store:
         lost = _sent("a-lost", ["fp-1", "fp-2"], age_days=0.01)
         store.record_sent(lost)
         lost.finished_at, lost.outcome = lost.sent_at, "unknown"
@@ -252,10 +254,10 @@ def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(t
     assert (row.settled_by, row.settlement) == ("a-last", "asked_again")
 
 
-def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_attempts(tmp_path: Path) -> None:
+def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_attempts(make_store) -> None:  # noqa: ANN001
     now = datetime.now(UTC)
-    path = tmp_path / "store.sqlite"
-    with ResponseStore(path, cipher_for(KEY)) as store:
+    at = make_store()
+    with at.open(cipher_for(KEY)) as store:
         _keep(store, "a-old", "fp-old", age_days=400, answer=_received("+33611111111", "old@example.fr"))
         _keep(store, "a-new", "fp-new", age_days=1)
         _keep(store, "a-dropped", "fp-dropped", age_days=1, list_id="gone")
@@ -263,33 +265,29 @@ def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_atte
         assert (expired.answers, expired.kept_answers, expired.journal_rows) == (0, 2, 2)
         assert store.kept_answers("fp-old") == [] and store.kept_answers("fp-dropped") == []
         assert [k.attempt_id for k in store.kept_answers("fp-new")] == ["a-new"]
-    conn = sqlite3.connect(str(path))
-    try:
-        assert conn.execute("SELECT attempt_id FROM kept_answers").fetchall() == [("a-new",)]
-        assert conn.execute("SELECT request_fingerprint, attempt_id FROM attempt_fingerprints").fetchall() == [
-            ("fp-new", "a-new")]
-    finally:
-        conn.close()
+    assert at.query("SELECT attempt_id FROM kept_answers") == [("a-new",)]
+    assert at.query("SELECT request_fingerprint, attempt_id FROM attempt_fingerprints") == [("fp-new", "a-new")]
 
 
-def test_rekey_re_encrypts_kept_answers(tmp_path: Path) -> None:
-    path = tmp_path / "store.sqlite"
-    with ResponseStore(path) as store:
+def test_rekey_re_encrypts_kept_answers(make_store) -> None:  # noqa: ANN001
+    at = make_store()
+    with at.open() as store:
         answer = _keep(store, "a-1", "fp-1")
         store.rekey(cipher_for(KEY))
-    assert PHONE.encode() not in _file_bytes(path) and EMAIL.encode() not in _file_bytes(path)
-    with ResponseStore(path, cipher_for(KEY)) as store:
+    assert PHONE.encode() not in at.at_rest() and EMAIL.encode() not in at.at_rest()
+    with at.open(cipher_for(KEY)) as store:
         assert store.kept_answers("fp-1")[0].answer == answer
         store.rekey(cipher_for(OTHER_KEY))
-    with ResponseStore(path, cipher_for(OTHER_KEY)) as store:
+    with at.open(cipher_for(OTHER_KEY)) as store:
         assert store.kept_answers("fp-1")[0].answer == answer
         store.rekey(PLAIN)
-    with ResponseStore(path) as store:
+    with at.open() as store:
         assert store.kept_answers("fp-1")[0].answer == answer
-    assert PHONE.encode() in _file_bytes(path)
+    assert PHONE.encode() in at.at_rest()
 
 
 def test_a_store_from_before_encryption_gains_the_sealed_fingerprint_column(tmp_path: Path) -> None:
+    """SQLite only: a PostgreSQL state store was created with the column."""
     path = tmp_path / "store.sqlite"
     with ResponseStore(path) as store:
         store.record_outcome([], [_answer("fp-1")])
