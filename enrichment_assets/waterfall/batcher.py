@@ -5,9 +5,14 @@ batch would go out as two half-empty requests). A queue goes out when it is full
 waited ``batch_wait_seconds``, or at once when no lead still in flight can join it: such a provider allows
 few requests a minute, so a half-empty batch wastes one of them unless waiting cannot fill it.
 
-The batcher knows which leads may still come from the engine's three signals: a lead started its walk
-(``expect_lead``), reached this provider (``lead_arrived``) or ended its walk before it (``lead_ended_before``),
-and no lead is left to start (``no_more_leads``).
+The batcher knows which leads may still come from the engine's signals: a lead started its walk
+(``expect_lead``), came to this provider's door (``lead_at_door``: it is reading the store and claiming its
+request, ``waterfall/single_flight.py``), reached this provider (``lead_arrived``) or ended its walk before it
+(``lead_ended_before``), and no lead is left to start (``no_more_leads``).
+
+A queue whose wait is over while leads are still at the door waits for them (at most ``DOOR_WAIT_LIMIT``
+seconds more): the claim is a durable store write, and on a busy disk it can take longer than the batch wait,
+which would send a batch before the leads that are about to join it (each a request, and a credit, of its own).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ SettleBatch = Callable[[list[str], list[VendorResult]], Awaitable[None]]
 
 _Waiting = tuple[Lead, str, "asyncio.Future[VendorResult]"]
 
+#: The longest a due batch waits for leads still at the door (a claim stuck on a locked store must not hold
+#: the batch's leads forever).
+DOOR_WAIT_LIMIT = 5.0
+
 
 class Batcher:
     def __init__(self, client: BatchingClient, settle: SettleBatch) -> None:
@@ -40,15 +49,22 @@ class Batcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._feeding = True
         self._upstream = 0  # leads in flight that have not yet reached this provider
+        self._at_door = 0  # of which: at this provider, reading the store and claiming their request
+        self._due: set[str] = set()  # queues whose wait is over, waiting for the leads at the door
 
     # ------------------------------------------------------------------ which leads may still come
 
     def expect_lead(self) -> None:
         self._upstream += 1
 
+    def lead_at_door(self) -> None:
+        """The lead came to this provider and is looking in the store and claiming its request."""
+        self._at_door += 1
+
     def lead_arrived(self) -> None:
         """The lead is at this provider: ``submit`` (or the caller, when it does not join) decides on flushing."""
         self._upstream -= 1
+        self._at_door -= 1
 
     def lead_ended_before(self) -> None:
         self._upstream -= 1
@@ -61,9 +77,24 @@ class Batcher:
     def flush_if_nothing_more_coming(self) -> None:
         """Send partial batches at once when no lead still in flight can join them."""
         if self._feeding or self._upstream > 0:
+            self._flush_due()
             return
         for key in [k for k, queue in self._pending.items() if queue]:
             self._flush(key)
+
+    def _flush_due(self) -> None:
+        if self._at_door <= 0:
+            for key in list(self._due):
+                self._flush(key)
+
+    def _wait_over(self, key: str) -> None:
+        """The oldest lead of a queue has waited ``batch_wait_seconds``: send it, unless leads are at the door."""
+        self._timers.pop(key, None)
+        if self._at_door > 0 and key not in self._due:
+            self._due.add(key)
+            self._timers[key] = asyncio.get_running_loop().call_later(DOOR_WAIT_LIMIT, self._flush, key)
+            return
+        self._flush(key)
 
     # ------------------------------------------------------------------ batches
 
@@ -75,7 +106,7 @@ class Batcher:
         if len(queue) >= self._size:
             self._flush(key)
         elif key not in self._timers:
-            self._timers[key] = asyncio.get_running_loop().call_later(self._wait, self._flush, key)
+            self._timers[key] = asyncio.get_running_loop().call_later(self._wait, self._wait_over, key)
         self.flush_if_nothing_more_coming()
         return future
 
@@ -83,11 +114,12 @@ class Batcher:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
+        self._due.discard(key)
         queue = self._pending.get(key, [])
         batch, rest = queue[: self._size], queue[self._size:]
         self._pending[key] = rest
         if rest:
-            self._timers[key] = asyncio.get_running_loop().call_later(self._wait, self._flush, key)
+            self._timers[key] = asyncio.get_running_loop().call_later(self._wait, self._wait_over, key)
         if batch:
             task = asyncio.ensure_future(self._send(batch))
             self._tasks.add(task)

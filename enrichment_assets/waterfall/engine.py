@@ -246,6 +246,7 @@ class WaterfallEngine:
             batcher = self._batchers.get(provider)
             if batcher is not None:
                 reached.add(provider)
+                batcher.lead_at_door()
                 joined: set[str] = set()
                 try:
                     row = await self._ask(provider, lead, joined)

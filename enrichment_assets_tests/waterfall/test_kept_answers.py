@@ -5,6 +5,9 @@ was sent). Real clients over real HTTP (``wire_vendor.py``), a real SQLite store
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -119,3 +122,26 @@ def test_a_crustdata_answer_matched_on_something_else_is_kept_not_bought_again(t
     assert vendor.count == 1
     assert [r.outcome for r in first + second] == [RowOutcome.ERROR] * 4
     assert attempt.outcome == LedgerOutcome.UNKNOWN and attempt.worst_case_credits == 6.0
+
+
+class BusyStore(ResponseStore):
+    """A store on a busy disk: each COMMIT waits 0.15 s, longer than Crustdata's batch wait (0.05 s). The first
+    lead's claim commits alone; the others', queued meanwhile, commit together 0.15 s later."""
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        with super().group():
+            yield
+            time.sleep(0.15)
+
+
+def test_a_batch_waits_for_the_leads_still_reading_the_store_and_claiming(tmp_path: Path) -> None:
+    """Store latency (a look for a stored answer, the claim of the request) must not split a batch: leads that
+    came to Crustdata and are still at the store join the batch whose wait (0.05 s) ran out meanwhile, instead of
+    each paying for a request of its own."""
+    items = leads(4)
+    with WireVendor(crustdata_answer) as vendor, BusyStore(tmp_path / "store.sqlite") as store:
+        rows, _ = walk(store, crustdata_config(), vendor.base_url, items)
+        (attempt,) = store.attempts()
+    assert vendor.count == 1 and len(attempt.request_fingerprints) == 4
+    assert [r.outcome for r in rows] == [RowOutcome.FOUND] * 4
