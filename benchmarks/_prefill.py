@@ -45,7 +45,7 @@ async def prefill(leads_path: Path, store_path: Path, list_id: str, world_size: 
     from enrichment_assets.vendors import CLIENTS
     from enrichment_assets.vendors.base import CallStatus, request_fingerprint
     from enrichment_assets.vendors.exchange import Exchange
-    from enrichment_assets.waterfall.engine import meets_stop_rule
+    from enrichment_assets.waterfall.stop_rule import meets_stop_rule
 
     config = load_config(config_path)
     state = SandboxState(SandboxConfig(seed=seed, world_size=world_size))

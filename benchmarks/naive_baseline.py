@@ -80,7 +80,7 @@ def naive_loop(leads: list, base_url: str) -> dict[str, Any]:
     from enrichment_assets.phones.parse import region_hints
     from enrichment_assets.vendors import CLIENTS
     from enrichment_assets.vendors.base import PhoneClaim
-    from enrichment_assets.waterfall.engine import meets_stop_rule
+    from enrichment_assets.waterfall.stop_rule import meets_stop_rule
 
     config = load_config(ROOT / "enrichment.yaml")
     clients = {p: CLIENTS[p](config.provider(p), "sandbox-key", base_url) for p in config.waterfall.order}

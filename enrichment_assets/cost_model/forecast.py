@@ -27,7 +27,7 @@ from enrichment_assets.leads.model import Lead
 from enrichment_assets.phones.parse import region_hints
 from enrichment_assets.storage.response_store import StoredResponse
 from enrichment_assets.vendors.base import PhoneClaim, request_fingerprint
-from enrichment_assets.waterfall.engine import meets_stop_rule
+from enrichment_assets.waterfall.stop_rule import meets_stop_rule
 from enrichment_assets.waterfall.suppression import Suppression
 
 #: ``fresh(fingerprint)``: the stored answer to that request if it is younger than cache_ttl_days, else None.

@@ -46,7 +46,7 @@ from typing import Any
 from enrichment_assets.config import EnrichmentConfig
 from enrichment_assets.leads.model import Lead
 from enrichment_assets.outcomes import CallStatus, RowOutcome
-from enrichment_assets.phones.parse import parse_phone, region_hints
+from enrichment_assets.phones.parse import region_hints
 from enrichment_assets.storage.lease import LeaseKeeper
 from enrichment_assets.storage.state_store import StateStore, StoredResponse
 from enrichment_assets.storage.store_io import StoreIO
@@ -56,27 +56,13 @@ from enrichment_assets.vendors.retry import RetryUnknown
 from enrichment_assets.waterfall.batcher import Batcher
 from enrichment_assets.waterfall.journal import RunBooks, StoreJournal
 from enrichment_assets.waterfall.pricing import Budget, worst_case_credits
-from enrichment_assets.waterfall.results import ProviderRow, ProviderStats, ResultSink, WaterfallStats
+from enrichment_assets.waterfall.results import ProviderRow, ProviderStats, ResultSink, WaterfallStats, row_from_stored
 from enrichment_assets.waterfall.settlement import Booked, Settlement, SettlementFailed, unrecorded
-from enrichment_assets.waterfall.single_flight import CrossProcessFlight, release_outcome
+from enrichment_assets.waterfall.single_flight import CrossProcessFlight
+from enrichment_assets.waterfall.stop_rule import meets_stop_rule
 from enrichment_assets.waterfall.suppression import Suppression
 
 logger = logging.getLogger("enrichment_assets.waterfall")
-
-def meets_stop_rule(stop_when: str, phones: list[PhoneClaim], hints: tuple[str, ...]) -> bool:
-    """Whether numbers from one provider are good enough to stop the waterfall for this lead."""
-    if stop_when == "never" or not phones:
-        return False
-    for claim in phones:
-        parsed = parse_phone(claim.number, hints)
-        if not parsed.valid:
-            continue
-        if stop_when == "any_phone":
-            return True
-        claimed_mobile = (claim.claimed_type or "").lower() in ("mobile", "cell", "cellular", "wireless")
-        if parsed.number_type == "mobile" or (claimed_mobile and parsed.number_type != "fixed_line"):
-            return True
-    return False
 
 
 def _utcnow() -> datetime:
@@ -288,7 +274,7 @@ class WaterfallEngine:
             cached = await self._answer_to_older_fingerprint(client, lead, fp)
         if cached is not None:
             stats.cache_hits += 1
-            return self._row_from_stored(base, fp, cached)
+            return row_from_stored(base, fp, cached)
         if provider not in self.call_providers:
             return None
         if provider in self._unkeyed:
@@ -307,7 +293,8 @@ class WaterfallEngine:
         self._inflight[key] = future
         self._fp_records[key] = [lead.record_id]
         try:
-            result, booked, from_store = await self._claimed_call(provider, client, lead, fp, joined)
+            result, booked, from_store = await self._flight.claimed(
+                provider, fp, partial(self._call, provider, client, lead, fp, joined), Booked())
             future.set_result((result, from_store))
         except BaseException as exc:
             future.set_exception(exc)
@@ -319,20 +306,6 @@ class WaterfallEngine:
         if from_store:
             stats.cache_hits += 1
         return self._row_from_result(base, fp, result, credits=booked.credits, from_cache=from_store)
-
-    async def _claimed_call(self, provider: str, client: Any, lead: Lead, fp: str, joined: set[str] | None
-                            ) -> tuple[VendorResult, Booked, bool]:
-        """``_call`` under the request's claim in the state store: when another process holds it, its answer
-        (or its ``unknown`` outcome) instead, at no cost to this run."""
-        elsewhere = await self._flight.acquire(provider, fp)
-        if elsewhere is not None:
-            return elsewhere, Booked(), True
-        result: VendorResult | None = None
-        try:
-            result, booked, from_store = await self._call(provider, client, lead, fp, joined)
-        finally:
-            await self._flight.release(fp, release_outcome(result))
-        return result, booked, from_store
 
     async def _answer_to_older_fingerprint(self, client: Any, lead: Lead, fp: str) -> StoredResponse | None:
         """A fresh answer stored under the fingerprint an older version of the client gave this question (before
@@ -411,11 +384,6 @@ class WaterfallEngine:
                            "budgets reserve %g per call from now on; check its pricing in enrichment.yaml",
                            provider, highest, self.worst_case(provider), highest)
             self._reported[provider] = highest
-
-    def _row_from_stored(self, base: dict[str, Any], fp: str, stored: StoredResponse) -> ProviderRow:
-        return ProviderRow(**base, request_fingerprint=fp, outcome=RowOutcome(stored.status),
-                           phones=[n for n, _ in stored.phones], claimed_types=[t for _, t in stored.phones],
-                           credits=0.0, called_at=stored.received_at, from_cache=True, http_status=stored.http_status)
 
     def _row_from_result(self, base: dict[str, Any], fp: str, result: VendorResult, *, credits: float,
                          from_cache: bool) -> ProviderRow:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from enrichment_assets.outcomes import RowOutcome
+from enrichment_assets.storage.store_records import StoredResponse
 
 
 @dataclass(slots=True)
@@ -27,6 +28,13 @@ class ProviderRow:
     error: str | None = None
     #: The providers this lead was walked through this time, in order (``<provider>_results.walk_order``).
     walk_order: list[str] | None = None
+
+
+def row_from_stored(base: dict[str, Any], fp: str, stored: StoredResponse) -> ProviderRow:
+    """The row of a lead answered from the store: no call, no credits, the answer's own date."""
+    return ProviderRow(**base, request_fingerprint=fp, outcome=RowOutcome(stored.status),
+                       phones=[n for n, _ in stored.phones], claimed_types=[t for _, t in stored.phones],
+                       credits=0.0, called_at=stored.received_at, from_cache=True, http_status=stored.http_status)
 
 
 class ResultSink(Protocol):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from enrichment_assets.outcomes import CallStatus
 from enrichment_assets.storage import claims
@@ -26,6 +27,8 @@ from enrichment_assets.storage.store_io import StoreIO
 from enrichment_assets.vendors.base import PhoneClaim, VendorResult
 
 logger = logging.getLogger("enrichment_assets.waterfall")
+
+Cost = TypeVar("Cost")
 
 #: What a waiter gets when the claimant's request ended ``unknown``.
 ASKED_ELSEWHERE_UNKNOWN = ("asked at the same time by another run, whose answer did not come (it may have been "
@@ -95,6 +98,20 @@ class CrossProcessFlight:
             self.answered_at[fp] = stored.received_at
             return result_from_stored(provider, stored)
         return None
+
+    async def claimed(self, provider: str, fp: str, call: Callable[[], Awaitable[tuple[VendorResult, Cost, bool]]],
+                      free: Cost) -> tuple[VendorResult, Cost, bool]:
+        """``call()`` (the lookup: its result, its cost, whether it came from the store) under the request's
+        claim; when another process holds the claim, its answer (or its ``unknown`` outcome) at ``free`` cost."""
+        elsewhere = await self.acquire(provider, fp)
+        if elsewhere is not None:
+            return elsewhere, free, True
+        result: VendorResult | None = None
+        try:
+            result, cost, from_store = await call()
+        finally:
+            await self.release(fp, release_outcome(result))
+        return result, cost, from_store
 
     async def _claim(self, fp: str, owner: str) -> claims.Claim | None:
         store = self._io.store
