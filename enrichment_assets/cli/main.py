@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from enrichment_assets.cli import estimate, personal_data, run, sandbox
+from enrichment_assets.cli import estimate, personal_data, run, sandbox, state
 from enrichment_assets.cli.output import errors
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_parser(sub)
     sandbox.add_parser(sub)
     personal_data.add_parsers(sub)
+    state.add_parser(sub)
     return parser
 
 

@@ -17,11 +17,11 @@ waterfall, the ledger, erasure and the forecast see only this interface.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from enrichment_assets.storage.claims import Claim
 from enrichment_assets.storage.response_store import ResponseStore, verify_store_key
@@ -92,6 +92,7 @@ class StateStore(Protocol):
     def forget(self, request_fingerprints: Iterable[str], record_ids: Iterable[str]) -> tuple[int, int]: ...
     def forget_answers(self, request_fingerprints: Iterable[str]) -> tuple[int, int]: ...
     def rekey(self, new: StoreCipher) -> int: ...
+    def import_rows(self, sql: str, rows: list[Sequence[Any]]) -> int: ...
 
 
 def state_url_from_env() -> str | None:

@@ -98,6 +98,12 @@ class StoreBackend:
             last = rows[-1][0]
             yield rows
 
+    def import_rows(self, sql: str, rows: list[Sequence[Any]]) -> int:
+        """Run one ``INSERT`` per row in one transaction; how many rows it added or changed (``state_copy.py``:
+        rows of another store, copied as they are)."""
+        with self._tx() as conn:
+            return max(conn.executemany(sql, rows).rowcount, 0)
+
     def _after_erasure(self) -> None:
         """After deletes of personal data: make sure no copy of the deleted rows stays where the backend can
         clear it (SQLite: the WAL; PostgreSQL: dead row versions)."""

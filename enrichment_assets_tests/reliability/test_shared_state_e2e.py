@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import shutil
 import time
 from pathlib import Path
@@ -255,3 +256,36 @@ def test_a_killed_process_loses_its_claims_with_its_lease_and_nothing_is_paid_tw
         gap = charged[provider] - booked[provider]["credits"]
         assert 0 <= gap <= booked[provider]["unknown_worst_case"], (provider, charged, booked)
     assert sum(b["unknown"] for b in booked.values()) >= 1
+
+
+@pytest.mark.e2e
+def test_switching_from_sqlite_to_postgres_keeps_every_paid_answer(
+        state_db_url: str, cli_env: dict[str, str], tmp_path: Path, make_sandbox) -> None:
+    """`enrich copy-state` carries the SQLite store's answers and journal into PostgreSQL: after the switch, the
+    same people in a new list cost nothing, and the ledger still equals what the vendors charged."""
+    sandbox = make_sandbox(fast_sandbox_config())
+    config = write_config(tmp_path / "enrichment.yaml")
+    list_a, _ = overlapping_lists(tmp_path, seed=11)
+    env = prepare_env(cli_env, sandbox, config)
+    result = run_enrich(["run", str(list_a)], env, timeout=400)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    sandbox.wait_idle()
+    paid = sum(sandbox.requests_by_provider().values())
+    assert paid > 0
+
+    on_pg = {**env, "ENRICHMENT_STATE_URL": state_db_url}
+    copied = run_enrich(["copy-state"], on_pg)
+    assert copied.returncode == 0 and "Copied" in copied.stdout, copied.stdout + copied.stderr
+    again = run_enrich(["copy-state"], on_pg)  # idempotent: nothing new the second time
+    assert again.returncode == 0 and re.findall(r"(\d[\d,]*) of \d", again.stdout) == ["0"] * 5, again.stdout
+
+    same_people = tmp_path / "list_a_again.csv"
+    shutil.copy(list_a, same_people)
+    result = run_enrich(["run", str(same_people)], on_pg, timeout=400)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    sandbox.wait_idle()
+    assert sum(sandbox.requests_by_provider().values()) == paid, "answers paid before the switch were bought again"
+    final_ledger(on_pg)
+    charged, booked = sandbox.credits_by_provider(), ledger_by_provider(on_pg["ENRICHMENT_DB"])
+    for provider in PROVIDERS:
+        assert booked[provider]["credits"] == charged[provider], (provider, charged, booked)
