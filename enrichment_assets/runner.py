@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, EventLogEntry
 
+from enrichment_assets.dead_runs import HOST_TAG, PID_TAG, DeadRunWatch, fail_dead_cli_runs
 from enrichment_assets.settings import load_settings
 from enrichment_assets.storage.warehouse import connect
 from enrichment_assets.vendors.registry import PROVIDER_SPECS
@@ -66,39 +67,6 @@ def register_list(instance: DagsterInstance, list_id: str) -> None:
 
     if not instance.has_dynamic_partition(lead_lists.name, list_id):
         instance.add_dynamic_partitions(lead_lists.name, [list_id])
-
-
-PID_TAG, HOST_TAG = "enrichment/pid", "enrichment/host"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def fail_dead_cli_runs(instance: DagsterInstance) -> list[str]:
-    """Mark as failed the `enrich run` runs of this host whose process died (SIGKILL, OOM, power cut).
-
-    Nothing else ever ends such a run: it would stay STARTED forever, and the ledger would keep treating its
-    unanswered requests as still in flight instead of showing them as ``unknown``.
-    """
-    from dagster import DagsterRunStatus, RunsFilter
-
-    failed = []
-    for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING],
-                                            tags={"enrichment/trigger": "cli"})):
-        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
-        if host != socket.gethostname() or not (pid or "").isdigit() or int(pid) == os.getpid():
-            continue
-        if not _process_alive(int(pid)):
-            instance.report_run_failed(run, f"the `enrich run` process (pid {pid}) died before the run finished")
-            failed.append(run.run_id)
-    return failed
 
 
 def load_definitions():
@@ -181,7 +149,16 @@ def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_lev
     run_id = str(uuid.uuid4())
     if listener is not None:
         instance.add_event_listener(run_id, listener)
-    result = job.execute_in_process(
+    # While this run goes (waiting for a `duckdb_writers` slot among other things), a run killed meanwhile must not
+    # keep its slots: the watch fails dead `enrich run` runs and frees the slots of finished ones.
+    with DeadRunWatch(instance):
+        result = _execute(job, instance, path, list_id, log_level, run_id, columns, sheet)
+    return _outcome(result, list_id)
+
+
+def _execute(job, instance: DagsterInstance, path: Path, list_id: str, log_level: str, run_id: str,  # noqa: ANN001, ANN202
+             columns: dict[str, str] | None, sheet: str | None):
+    return job.execute_in_process(
         instance=instance,
         partition_key=list_id,
         run_id=run_id,
@@ -194,6 +171,9 @@ def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_lev
               HOST_TAG: socket.gethostname()},
         raise_on_error=False,
     )
+
+
+def _outcome(result, list_id: str) -> RunOutcome:  # noqa: ANN001 - dagster's ExecuteInProcessResult
     summary = summarize_run(list_id, result.run_id)
     if summary is not None:
         summary.warnings = [e.description for e in result.get_asset_check_evaluations()

@@ -289,3 +289,35 @@ def test_switching_from_sqlite_to_postgres_keeps_every_paid_answer(
     charged, booked = sandbox.credits_by_provider(), ledger_by_provider(on_pg["ENRICHMENT_DB"])
     for provider in PROVIDERS:
         assert booked[provider]["credits"] == charged[provider], (provider, charged, booked)
+
+
+def _slot_holders(env: dict[str, str]) -> set[str]:
+    """The pids of the `enrich run` processes whose runs hold a `duckdb_writers` slot now."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = {s.run_id for s in instance.event_log_storage.get_concurrency_info("duckdb_writers").claimed_slots}
+        return {instance.get_run_by_id(r).tags.get("enrichment/pid") for r in runs}
+
+
+@pytest.mark.e2e
+def test_a_process_killed_inside_a_duckdb_writing_step_does_not_hold_the_others_back(
+        cli_env: dict[str, str], tmp_path: Path, make_sandbox) -> None:
+    """Bug (b): the killed run kept its `duckdb_writers` slot and the other run's writing steps waited for it
+    forever. The survivor's `enrich run` fails the dead run and frees its slot; a rerun finishes the list."""
+    sandbox = make_sandbox(fast_sandbox_config(p50=0.3, p95=0.6))
+    config = write_config(tmp_path / "enrichment.yaml")
+    list_a, list_b = overlapping_lists(tmp_path, seed=21)
+    env = shared_instance(prepare_env(cli_env, sandbox, config))
+    victim = start_enrich(["run", str(list_a)], env, tmp_path / "victim.log")
+    survivor = start_enrich(["run", str(list_b)], env, tmp_path / "survivor.log")
+    deadline = time.monotonic() + 240
+    while str(victim.pid) not in _slot_holders(env):
+        assert victim.poll() is None and time.monotonic() < deadline, "the victim never held the slot"
+        time.sleep(0.05)
+    sigkill(victim)
+    assert wait_all([survivor], timeout=300) == [0], (tmp_path / "survivor.log").read_text(errors="replace")[-4000:]
+    rerun = run_enrich(["run", str(list_a)], env, timeout=400)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-4000:]
+    statuses = dict(query(env["ENRICHMENT_DB"], "SELECT status, count(*) FROM contacts GROUP BY status"))
+    assert statuses.get("pending", 0) == 0 and sum(statuses.values()) == 64, statuses
