@@ -98,8 +98,8 @@ async def sandbox_answers(leads_path: Path, list_id: str, world_size: int, seed:
     from enrichment_assets.sandbox.vendor_api import Ctx
     from enrichment_assets.vendors import CLIENTS
     from enrichment_assets.vendors.exchange import Exchange
-    from enrichment_assets.waterfall.stop_rule import meets_stop_rule
     from enrichment_assets.waterfall.pricing import LookupCharge, rule_credits
+    from enrichment_assets.waterfall.stop_rule import meets_stop_rule
 
     config = load_config(config_path)
     state = SandboxState(SandboxConfig(seed=seed, world_size=world_size))

@@ -97,5 +97,5 @@ class DeadRunWatch:
         while not self._stop.wait(self._seconds):
             try:
                 fail_dead_cli_runs(self._instance)
-            except Exception:  # noqa: BLE001 - a failed look must not end the run; the next one may succeed
+            except Exception:
                 logger.warning("could not look for dead runs", exc_info=True)

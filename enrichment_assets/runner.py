@@ -156,7 +156,7 @@ def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_lev
     return _outcome(result, list_id)
 
 
-def _execute(job, instance: DagsterInstance, path: Path, list_id: str, log_level: str, run_id: str,  # noqa: ANN001, ANN202
+def _execute(job, instance: DagsterInstance, path: Path, list_id: str, log_level: str, run_id: str,
              columns: dict[str, str] | None, sheet: str | None):
     return job.execute_in_process(
         instance=instance,
@@ -173,7 +173,7 @@ def _execute(job, instance: DagsterInstance, path: Path, list_id: str, log_level
     )
 
 
-def _outcome(result, list_id: str) -> RunOutcome:  # noqa: ANN001 - dagster's ExecuteInProcessResult
+def _outcome(result, list_id: str) -> RunOutcome:
     summary = summarize_run(list_id, result.run_id)
     if summary is not None:
         summary.warnings = [e.description for e in result.get_asset_check_evaluations()

@@ -41,7 +41,7 @@ class Settings:
         """The durable response store and request journal lives beside the DuckDB file (SQLite backend)."""
         return self.db_path.with_name(self.db_path.stem + ".responses.sqlite")
 
-    def open_state_store(self, cipher=None):  # noqa: ANN001, ANN201 - storage types, imported when needed
+    def open_state_store(self, cipher=None):
         """The state store (``storage/state_store.py``): PostgreSQL when ``ENRICHMENT_STATE_URL`` is set, else the
         SQLite file; opened with ``cipher`` (a ``StoreCipher``; ``None``: not encrypted)."""
         from enrichment_assets.storage.state_store import open_state_store

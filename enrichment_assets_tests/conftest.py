@@ -131,7 +131,7 @@ def pipeline(make_pipeline, fast_sandbox: RecordingSandbox) -> Pipeline:
 
 
 @pytest.fixture(scope="session")
-def postgres_server():  # noqa: ANN201 - an enrichment_assets_tests.support.postgres.PostgresServer
+def postgres_server():
     """One throw-away PostgreSQL server for the session (initdb + pg_ctl); each test takes its own database.
     Skips where PostgreSQL is not installed, fails under CI=true."""
     from enrichment_assets_tests.support import require
@@ -144,7 +144,7 @@ def postgres_server():  # noqa: ANN201 - an enrichment_assets_tests.support.post
 
 
 @pytest.fixture
-def state_db_url(postgres_server, request: pytest.FixtureRequest) -> str:  # noqa: ANN001
+def state_db_url(postgres_server, request: pytest.FixtureRequest) -> str:
     """The URL of a fresh, empty database on the session's PostgreSQL server (ENRICHMENT_STATE_URL)."""
     import re
     import uuid
@@ -161,7 +161,7 @@ def state_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path,
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201 - a factory of StoreUnderTest
+def make_store(request: pytest.FixtureRequest, tmp_path: Path):
     """Once per backend: ``make_store(name)`` gives a fresh, empty state store location (a SQLite file in the
     test's folder, or a new database on the session's PostgreSQL server) as a ``StoreUnderTest``."""
     import re
@@ -175,6 +175,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201 
             return StoreUnderTest("sqlite", path, None)
         server = request.getfixturevalue("postgres_server")
         database = re.sub(r"[^a-z0-9_]", "_", f"{request.node.name.lower()[:30]}_{name}")[:50]
-        return StoreUnderTest("postgres", path, server.url(server.create_database(f"{database}_{uuid.uuid4().hex[:8]}")))
+        created = server.create_database(f"{database}_{uuid.uuid4().hex[:8]}")
+        return StoreUnderTest("postgres", path, server.url(created))
 
     return make

@@ -14,9 +14,9 @@ from enrichment_assets.storage.ledger import ledger_table
 from enrichment_assets.storage.response_store import ResponseStore
 from enrichment_assets.storage.state_copy import LiveSource, copy_state
 from enrichment_assets.storage.store_crypto import PLAIN, cipher_for
+from enrichment_assets.vendors.base import ReceivedAnswer
 from enrichment_assets_tests.personal_data.helpers import KEY
 from enrichment_assets_tests.test_state_store import answer, finished, lease, sent
-from enrichment_assets.vendors.base import ReceivedAnswer
 
 FOREVER = timedelta(days=10_000)
 
@@ -44,7 +44,7 @@ def fill(store: ResponseStore) -> None:
     store.record_sent(open_row)
 
 
-def snapshot(store) -> tuple:  # noqa: ANN001 - a StateStore
+def snapshot(store) -> tuple:
     fps = [f"fp{i}" for i in range(6)] + ["fp-b1", "fp-b2"]
     return (store.attempts(), [store.fresh_response(fp, FOREVER) for fp in fps], store.kept_answers("fp-unread"),
             store.reported_cost("crustdata", "/x"), ledger_table(store, set()).to_pylist())
@@ -52,7 +52,7 @@ def snapshot(store) -> tuple:  # noqa: ANN001 - a StateStore
 
 @pytest.mark.parametrize("keyed", [False, True], ids=["plain", "encrypted"])
 def test_everything_paid_arrives_once_and_a_second_copy_changes_nothing(make_store, tmp_path: Path,
-                                                                         keyed: bool) -> None:  # noqa: ANN001
+                                                                         keyed: bool) -> None:
     cipher = cipher_for(KEY) if keyed else PLAIN
     source = tmp_path / "source.sqlite"
     with ResponseStore(source, cipher) as store:
@@ -69,7 +69,7 @@ def test_everything_paid_arrives_once_and_a_second_copy_changes_nothing(make_sto
         assert snapshot(store) == expected
 
 
-def test_answers_already_in_the_target_stay_and_only_the_missing_are_added(make_store, tmp_path: Path) -> None:  # noqa: ANN001
+def test_answers_already_in_the_target_stay_and_only_the_missing_are_added(make_store, tmp_path: Path) -> None:
     source = tmp_path / "source.sqlite"
     with ResponseStore(source) as store:
         fill(store)
@@ -81,10 +81,10 @@ def test_answers_already_in_the_target_stay_and_only_the_missing_are_added(make_
         counts = copy_state(source, store)
         assert counts.copied["responses"] == 7  # fp0's answer in the target is newer: kept
         assert store.fresh_response("fp0", FOREVER).attempt_id == "a-new"
-        assert [a.attempt_id for a in store.attempts()][0] == "a-new" and len(store.attempts()) == 11
+        assert store.attempts()[0].attempt_id == "a-new" and len(store.attempts()) == 11
 
 
-def test_a_store_a_process_is_still_writing_is_refused(make_store, tmp_path: Path) -> None:  # noqa: ANN001
+def test_a_store_a_process_is_still_writing_is_refused(make_store, tmp_path: Path) -> None:
     source = tmp_path / "source.sqlite"
     with ResponseStore(source) as store:
         fill(store)

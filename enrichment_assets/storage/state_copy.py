@@ -45,7 +45,7 @@ def _updates(columns: str, key: str) -> str:
 
 def _insert(table: str, columns: str, conflict: str) -> str:
     marks = ",".join("?" * len(columns.split(",")))
-    return f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}"
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks}) {conflict}"  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
 
 
 class LiveSource(Exception):
@@ -70,14 +70,15 @@ def copy_state(source_path: Path, target: StateStore, now: datetime | None = Non
     """Copy the SQLite store at ``source_path`` into ``target`` (see the module's docstring); the source is only
     read. Raises ``LiveSource`` when a process is writing to the source."""
     plan = (
-        ("responses", f"SELECT {_RESPONSES} FROM responses",
+        ("responses", f"SELECT {_RESPONSES} FROM responses",  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
          _insert("responses", _RESPONSES, "ON CONFLICT (request_fingerprint) DO UPDATE SET "
-                 + _updates(_RESPONSES, "request_fingerprint") + " WHERE excluded.received_at > responses.received_at")),
-        ("attempts", f"SELECT {_ATTEMPTS} FROM attempts ORDER BY rowid",
+                 + _updates(_RESPONSES, "request_fingerprint")
+                 + " WHERE excluded.received_at > responses.received_at")),
+        ("attempts", f"SELECT {_ATTEMPTS} FROM attempts ORDER BY rowid",  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
          _insert("attempts", _ATTEMPTS, "ON CONFLICT DO NOTHING")),
         ("attempt_fingerprints", "SELECT request_fingerprint, attempt_id FROM attempt_fingerprints",
          _insert("attempt_fingerprints", "request_fingerprint, attempt_id", "ON CONFLICT DO NOTHING")),
-        ("kept_answers", f"SELECT {_KEPT} FROM kept_answers", _insert("kept_answers", _KEPT, "ON CONFLICT DO NOTHING")),
+        ("kept_answers", f"SELECT {_KEPT} FROM kept_answers", _insert("kept_answers", _KEPT, "ON CONFLICT DO NOTHING")),  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
         ("reported_costs", "SELECT provider, endpoint, max_credits, updated_at FROM reported_costs",
          _insert("reported_costs", "provider, endpoint, max_credits, updated_at",
                  "ON CONFLICT (provider, endpoint) DO UPDATE SET max_credits = excluded.max_credits, "

@@ -49,7 +49,7 @@ class Answers(StoreBackend):
                 cipher.seal(r.request_fingerprint, "fingerprint") if cipher.encrypted else None]
 
     def _response_row(self, request_fingerprint: str) -> Sequence[Any] | None:
-        rows = self._read(f"SELECT {_RESPONSE_COLUMNS} FROM responses WHERE request_fingerprint = ?",
+        rows = self._read(f"SELECT {_RESPONSE_COLUMNS} FROM responses WHERE request_fingerprint = ?",  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
                           [self.cipher.lookup_key(request_fingerprint)])
         return rows[0] if rows else None
 

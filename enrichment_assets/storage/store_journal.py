@@ -107,7 +107,7 @@ class Journal(Answers):
                 if a.credit_basis == "vendor_reported" and a.credits is not None and \
                         a.credits > self._reported_in(conn, a.provider, a.endpoint):
                     conn.execute(
-                        "INSERT INTO reported_costs VALUES (?, ?, ?, ?) ON CONFLICT (provider, endpoint) DO UPDATE "
+                        "INSERT INTO reported_costs VALUES (?, ?, ?, ?) ON CONFLICT (provider, endpoint) DO UPDATE "  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
                         f"SET max_credits = {self.dialect.greatest}(reported_costs.max_credits, "
                         "excluded.max_credits), updated_at = excluded.updated_at",
                         [a.provider, a.endpoint, a.credits, iso(now)])
@@ -136,7 +136,7 @@ class Journal(Answers):
         candidates: dict[str, tuple[str, str]] = {}
         for fp in answered_by:
             for attempt_id, fps_json, sent_at in conn.execute(
-                    "SELECT a.attempt_id, a.request_fingerprints, a.sent_at FROM attempt_fingerprints f "
+                    "SELECT a.attempt_id, a.request_fingerprints, a.sent_at FROM attempt_fingerprints f "  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
                     f"JOIN attempts a ON a.attempt_id = f.attempt_id WHERE f.request_fingerprint = ? "
                     f"AND {OPEN_UNKNOWN}", [fp, iso(now)]).fetchall():
                 if attempt_id not in own:
@@ -146,7 +146,7 @@ class Journal(Answers):
             if not fps:
                 continue
             answered = conn.execute(
-                f"SELECT count(*) FROM responses WHERE request_fingerprint IN ({marks(fps)}) AND received_at >= ?",
+                f"SELECT count(*) FROM responses WHERE request_fingerprint IN ({marks(fps)}) AND received_at >= ?",  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
                 [*(self.cipher.lookup_key(fp) for fp in fps), sent_at]).fetchone()[0]
             if answered < len(set(fps)):
                 continue
@@ -156,12 +156,12 @@ class Journal(Answers):
             settled.by[attempt_id] = by or ""
 
     def attempt(self, attempt_id: str) -> AttemptRow | None:
-        rows = self._read(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?", [attempt_id])
+        rows = self._read(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE attempt_id = ?", [attempt_id])  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
         return attempt_row(rows[0]) if rows else None
 
     def attempts(self, *, run_id: str | None = None) -> list[AttemptRow]:
         """Every attempt (or one run's), in journal order, in one list: for small journals and tests."""
-        query = f"SELECT {ATTEMPT_COLUMNS} FROM attempts"
+        query = f"SELECT {ATTEMPT_COLUMNS} FROM attempts"  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
         params: list[Any] = []
         if run_id is not None:
             query += " WHERE run_id = ?"
@@ -201,7 +201,7 @@ class Journal(Answers):
         if by_run:
             where, params = ("run_id IS NULL AND " if run_id is None else "run_id = ? AND "), (
                 [] if run_id is None else [run_id])
-        sql = f"SELECT {seq}, {ATTEMPT_COLUMNS} FROM attempts WHERE {where}{seq} > ? ORDER BY {seq} LIMIT ?"
+        sql = f"SELECT {seq}, {ATTEMPT_COLUMNS} FROM attempts WHERE {where}{seq} > ? ORDER BY {seq} LIMIT ?"  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
         for rows in self._read_pages(sql, [*params, page_size]):
             yield [attempt_row(r[1:]) for r in rows]
 
@@ -214,7 +214,7 @@ class Journal(Answers):
         """
         ids, fps = self.dialect.json_len("record_ids"), self.dialect.json_len("request_fingerprints")
         rows = self._read(
-            "SELECT run_id, owner_id, outcome, credit_basis, count(*), coalesce(sum(credits), 0.0), "
+            "SELECT run_id, owner_id, outcome, credit_basis, count(*), coalesce(sum(credits), 0.0), "  # noqa: S608 - names, placeholders and dialect spellings from code; values bound
             "coalesce(sum(usd), 0.0), coalesce(sum(http_status), 0), count(error), "
             f"count(*) FILTER (WHERE {ids} = 1), coalesce(sum({ids}), 0), "
             f"count(*) FILTER (WHERE {fps} = 1), coalesce(sum({fps}), 0), "

@@ -22,8 +22,8 @@ from typing import TypeVar
 
 from enrichment_assets.outcomes import CallStatus
 from enrichment_assets.storage import claims
-from enrichment_assets.storage.store_records import StoredResponse
 from enrichment_assets.storage.store_io import StoreIO
+from enrichment_assets.storage.store_records import StoredResponse
 from enrichment_assets.vendors.base import PhoneClaim, VendorResult
 
 logger = logging.getLogger("enrichment_assets.waterfall")

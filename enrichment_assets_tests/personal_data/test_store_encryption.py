@@ -70,7 +70,7 @@ def test_cipher_round_trip_and_keyed_lookups() -> None:
         cipher_for("short")
 
 
-def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(make_store) -> None:  # noqa: ANN001
+def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(make_store) -> None:
     at = make_store()
     store = at.open(cipher_for(KEY))
     try:
@@ -98,7 +98,7 @@ def test_encrypted_store_holds_no_number_or_email_but_answers_lookups(make_store
 
 
 @pytest.mark.parametrize("cipher", [PLAIN, cipher_for(OTHER_KEY)], ids=["no key", "wrong key"])
-def test_wrong_or_missing_key_is_refused_before_anything_is_written(make_store, cipher) -> None:  # noqa: ANN001
+def test_wrong_or_missing_key_is_refused_before_anything_is_written(make_store, cipher) -> None:
     at = make_store()
     with at.open(cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("fp-1")])
@@ -110,7 +110,7 @@ def test_wrong_or_missing_key_is_refused_before_anything_is_written(make_store, 
     assert at.snapshot() == before
 
 
-def test_a_key_on_a_store_holding_clear_answers_is_refused(make_store) -> None:  # noqa: ANN001
+def test_a_key_on_a_store_holding_clear_answers_is_refused(make_store) -> None:
     at = make_store()
     with at.open() as store:
         store.record_outcome([], [_answer("fp-1")])
@@ -120,7 +120,7 @@ def test_a_key_on_a_store_holding_clear_answers_is_refused(make_store) -> None: 
     assert at.snapshot() == before
 
 
-def test_rekey_encrypts_rotates_and_decrypts(make_store) -> None:  # noqa: ANN001
+def test_rekey_encrypts_rotates_and_decrypts(make_store) -> None:
     at = make_store()
     answers = [_answer(f"fp-{i}", f"+336123456{i:02d}", f"p{i}@example.fr") for i in range(20)]
     with at.open() as store:
@@ -141,7 +141,7 @@ def test_rekey_encrypts_rotates_and_decrypts(make_store) -> None:  # noqa: ANN00
     assert b"+33612345607" in at.at_rest()
 
 
-def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(make_store) -> None:  # noqa: ANN001
+def test_expire_deletes_exactly_the_older_answers_and_strips_old_journal_rows(make_store) -> None:
     now = datetime.now(UTC)
     with make_store().open(cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("old", age_days=400), _answer("edge", age_days=364.9),
@@ -190,7 +190,7 @@ def _keep(store: StateStore, attempt_id: str, fp: str, *, age_days: float = 0, l
     return answer
 
 
-def test_kept_answers_are_sealed_and_read_back(make_store) -> None:  # noqa: ANN001
+def test_kept_answers_are_sealed_and_read_back(make_store) -> None:
     at = make_store()
     store = at.open(cipher_for(KEY))
     try:
@@ -210,7 +210,7 @@ def test_kept_answers_are_sealed_and_read_back(make_store) -> None:  # noqa: ANN
     assert PHONE.encode() in plain.at_rest() and EMAIL.encode() in plain.at_rest()
 
 
-def test_a_key_on_a_store_holding_only_clear_kept_answers_is_refused(make_store) -> None:  # noqa: ANN001
+def test_a_key_on_a_store_holding_only_clear_kept_answers_is_refused(make_store) -> None:
     at = make_store()
     with at.open() as store:
         _keep(store, "a-1", "fp-1")
@@ -223,7 +223,7 @@ def test_a_key_on_a_store_holding_only_clear_kept_answers_is_refused(make_store)
     assert at.snapshot() == before
 
 
-def test_a_copied_answer_is_keyed_and_survives_rotation(make_store) -> None:  # noqa: ANN001
+def test_a_copied_answer_is_keyed_and_survives_rotation(make_store) -> None:
     at = make_store()
     with at.open(cipher_for(KEY)) as store:
         store.record_outcome([], [_answer("fp-old-normalization")])
@@ -240,7 +240,7 @@ def test_a_copied_answer_is_keyed_and_survives_rotation(make_store) -> None:  # 
             assert got is not None and got.raw["email"] == EMAIL, fp
 
 
-def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(make_store) -> None:  # noqa: ANN001
+def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(make_store) -> None:
     with make_store().open(cipher_for(KEY)) as store:
         lost = _sent("a-lost", ["fp-1", "fp-2"], age_days=0.01)
         store.record_sent(lost)
@@ -254,7 +254,7 @@ def test_an_unknown_attempt_is_settled_by_a_later_answer_in_an_encrypted_store(m
     assert (row.settled_by, row.settlement) == ("a-last", "asked_again")
 
 
-def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_attempts(make_store) -> None:  # noqa: ANN001
+def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_attempts(make_store) -> None:
     now = datetime.now(UTC)
     at = make_store()
     with at.open(cipher_for(KEY)) as store:
@@ -269,7 +269,7 @@ def test_expire_deletes_old_kept_answers_and_the_question_index_of_stripped_atte
     assert at.query("SELECT request_fingerprint, attempt_id FROM attempt_fingerprints") == [("fp-new", "a-new")]
 
 
-def test_rekey_re_encrypts_kept_answers(make_store) -> None:  # noqa: ANN001
+def test_rekey_re_encrypts_kept_answers(make_store) -> None:
     at = make_store()
     with at.open() as store:
         answer = _keep(store, "a-1", "fp-1")

@@ -221,7 +221,7 @@ def test_a_killed_process_loses_its_claims_with_its_lease_and_nothing_is_paid_tw
     # Killed in its waterfall, with requests of its own on the wire: the first 16 people are only on its list.
     # (Not while a step that writes DuckDB holds the `duckdb_writers` slot: Dagster keeps a killed run's slot
     # until the run is marked failed, and the survivor's writing steps would wait for it.)
-    own = [p for p in sample_people(WORLD, PEOPLE, 8)[:16]]
+    own = list(sample_people(WORLD, PEOPLE, 8)[:16])
     deadline = time.monotonic() + 240
     while sum(1 for r in sandbox.snapshot() if _asks_about(r, own)) < 6:
         assert victim.poll() is None and time.monotonic() < deadline, "the victim sent too little before the kill"

@@ -5,10 +5,10 @@ was sent). Real clients over real HTTP (``wire_vendor.py``), a real SQLite store
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-import sqlite3
 from pathlib import Path
 from typing import Any
 
