@@ -368,3 +368,38 @@ def test_sample_run_encrypted_equals_plain_and_its_store_holds_no_number_or_emai
     ledger_rows = query(new_env, "SELECT count(*) FROM credit_ledger")[0][0]
     run_ok(["run", str(copy_sample(tmp_path / "again.csv")), "--list", "sample_leads_again"], new_env)
     assert query(new_env, "SELECT count(*) FROM credit_ledger")[0][0] == ledger_rows
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)  # three real `enrich` commands on a loaded machine
+def test_sample_run_on_postgres_keeps_no_number_or_email_in_its_rows_and_rotates(state_db_url: str,
+                                                                                  tmp_path: Path) -> None:
+    """Issue 17 on the PostgreSQL backend: the encrypted state store's rows (every column, as the server returns
+    them) hold none of the sample list's numbers or emails; a wrong key exits 2 and writes nothing; rotate-key
+    re-encrypts the rows, after which the new key answers the list from the store."""
+    from enrichment_assets_tests.support.state_backends import StoreUnderTest
+
+    env = isolated_env(tmp_path / "keyed", ENRICHMENT_ENCRYPTION_KEY=KEY, ENRICHMENT_STATE_URL=state_db_url)
+    run_ok(["run", str(copy_sample(Path(env["ENRICHMENT_INBOX"]).parent / "sample_leads.csv"))], env)
+    at = StoreUnderTest("postgres", store_path(env), state_db_url)
+    assert not store_path(env).exists()  # nothing went to the SQLite file
+    numbers = {n for (n,) in query(env, "SELECT DISTINCT e164 FROM contact_phones WHERE e164 IS NOT NULL")}
+    emails = {e for (e,) in query(env, "SELECT DISTINCT email FROM raw_leads WHERE email IS NOT NULL")}
+    assert len(numbers) > 100 and len(emails) > 100
+    assert at.query("SELECT count(*) FROM kept_answers")[0][0] > 0 and at.query("SELECT count(*) FROM responses")[0][0]
+    rows = at.at_rest()
+    assert not [n for n in numbers if n.encode() in rows or n.lstrip("+").encode() in rows]
+    assert not [e for e in emails if e.encode() in rows]
+
+    before = at.snapshot()
+    wrong = enrich(["run", str(Path(env["ENRICHMENT_INBOX"]).parent / "sample_leads.csv")],
+                   {**env, "ENRICHMENT_ENCRYPTION_KEY": OTHER_KEY})
+    assert wrong.returncode == 2 and "ENRICHMENT_ENCRYPTION_KEY" in wrong.stderr, wrong.stdout + wrong.stderr
+    assert at.snapshot() == before
+
+    rotated = run_ok(["rotate-key"], {**env, "ENRICHMENT_NEW_ENCRYPTION_KEY": OTHER_KEY})
+    assert "Re-encrypted" in rotated.stdout
+    new_env = {**env, "ENRICHMENT_ENCRYPTION_KEY": OTHER_KEY}
+    ledger_rows = query(new_env, "SELECT count(*) FROM credit_ledger")[0][0]
+    run_ok(["run", str(copy_sample(tmp_path / "again.csv")), "--list", "sample_leads_again"], new_env)
+    assert query(new_env, "SELECT count(*) FROM credit_ledger")[0][0] == ledger_rows  # nothing bought again
