@@ -90,6 +90,17 @@ def output_paths(out_dir: Path, list_id: str) -> tuple[Path, Path]:
     return out_dir / f"{list_id}.enriched.csv", out_dir / f"{list_id}.enriched.xlsx"
 
 
+def delete_enriched_files(out_dir: Path, list_ids: list[str]) -> list[str]:
+    """Delete the enriched copies of these lists (erasure, retention); the names of the files deleted."""
+    deleted = []
+    for list_id in list_ids:
+        for path in output_paths(out_dir, list_id):
+            if path.exists():
+                path.unlink()
+                deleted.append(path.name)
+    return deleted
+
+
 def stale_enriched_lists(conn: duckdb.DuckDBPyConnection, out_dir: Path, exclude: str | None = None
                          ) -> list[str]:
     """Lists (other than ``exclude``) whose enriched CSV was written from older contacts than they have now.

@@ -20,6 +20,7 @@ import duckdb
 from enrichment_assets.contacts import evidence
 from enrichment_assets.contacts.merge import digests_in_force, refresh_digests
 from enrichment_assets.contacts.rescore import rescore_leads
+from enrichment_assets.leads.enriched_file import delete_enriched_files
 from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
 from enrichment_assets.storage.state_store import StateStore
@@ -123,12 +124,7 @@ def forget(conn: duckdb.DuckDBPyConnection, store: StateStore, marts_dir: Path |
     if marts_dir is not None and marts_dir.exists():
         publish_marts(conn, marts_dir)
     if out_dir is not None:
-        for list_id in lists:
-            for suffix in (".enriched.csv", ".enriched.xlsx"):
-                path = out_dir / f"{list_id}{suffix}"
-                if path.exists():
-                    path.unlink()
-                    report.enriched_files_deleted.append(path.name)
+        report.enriched_files_deleted.extend(delete_enriched_files(out_dir, list(lists)))
     return report
 
 

@@ -31,6 +31,7 @@ import duckdb
 from enrichment_assets.contacts import evidence
 from enrichment_assets.contacts.merge import digests_in_force, refresh_digests
 from enrichment_assets.contacts.rescore import rescore_leads
+from enrichment_assets.leads.enriched_file import delete_enriched_files
 from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
 from enrichment_assets.storage.state_store import StateStore
@@ -165,10 +166,5 @@ def apply_retention(conn: duckdb.DuckDBPyConnection, store: StateStore, *, reten
     if marts_dir is not None and marts_dir.exists() and report.rows_deleted_total + report.ledger_rows_scrubbed:
         publish_marts(conn, marts_dir)
     if out_dir is not None:
-        for list_id in dropped:
-            for suffix in (".enriched.csv", ".enriched.xlsx"):
-                path = out_dir / f"{list_id}{suffix}"
-                if path.exists():
-                    path.unlink()
-                    report.enriched_files_deleted += 1
+        report.enriched_files_deleted += len(delete_enriched_files(out_dir, list(dropped)))
     return report
