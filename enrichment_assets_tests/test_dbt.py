@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster_dbt import DbtCliResource, DbtProject
 
+from enrichment_assets.dagster_defs import dbt_build
 from enrichment_assets.dagster_defs.constants import DUCKDB_POOL
 from enrichment_assets.dagster_defs.dbt_assets import (
     dbt_executable,
@@ -109,7 +112,7 @@ def dbt_resources() -> dict:
             "enrichment": EnrichmentSettings.from_environment()}
 
 
-@pytest.mark.e2e  # runs the real dbt CLI
+@pytest.mark.e2e  # a real dbt build
 def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
     db_path = Path(isolated_env["ENRICHMENT_DB"])
     load_fixture(db_path)
@@ -129,6 +132,10 @@ def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
     assert checks[AssetCheckKey(AssetKey("contacts"), "source_unique_enrichment_contacts_record_id")] is True
     assert checks[AssetCheckKey(AssetKey("monthly_vendor_spend"), "monthly_vendor_spend_reconciles_with_ledger")]
     assert all(checks.values()) and len(checks) >= 20
+    # dbt ran inside this process: once its step ended, another process can take the file's write lock.
+    other = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+                            str(db_path)], capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0, other.stderr[-500:]
 
     with duckdb.connect(str(db_path), read_only=True) as conn:
         callable_leads = conn.execute(
@@ -161,7 +168,7 @@ def test_dbt_build_on_fixture_warehouse(isolated_env: dict[str, str]) -> None:
                      "cost_per_mobile": "BASE TABLE", "provider_funnel": "BASE TABLE"}
 
 
-@pytest.mark.e2e  # runs the real dbt CLI
+@pytest.mark.e2e  # a real dbt build
 def test_failing_source_test_fails_the_step(isolated_env: dict[str, str]) -> None:
     """A contract violation in `contacts` (unknown status) fails the check on contacts and the dbt step."""
     load_fixture(Path(isolated_env["ENRICHMENT_DB"]), bad_status=True)
@@ -201,7 +208,7 @@ def test_models_sit_downstream_of_pipeline_assets_in_one_pool() -> None:
     assert {AssetKey(m) for m in MODELS} <= job.asset_layer.asset_graph.get_all_asset_keys()
 
 
-@pytest.mark.e2e  # runs the real dbt CLI
+@pytest.mark.e2e  # the real dbt CLI (dbt parse)
 def test_manifest_is_parsed_on_a_fresh_clone(tmp_path: Path) -> None:
     """No dbt/target/ in git: loading the code parses the project when the manifest is missing or stale."""
     clone = tmp_path / "dbt"
@@ -220,15 +227,15 @@ def test_manifest_is_parsed_on_a_fresh_clone(tmp_path: Path) -> None:
 
 @pytest.fixture
 def dbt_cli_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The arguments of every dbt CLI invocation made through DbtCliResource in this test."""
+    """The arguments of every dbt invocation the dbt step made in this test."""
     calls: list[list[str]] = []
-    original = DbtCliResource.cli
+    original = dbt_build.run_dbt
 
-    def counting_cli(self, args, *rest, **kwargs):
-        calls.append(list(args))
-        return original(self, args, *rest, **kwargs)
+    def counting_run(command, *rest, **kwargs):
+        calls.append(list(command))
+        return original(command, *rest, **kwargs)
 
-    monkeypatch.setattr(DbtCliResource, "cli", counting_cli)
+    monkeypatch.setattr(dbt_build, "run_dbt", counting_run)
     return calls
 
 
@@ -236,7 +243,7 @@ def run_logs(instance: DagsterInstance, run_id: str) -> str:
     return "\n".join(entry.user_message for entry in instance.all_logs(run_id))
 
 
-@pytest.mark.e2e  # runs the real dbt CLI
+@pytest.mark.e2e  # a real dbt build
 def test_unchanged_rerun_skips_dbt_build(isolated_env: dict[str, str], dbt_cli_calls: list[list[str]]) -> None:
     """dbt runs again only when a source table, the project, the vars or the selection changed."""
     db_path = Path(isolated_env["ENRICHMENT_DB"])

@@ -3,15 +3,16 @@
 Each dbt source is the pipeline asset of the same name (``contacts``, ``credit_ledger``, ...), so the models
 sit downstream of them in the asset graph (group ``marts``), and the source tests show as asset checks on
 those assets. dbt writes the same DuckDB file as the pipeline and DuckDB allows one writing process, so the
-dbt step runs in the ``duckdb_writers`` pool with the other writers, and this process opens the file only
-after dbt has exited.
+dbt step runs in the ``duckdb_writers`` pool with the other writers. dbt runs inside the step's process
+(``dagster_defs/dbt_build.py``: no dbt subprocess), and the step opens the file only after dbt's build ended
+and dbt-duckdb closed it.
 
 The manifest: ``dbt/target/`` is not in git. Loading this module runs ``dbt parse`` (a few seconds, no
 database access) when ``dbt/target/manifest.json`` is missing or older than a file of the dbt project, so a
 fresh clone, ``enrich run``, ``dagster dev`` and ``dagster definitions validate`` need no manual step, and an
 edited model is picked up at the next load. Concurrent loads wait on a file lock.
 
-Unchanged reruns: ``dbt build`` costs about 8 s even when nothing changed. The step skips it when the
+Unchanged reruns: ``dbt build`` costs 1–3 s even when nothing changed. The step skips it when the
 tables dbt reads (the project's sources), the project's files, the vars and the selection are the same as
 at the last successful build recorded in the DuckDB file (``storage/dbt_state.py``), and says so in the
 run's log. A skipped step yields no materializations and no check results: Dagster keeps showing those of
@@ -41,6 +42,7 @@ from dagster_dbt import (
 from filelock import FileLock
 
 from enrichment_assets.dagster_defs.constants import DUCKDB_POOL, MARTS_GROUP, OWNERS
+from enrichment_assets.dagster_defs.dbt_build import build_in_process, profiles_dir
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.settings import repo_root
 from enrichment_assets.storage.dbt_state import (
@@ -181,14 +183,13 @@ def plan_dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, db_path:
     run, the record of the last build is deleted first (a failed build leaves the models half-updated).
     """
     models = model_tables(dbt_manifest)
-    profiles_dir = Path(dbt.profiles_dir) if dbt.profiles_dir else dbt_project.profiles_dir
     conn = connect(db_path)
     try:
         plan = plan_build(
             conn,
             sources=source_tables(dbt_manifest),
             models=[models[k] for k in context.selected_asset_keys if k in models],
-            project=project_digest(dbt_project.project_dir, profiles_dir),
+            project=project_digest(dbt_project.project_dir, profiles_dir(dbt, dbt_project)),
             invocation={"args": args, "profile": dbt.profile, "target": dbt.target,
                         "global_config_flags": list(dbt.global_config_flags)},
             selection=[k.to_user_string() for k in context.selected_asset_keys]
@@ -229,14 +230,13 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
     op_name = context.op_execution_context.op.name
     target = dbt_target_dir() / f"{op_name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"  # as dagster-dbt names it
     seed_parse_state(target, db_path)
-    invocation = dbt.cli(args, context=context, raise_on_error=False, target_path=target)
-    # dbt holds the DuckDB write lock until it exits: collect its events, then count rows.
-    events = list(invocation.stream())
-    error = invocation.get_error()
+    # dbt holds the DuckDB file until its build ends: collect its events, then count rows.
+    build, events = build_in_process(context, dbt, dbt_project, dbt_manifest, translator, args, target)
+    error = build.error()
     built = {context.asset_key_for_output(e.output_name): e for e in events if isinstance(e, Output)}
     conn = connect(db_path)
     try:
-        counts = row_counts(conn, model_relations(invocation.manifest), set(built))
+        counts = row_counts(conn, model_relations(dbt_manifest), set(built))
         if error is None and plan.inputs is not None:
             # The inputs were read before dbt ran: a table written meanwhile only makes the next run build.
             record_build(conn, plan.inputs, context.run.run_id)
@@ -250,9 +250,9 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
         yield event
     if error is not None:
         raise error  # its message points at the dbt.log kept in the invocation's target folder
-    keep_parse_state(Path(invocation.target_path), db_path)
-    # dagster-dbt gives every invocation its own dbt/target/<op>-<run>-<id>/ (about 2 MB): drop it once done.
-    shutil.rmtree(invocation.target_path, ignore_errors=True)
+    keep_parse_state(target, db_path)
+    # Every build gets its own dbt/target/<op>-<run>-<id>/ (about 2 MB): dropped once done, kept when it failed.
+    shutil.rmtree(target, ignore_errors=True)
 
 
 #: How many databases' dbt partial-parse states ``dbt/target/`` keeps.

@@ -5,7 +5,7 @@ A dbt build is a pure function of the tables it reads (the project's dbt sources
 of the selected models and tests, and of the dbt version. After a successful build the dbt step records a
 digest of all of these (``step_state``, step ``dbt_build``, scope ``*``); the next run computes them again
 and, when nothing differs and every model it would build is still in the database, keeps the models as
-they are instead of running dbt (about 8 s even when nothing changed).
+they are instead of running dbt (1–3 s even when nothing changed).
 
 Before a build runs, the record is deleted: a failed or interrupted build may leave some models rebuilt
 from the new inputs and others not, and must never look like a build of either.
