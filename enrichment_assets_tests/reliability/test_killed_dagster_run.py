@@ -152,11 +152,14 @@ def test_sigkill_of_a_dagster_dev_run_leaves_its_requests_unknown(tmp_path: Path
 
             (lease,) = _wait("the run's waterfall to start", leased, 300)
             _wait("requests in flight", lambda: sandbox.in_flight() >= 3, 120, 0.05)
-            in_flight = [r for r in sandbox.snapshot() if not r.done]
             run_worker = _parent(lease.pid)
-            os.kill(lease.pid, signal.SIGKILL)
-            if run_worker is not None and run_worker != dev.pid:
-                os.kill(run_worker, signal.SIGKILL)  # the whole run dies, not just the step
+
+            def kill_the_run() -> None:
+                os.kill(lease.pid, signal.SIGKILL)
+                if run_worker is not None and run_worker != dev.pid:
+                    os.kill(run_worker, signal.SIGKILL)  # the whole run dies, not just the step
+
+            in_flight = sandbox.in_flight_across(kill_the_run)
 
             def failed() -> bool:
                 run = instance.get_run_by_id(run_id)

@@ -227,8 +227,7 @@ def test_a_killed_process_loses_its_claims_with_its_lease_and_nothing_is_paid_tw
         assert victim.poll() is None and time.monotonic() < deadline, "the victim sent too little before the kill"
         time.sleep(0.01)
     time.sleep(rng.uniform(0.0, 0.3))
-    in_flight = [r for r in sandbox.snapshot() if not r.done]
-    sigkill(victim)
+    in_flight = sandbox.in_flight_across(lambda: sigkill(victim))
     assert wait_all([survivor]) == [0], (tmp_path / "survivor.log").read_text(errors="replace")[-4000:]
     sandbox.wait_idle()  # the dead client's requests are still answered (and charged) by the vendor
     rerun = run_enrich(["run", str(list_a)], env, timeout=400)

@@ -109,8 +109,7 @@ def kill_at(point: KillPoint, proc: subprocess.Popen, log: Path, sandbox: Record
     time.sleep(point.delay)
     if proc.poll() is not None:
         return Kill(point, killed=False)
-    in_flight = [r for r in sandbox.snapshot() if not r.done]
-    sigkill(proc)
+    in_flight = sandbox.in_flight_across(lambda: sigkill(proc))
     return Kill(point, killed=True, running=running_steps(log.read_text(encoding="utf-8", errors="replace")),
                 in_flight=in_flight)
 

@@ -12,6 +12,7 @@ import contextvars
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -177,6 +178,20 @@ class RecordingSandbox:
 
     def in_flight(self) -> int:
         return sum(1 for r in self.snapshot() if not r.done)
+
+    def in_flight_across(self, kill: Callable[[], None], grace: float = 0.25) -> list[SandboxRequest]:
+        """Call ``kill`` (which kills a client) and return the requests on the wire when it struck.
+
+        Those not answered when the kill began, and those the sandbox read up to ``grace`` seconds after it
+        ended: a request the client wrote just before it died is read (and answered, and charged) after. A
+        snapshot taken before the kill would miss the requests sent between the snapshot and the kill.
+        """
+        began = time.monotonic()
+        kill()
+        ended = time.monotonic()
+        time.sleep(grace)
+        return [r for r in self.snapshot()
+                if r.started <= ended + grace and (r.finished is None or r.finished >= began)]
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until every request the sandbox received has been answered (a dead client's included)."""
