@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster import DagsterInstance, EventLogEntry
 
+from enrichment_assets.dbt_parse_ahead import DbtParseAhead, parse_for
 from enrichment_assets.dead_runs import HOST_TAG, PID_TAG, DeadRunWatch, fail_dead_cli_runs
 from enrichment_assets.settings import load_settings
 from enrichment_assets.storage.warehouse import connect
@@ -149,6 +150,9 @@ def _run_list(defs, instance: DagsterInstance, path: Path, list_id: str, log_lev
     run_id = str(uuid.uuid4())
     if listener is not None:
         instance.add_event_listener(run_id, listener)
+    # The dbt step's parse, done while the walk waits on the vendors (dbt_parse_ahead.py).
+    instance.add_event_listener(run_id, DbtParseAhead(parse_for(defs.resources["dbt"], load_settings().db_path))
+                                .listener)
     # While this run goes (waiting for a `duckdb_writers` slot among other things), a run killed meanwhile must not
     # keep its slots: the watch fails dead `enrich run` runs and frees the slots of finished ones.
     with DeadRunWatch(instance):

@@ -6,13 +6,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, job, materialize, op
 from dagster_dbt import DbtCliResource, DbtProject
 
 from enrichment_assets.dagster_defs import dbt_build
@@ -23,9 +25,11 @@ from enrichment_assets.dagster_defs.dbt_assets import (
     dbt_marts,
     dbt_project,
     manifest_is_stale,
+    parse_ahead_of_build,
     prepare_dbt_project,
 )
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
+from enrichment_assets.dbt_parse_ahead import DbtParseAhead
 from enrichment_assets.storage.dbt_state import (
     BuildInputs,
     forget_build,
@@ -344,3 +348,74 @@ def test_build_plan_on_missing_and_changed_tables(isolated_env: dict[str, str]) 
         missing = plan(conn)
         assert missing.reasons == ["source table(s) main.provider_performance missing"] and missing.inputs is None
     assert isinstance(first.inputs, BuildInputs)
+
+
+@op(name="waterfall", config_schema={"seconds": float})
+def _walk(context) -> int:
+    time.sleep(context.op_config["seconds"])
+    return 1
+
+
+@op(name="merge_contacts")
+def _after(walked: int) -> int:
+    time.sleep(0.3)
+    return walked
+
+
+@job
+def _walk_then_merge():
+    _after(_walk())
+
+
+def _run_with(parse_ahead: DbtParseAhead, walk_seconds: float) -> None:
+    """A real in-process Dagster run whose step ``waterfall`` lasts ``walk_seconds``, heard by ``parse_ahead``."""
+    with DagsterInstance.ephemeral() as instance:
+        run_id = str(uuid.uuid4())
+        instance.add_event_listener(run_id, parse_ahead.listener)
+        result = _walk_then_merge.execute_in_process(
+            instance=instance, run_id=run_id, run_config={"ops": {"waterfall": {"config": {"seconds": walk_seconds}}}})
+        assert result.success
+
+
+def test_the_parse_ahead_starts_only_once_the_walk_has_lasted() -> None:
+    """A walk that outlasts the delay starts the parse (once); one that ends sooner starts none, nor does a
+    later step; a parse that fails costs only its time."""
+    calls: list[str] = []
+    long_walk = DbtParseAhead(lambda: calls.append("long"), after_seconds=0.3)
+    _run_with(long_walk, walk_seconds=1.0)
+    assert long_walk.done.wait(10) and calls == ["long"]
+
+    short_walk = DbtParseAhead(lambda: calls.append("short"), after_seconds=0.6)
+    _run_with(short_walk, walk_seconds=0.0)
+    time.sleep(1.0)
+    assert calls == ["long"] and not short_walk.started.is_set()
+
+    failing = DbtParseAhead(lambda: 1 / 0, after_seconds=0.0)
+    _run_with(failing, walk_seconds=0.5)
+    assert failing.done.wait(10)
+
+
+@pytest.mark.e2e  # a real dbt build
+def test_a_build_takes_the_project_parsed_ahead_only_when_it_fits(isolated_env: dict[str, str]) -> None:
+    db_path = Path(isolated_env["ENRICHMENT_DB"])
+    load_fixture(db_path)
+    dbt = dbt_resources()["dbt"]
+    with DagsterInstance.ephemeral() as instance:
+        assert parse_ahead_of_build(dbt, db_path)
+        ahead = materialize([dbt_marts], resources=dbt_resources(), instance=instance)
+        assert ahead.success
+        assert "dbt build used the project parsed during the walk" in run_logs(instance, ahead.run_id)
+        assert {m.asset_key.path[-1] for m in ahead.get_asset_materialization_events()} == set(MODELS)
+        assert all(e.passed for e in ahead.get_asset_check_evaluations())
+        with duckdb.connect(str(db_path), read_only=True) as conn:
+            assert conn.execute("SELECT count(*) FROM marts.cost_per_mobile").fetchone()[0] == 2
+
+        # Parsed for another database (other vars): the build parses the project itself.
+        with connect(db_path) as conn:
+            conn.execute("UPDATE contacts SET status = 'suppressed' WHERE record_id = 'R4'")
+        assert parse_ahead_of_build(dbt, db_path.with_name("elsewhere.duckdb"))
+        parsed = materialize([dbt_marts], resources=dbt_resources(), instance=instance)
+        assert parsed.success and "dbt build parsed the project" in run_logs(instance, parsed.run_id)
+        with duckdb.connect(str(db_path), read_only=True) as conn:
+            assert conn.execute("SELECT suppressed FROM marts.cost_per_mobile WHERE list_id = 'spring'"
+                                ).fetchone()[0] == 1

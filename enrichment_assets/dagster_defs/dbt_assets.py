@@ -42,7 +42,7 @@ from dagster_dbt import (
 from filelock import FileLock
 
 from enrichment_assets.dagster_defs.constants import DUCKDB_POOL, MARTS_GROUP, OWNERS
-from enrichment_assets.dagster_defs.dbt_build import build_in_process, profiles_dir
+from enrichment_assets.dagster_defs.dbt_build import build_in_process, parse_ahead, profiles_dir
 from enrichment_assets.dagster_defs.resources import EnrichmentSettings
 from enrichment_assets.settings import repo_root
 from enrichment_assets.storage.dbt_state import (
@@ -216,7 +216,7 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
     the selection are all the same as at the last successful build; the run's log says so.
     """
     db_path = enrichment.settings().db_path
-    args = ["build", "--vars", json.dumps({"enrichment_db": str(db_path)})]
+    args = ["build", "--vars", build_vars(db_path)]
     plan = plan_dbt_build(context, dbt, db_path, args)
     if plan.skip:
         context.log.info(
@@ -233,6 +233,8 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
     # dbt holds the DuckDB file until its build ends: collect its events, then count rows.
     build, events = build_in_process(context, dbt, dbt_project, dbt_manifest, translator, args, target)
     error = build.error()
+    context.log.debug("dbt build used the project parsed during the walk" if build.parsed_ahead
+                      else "dbt build parsed the project")
     built = {context.asset_key_for_output(e.output_name): e for e in events if isinstance(e, Output)}
     conn = connect(db_path)
     try:
@@ -253,6 +255,25 @@ def dbt_marts(context: AssetExecutionContext, dbt: DbtCliResource, enrichment: E
     keep_parse_state(target, db_path)
     # Every build gets its own dbt/target/<op>-<run>-<id>/ (about 2 MB): dropped once done, kept when it failed.
     shutil.rmtree(target, ignore_errors=True)
+
+
+def build_vars(db_path: Path) -> str:
+    """The ``--vars`` of the build of this database (its path: the profile reads it)."""
+    return json.dumps({"enrichment_db": str(db_path)})
+
+
+def parse_ahead_of_build(dbt: DbtCliResource, db_path: Path) -> bool:
+    """Parse the project for the next build of this database, in this thread: the build, later in this process,
+    then starts without parsing (``dbt_build.parse_ahead``). Starts from, and keeps, the database's parse state."""
+    target = dbt_target_dir() / f"parse-ahead-{uuid.uuid4().hex[:7]}"
+    seed_parse_state(target, db_path)
+    try:
+        parsed = parse_ahead(dbt, dbt_project, build_vars(db_path), target)
+        if parsed:
+            keep_parse_state(target, db_path)
+        return parsed
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 #: How many databases' dbt partial-parse states ``dbt/target/`` keeps.

@@ -31,8 +31,9 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtCliRuntimeError, DagsterDbtTranslator, DbtCliResource, DbtProject
 from dagster_dbt.asset_utils import extract_runtime_selection_from_args, get_updated_cli_invocation_params_for_context
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
-from dbt.cli.main import dbtRunner
 from dbt_common.events.functions import msg_to_dict
+
+from enrichment_assets.storage.dbt_state import project_digest
 
 #: dbt events that carry a node's result: the ones dagster-dbt turns into Dagster events.
 RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
@@ -50,6 +51,8 @@ class DbtBuildResult:
     success: bool = False
     exception: BaseException | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the build used a manifest parsed ahead (``parse_ahead``) instead of parsing the project.
+    parsed_ahead: bool = False
 
     @property
     def error_messages(self) -> list[str]:
@@ -75,26 +78,71 @@ def profiles_dir(dbt: DbtCliResource, project: DbtProject) -> Path:
     return Path(chosen)
 
 
-def dbt_command(dbt: DbtCliResource, project: DbtProject, args: Sequence[str], selection_args: Sequence[str],
-                indirect_selection: str | None, target_path: Path) -> list[str]:
-    """The dbt arguments ``DbtCliResource.cli`` would pass, with the folders and logging it sets by environment.
-
-    No working-directory change (it is the whole process's): every path dbt needs is given absolute.
-    """
+def _setup(dbt: DbtCliResource, project: DbtProject) -> list[str]:
+    """Which project, profile and target: no working-directory change (it is the whole process's), every path
+    dbt needs is given absolute."""
     profile = ["--profile", dbt.profile] if dbt.profile else []
     target = ["--target", dbt.target] if dbt.target else []
+    return [*profile, *target, "--project-dir", str(Path(project.project_dir).resolve()),
+            "--profiles-dir", str(profiles_dir(dbt, project).resolve())]
+
+
+def _output(target_path: Path) -> list[str]:
+    """Artifacts and dbt.log in ``target_path``; stdout left to ``run_dbt`` (it prints what dbt's CLI would)."""
+    return ["--target-path", str(target_path), "--log-path", str(target_path), "--log-level", "none",
+            "--log-level-file", "debug", "--no-use-colors", "--no-send-anonymous-usage-stats"]
+
+
+def dbt_command(dbt: DbtCliResource, project: DbtProject, args: Sequence[str], selection_args: Sequence[str],
+                indirect_selection: str | None, target_path: Path) -> list[str]:
+    """The dbt arguments ``DbtCliResource.cli`` would pass, with the folders and logging it sets by environment."""
     indirect = ["--indirect-selection", indirect_selection] if indirect_selection else []
-    return [*dbt.global_config_flags, *args, *profile, *target, *selection_args, *indirect,
-            "--project-dir", str(Path(project.project_dir).resolve()),
-            "--profiles-dir", str(profiles_dir(dbt, project).resolve()),
-            "--target-path", str(target_path), "--log-path", str(target_path),
-            # stdout: printed by on_event below, as dagster-dbt re-prints the CLI's; the file keeps everything.
-            "--log-level", "none", "--log-level-file", "debug", "--no-use-colors",
-            "--no-send-anonymous-usage-stats"]
+    return [*dbt.global_config_flags, *args, *selection_args, *indirect, *_setup(dbt, project),
+            *_output(target_path)]
 
 
-def run_dbt(command: list[str], target_path: Path, *, echo: bool = True) -> DbtBuildResult:
-    """Run dbt in this process; every info, warning and error line is printed to stdout as dbt's CLI would."""
+#: Manifests parsed ahead of their build (``parse_ahead``), by everything the parse depended on.
+_parsed_ahead: dict[tuple, Any] = {}
+
+
+def _manifest_key(dbt: DbtCliResource, project: DbtProject, dbt_vars: str) -> tuple:
+    """What a parsed manifest depends on: the flags, vars, profile and target, the ``DBT_*`` environment (dbt
+    reads its flags from it) and the content of the project's files."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items()
+                       if k.startswith("DBT_") and k not in ("DBT_TARGET_PATH", "DBT_LOG_PATH")))
+    return (tuple(dbt.global_config_flags), dbt_vars, tuple(_setup(dbt, project)), env,
+            project_digest(Path(project.project_dir), profiles_dir(dbt, project)))
+
+
+def _vars_of(args: Sequence[str]) -> str:
+    return args[list(args).index("--vars") + 1] if "--vars" in args else ""
+
+
+def parse_ahead(dbt: DbtCliResource, project: DbtProject, dbt_vars: str, target_path: Path) -> bool:
+    """Parse the project now, for a build with these vars later in this process, which then skips its parse.
+
+    Meant for a thread with time on its hands (``enrich run`` calls it while the waterfall waits on the
+    vendors). The build uses the result only if nothing it depends on changed meanwhile (``_manifest_key``).
+    """
+    from dbt.cli.main import dbtRunner  # dbt-core's runner: about 1 CPU-s to import, only when dbt is to run
+
+    key = _manifest_key(dbt, project, dbt_vars)
+    command = [*dbt.global_config_flags, "parse", "--vars", dbt_vars, *_setup(dbt, project), *_output(target_path)]
+    target_path.mkdir(parents=True, exist_ok=True)
+    with _DBT_LOCK:
+        outcome = dbtRunner().invoke(command)
+        if outcome.success and outcome.result is not None:
+            _parsed_ahead[key] = outcome.result
+    return bool(outcome.success)
+
+
+def run_dbt(command: list[str], target_path: Path, *, manifest: Any = None, echo: bool = True) -> DbtBuildResult:
+    """Run dbt in this process; every info, warning and error line is printed to stdout as dbt's CLI would.
+
+    ``manifest``: a parsed project (``parse_ahead``), so that dbt does not parse it again.
+    """
+    from dbt.cli.main import dbtRunner
+
     result = DbtBuildResult(command=command, target_path=target_path)
     printing = threading.Lock()
 
@@ -110,8 +158,7 @@ def run_dbt(command: list[str], target_path: Path, *, echo: bool = True) -> DbtB
                 sys.stdout.flush()
 
     target_path.mkdir(parents=True, exist_ok=True)
-    with _DBT_LOCK:
-        outcome = dbtRunner(callbacks=[on_event]).invoke(command)
+    outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(command)
     result.success, result.exception = bool(outcome.success), outcome.exception
     if outcome.exception is not None and echo:
         sys.stdout.write(f"{outcome.exception}\n")
@@ -127,11 +174,14 @@ def build_in_process(context: AssetExecutionContext, dbt: DbtCliResource, projec
     params = get_updated_cli_invocation_params_for_context(
         context=context, manifest=manifest, dagster_dbt_translator=translator,
         runtime_selects=selects, runtime_excludes=excludes)
-    command = dbt_command(dbt, params.dbt_project or project, cleaned, params.selection_args,
-                          params.indirect_selection, target_path)
-    result = run_dbt(command, target_path)
-    return result, list(dagster_events(result, context, params.manifest, params.dagster_dbt_translator,
-                                       params.dbt_project or project))
+    project = params.dbt_project or project
+    command = dbt_command(dbt, project, cleaned, params.selection_args, params.indirect_selection, target_path)
+    with _DBT_LOCK:  # waits for a parse ahead still going, then takes its manifest if it fits this build
+        parsed = _parsed_ahead.pop(_manifest_key(dbt, project, _vars_of(cleaned)), None)
+        _parsed_ahead.clear()
+        result = run_dbt(command, target_path, manifest=parsed)
+    result.parsed_ahead = parsed is not None
+    return result, list(dagster_events(result, context, params.manifest, params.dagster_dbt_translator, project))
 
 
 def dagster_events(result: DbtBuildResult, context: AssetExecutionContext, manifest: Mapping[str, Any],
