@@ -25,7 +25,7 @@ from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
 from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.step_state import forget_digests
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, delete_where_in, transaction
 from enrichment_assets.waterfall.suppression import Suppression
 
 
@@ -98,11 +98,9 @@ def forget(conn: duckdb.DuckDBPyConnection, store: StateStore, marts_dir: Path |
             # The next run of those lists rebuilds them from their files instead of keeping what was built; their
             # evidence minus the person's rows stays valid.
             forget_digests(conn, lists, keep_steps=(evidence.MARK_STEP,))
-            for table in ("raw_leads", "rejected_leads", "contact_phones", "contacts", "waterfall_walks",
-                          *PROVIDER_RESULT_TABLES.values()):
-                deleted = conn.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608 - names from code, values bound
-                                       [ids]).fetchall()
-                report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
+            report.rows_deleted.update(delete_where_in(
+                conn, ("raw_leads", "rejected_leads", "contact_phones", "contacts", "waterfall_walks",
+                       *PROVIDER_RESULT_TABLES.values()), "record_id", ids))
             evidence.apply_erasure(conn, ids)
             report.rescored = rescore_leads(conn, evidence.holders_to_rescore(conn), provider_order, suppression,
                                             datetime.now(UTC))

@@ -36,7 +36,7 @@ from enrichment_assets.phones.score import DEFAULT_PROVIDER_PRIORITY
 from enrichment_assets.storage.marts import publish_marts
 from enrichment_assets.storage.state_store import StateStore
 from enrichment_assets.storage.step_state import forget_digests
-from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, transaction
+from enrichment_assets.storage.warehouse import PROVIDER_RESULT_TABLES, delete_where_in, transaction
 from enrichment_assets.waterfall.suppression import Suppression
 
 #: Tables whose rows belong to one list (``list_id``), dropped with it.
@@ -135,10 +135,7 @@ def apply_retention(conn: duckdb.DuckDBPyConnection, store: StateStore, *, reten
                 in_force = digests_in_force(conn, set(evidence.lists_holding_flips(conn)) - set(dropped),
                                             provider_order, suppression)
                 forget_digests(conn, dropped)
-                for table in LIST_TABLES:
-                    deleted = conn.execute(f"DELETE FROM {table} WHERE list_id IN (SELECT unnest(?::VARCHAR[]))",  # noqa: S608 - names from code, values bound
-                                           [dropped]).fetchall()
-                    report.rows_deleted[table] = int(deleted[0][0]) if deleted else 0
+                report.rows_deleted.update(delete_where_in(conn, LIST_TABLES, "list_id", dropped))
                 evidence.apply_list_drop(conn, dropped)
                 rescored = rescore_leads(conn, evidence.holders_to_rescore(conn), provider_order, suppression, now)
                 report.rescored_leads = sum(rescored.values())
