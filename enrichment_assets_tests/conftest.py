@@ -32,6 +32,20 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault(CRASH_SEED_VAR, str(secrets.randbelow(1_000_000)))
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: three workers per two cores. The end-to-end tests spend about a third of their time waiting
+    (vendor latency, rate limits, servers starting): measured on 2 cores, the suite took 15m42s with 2 workers
+    and 12m58s with 3 (and the e2e tests first, below)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(2, cores * 3 // 2)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end tests first (each takes 10-120 s, the others mostly under 1 s): the long tests are spread over
+    the workers from the start, instead of being left to whichever worker reaches them last."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     ci = os.environ.get("CI", "")
     return [f"crash tests: {CRASH_SEED_VAR}={os.environ[CRASH_SEED_VAR]} (set it to replay a run's kills)",
