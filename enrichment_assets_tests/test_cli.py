@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,20 @@ def _dbt_fails_then_verbose(few: Path, env: dict[str, str]) -> None:
     assert any("dbt_marts - Running dbt build" in line for line in lines)
     assert DBT_OUTPUT in verbose.stdout and "no_such_target" in verbose.stdout
     assert not re.search(r"^[✓✗] ", verbose.stdout, re.MULTILINE) and "dbt's output" not in verbose.stdout
+
+
+@pytest.mark.parametrize("command", [["run"], ["estimate"], ["rotate-key"]])
+def test_an_unreachable_state_store_exits_2_in_one_line_without_its_password(
+        command: list[str], cli_env: dict[str, str], tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    leads = tmp_path / "leads.csv"
+    leads.write_text("id,email\n1,a@b.io\n", encoding="utf-8")
+    args = [*command, str(leads)] if command[0] in ("run", "estimate") else command
+    env = {**cli_env, "ENRICHMENT_STATE_URL": f"postgresql://alice:s3cr3t-pw@127.0.0.1:{port}/enrichment_state"}
+    result = enrich(args, env, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert f"postgresql://127.0.0.1:{port}/enrichment_state cannot be reached" in result.stderr
+    assert "s3cr3t-pw" not in result.stdout + result.stderr and "Traceback" not in result.stderr

@@ -254,3 +254,16 @@ def test_a_claim_on_a_row_locked_by_a_waiting_group_reports_it_held_instead_of_w
             got = store.claim("fp", "o2")  # without a lock timeout: waits here for as long as `other` holds on
             assert got is not None and got.held
         assert store.claim_of("fp").owner_id == "o1"
+
+
+@pytest.mark.parametrize(("url", "described"), [
+    ("postgresql://alice:s3cr3t@db.internal:5433/enrichment_state", "postgresql://db.internal:5433/enrichment_state"),
+    ("postgresql://alice:p%40ss%3Aword@db.internal/state?sslmode=require&password=also-secret",
+     "postgresql://db.internal/state"),
+    ("postgresql:///state", "postgresql://localhost/state"),
+])
+def test_a_state_url_is_described_without_user_or_password(url: str, described: str) -> None:
+    from enrichment_assets.storage.state_postgres import describe_url
+
+    assert describe_url(url) == described
+    assert not any(secret in describe_url(url) for secret in ("alice", "s3cr3t", "p%40ss", "also-secret"))

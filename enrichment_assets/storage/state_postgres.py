@@ -33,7 +33,14 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from enrichment_assets.storage.claims import LeasesAndClaims
-from enrichment_assets.storage.store_crypto import PLAIN, StoreCipher, StoreKeyError, StoreState, check_key
+from enrichment_assets.storage.store_crypto import (
+    PLAIN,
+    StoreCipher,
+    StoreKeyError,
+    StoreState,
+    StoreUnreachableError,
+    check_key,
+)
 from enrichment_assets.storage.store_journal import Journal
 from enrichment_assets.storage.store_sql import POSTGRES
 from enrichment_assets.storage.store_upkeep import Upkeep
@@ -171,8 +178,17 @@ def read_postgres_state(conn: psycopg.Connection) -> StoreState:
 
 
 def verify_postgres_key(url: str, cipher: StoreCipher) -> None:
-    """Raise StoreKeyError unless ``cipher`` may open the state store at ``url``; writes nothing."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    """Raise StoreKeyError unless ``cipher`` may open the state store at ``url``, StoreUnreachableError when its
+    server does not answer; writes nothing."""
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        # psycopg's first line names host, port and user, never the password.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StoreUnreachableError(
+            f"the state store at {describe_url(url)} cannot be reached ({reason}): check ENRICHMENT_STATE_URL "
+            "and that the server is up") from None
+    with conn:
         check_key(cipher, read_postgres_state(conn), describe_url(url))
 
 

@@ -44,6 +44,11 @@ class StoreKeyError(Exception):
     """The store cannot be opened with the key given (or without one): one sentence saying what to do."""
 
 
+class StoreUnreachableError(StoreKeyError):
+    """The state store's server cannot be reached to check the key: nothing was read or written. A commands'
+    pre-flight reports it as it reports a wrong key (exit 2, one line)."""
+
+
 class StoreCipher:
     """No key: every value passes through as it is. A sealed value met on read means the store is encrypted."""
 
