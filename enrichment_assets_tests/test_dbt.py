@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -419,3 +420,55 @@ def test_a_build_takes_the_project_parsed_ahead_only_when_it_fits(isolated_env: 
         with duckdb.connect(str(db_path), read_only=True) as conn:
             assert conn.execute("SELECT suppressed FROM marts.cost_per_mobile WHERE list_id = 'spring'"
                                 ).fetchone()[0] == 1
+
+
+#: Watches a file's POSIX locks from another process without taking one (F_GETLK): prints the time of each
+#: change from locked to unlocked, until killed.
+LOCK_WATCH = textwrap.dedent("""
+    import fcntl, os, struct, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR)
+    probe = struct.pack("hhqqi", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+    was_locked = False
+    print("watching", flush=True)
+    while True:
+        locked = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0] != fcntl.F_UNLCK
+        if was_locked and not locked:
+            print(time.time(), flush=True)
+        was_locked = locked
+        time.sleep(0.0005)
+""")
+
+
+@pytest.mark.e2e  # a real dbt build
+def test_dbt_holds_the_duckdb_file_from_its_first_model_to_the_end_of_the_build(
+        isolated_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No gap between two models in which another process could take the file's lock (a concurrent run's reader
+    did, with dbt-duckdb's keep_open off, and the next model failed); released once the build ended."""
+    db_path = Path(isolated_env["ENRICHMENT_DB"])
+    load_fixture(db_path)
+    dbt_started: list[float] = []
+    released: list[float] = []
+    run_dbt, release_duckdb = dbt_build.run_dbt, dbt_build.release_duckdb
+
+    def timed_run(*args, **kwargs):
+        dbt_started.append(time.time())
+        return run_dbt(*args, **kwargs)
+
+    def timed_release() -> None:
+        released.append(time.time())
+        release_duckdb()
+
+    monkeypatch.setattr(dbt_build, "run_dbt", timed_run)
+    monkeypatch.setattr(dbt_build, "release_duckdb", timed_release)
+    watch = subprocess.Popen([sys.executable, "-c", LOCK_WATCH, str(db_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout.readline().strip() == "watching"
+        result = materialize([dbt_marts], resources=dbt_resources())
+        time.sleep(0.2)
+    finally:
+        watch.kill()
+        unlocked = [float(line) for line in watch.communicate()[0].split()]
+    assert result.success and len(dbt_started) == len(released) == 1
+    during = [t for t in unlocked if dbt_started[0] < t < released[0]]
+    assert not during, f"the file was unlocked {len(during)} times during dbt's build"
+    assert any(t >= released[0] for t in unlocked)  # and released after it

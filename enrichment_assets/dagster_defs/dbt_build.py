@@ -12,9 +12,13 @@ same structured events the CLI prints as JSON lines.
 
 What the CLI printed to stdout (dbt's info, warning and error lines) is printed here too, so the run's
 compute logs hold dbt's output as before (``enrich run`` shows it when the build failed). dbt's debug log
-is written to ``dbt.log`` in the invocation's target folder. The profile sets ``keep_open: false`` so that
-dbt-duckdb closes the DuckDB file when the build ends: this process (and the next writer in the pool) opens
-it right after.
+is written to ``dbt.log`` in the invocation's target folder.
+
+The DuckDB file: dbt-duckdb keeps it open from the build's first query to its end (its default ``keep_open``),
+as the ``dbt build`` process did until it exited, so that no other process takes the file's lock between two
+models (with ``keep_open: false`` it closed the file whenever no model was running, and a concurrent run's
+reader took the lock in such a gap: the next model failed). After the build, ``release_duckdb`` closes it:
+this process, and the next writer in the pool, open it right after.
 """
 
 from __future__ import annotations
@@ -158,12 +162,27 @@ def run_dbt(command: list[str], target_path: Path, *, manifest: Any = None, echo
                 sys.stdout.flush()
 
     target_path.mkdir(parents=True, exist_ok=True)
-    outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(command)
+    try:
+        outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(command)
+    finally:
+        release_duckdb()
     result.success, result.exception = bool(outcome.success), outcome.exception
     if outcome.exception is not None and echo:
         sys.stdout.write(f"{outcome.exception}\n")
         sys.stdout.flush()
     return result
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb opened in this process (it keeps it open for the next invocation)."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    try:
+        environment = DuckDBConnectionManager.env()
+    except Exception:  # noqa: BLE001 - dbt-duckdb raises a bare Exception when no database was opened
+        return
+    environment.close()
+    DuckDBConnectionManager.close_all_connections()
 
 
 def build_in_process(context: AssetExecutionContext, dbt: DbtCliResource, project: DbtProject,
