@@ -472,3 +472,32 @@ def test_dbt_holds_the_duckdb_file_from_its_first_model_to_the_end_of_the_build(
     during = [t for t in unlocked if dbt_started[0] < t < released[0]]
     assert not during, f"the file was unlocked {len(during)} times during dbt's build"
     assert any(t >= released[0] for t in unlocked)  # and released after it
+
+
+@pytest.mark.e2e  # a real dbt build
+def test_dbt_waits_for_a_process_holding_the_duckdb_file(isolated_env: dict[str, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another run may read the file just when dbt opens it: dbt waits for it (the profile's connect retries)
+    instead of failing the build with "Could not set lock on file"."""
+    db_path = Path(isolated_env["ENRICHMENT_DB"])
+    load_fixture(db_path)
+    holder: list[subprocess.Popen] = []
+    run_dbt = dbt_build.run_dbt
+
+    def run_while_held(*args, **kwargs):
+        hold = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                                 "print('held', flush=True); time.sleep(6); c.close()", str(db_path)],
+                                stdout=subprocess.PIPE, text=True)
+        holder.append(hold)
+        assert hold.stdout.readline().strip() == "held"
+        return run_dbt(*args, **kwargs)
+
+    monkeypatch.setattr(dbt_build, "run_dbt", run_while_held)
+    try:
+        result = materialize([dbt_marts], resources=dbt_resources(), raise_on_error=False)
+    finally:
+        for hold in holder:
+            hold.wait(timeout=60)
+    assert len(holder) == 1 and holder[0].returncode == 0
+    assert result.success
+    assert {m.asset_key.path[-1] for m in result.get_asset_materialization_events()} == set(MODELS)
