@@ -140,7 +140,7 @@ def parse_ahead(dbt: DbtCliResource, project: DbtProject, dbt_vars: str, target_
     return bool(outcome.success)
 
 
-def run_dbt(command: list[str], target_path: Path, *, manifest: Any = None, echo: bool = True) -> DbtBuildResult:
+def run_dbt(command: list[str], target_path: Path, *, manifest: Any = None) -> DbtBuildResult:
     """Run dbt in this process; every info, warning and error line is printed to stdout as dbt's CLI would.
 
     ``manifest``: a parsed project (``parse_ahead``), so that dbt does not parse it again.
@@ -157,7 +157,7 @@ def run_dbt(command: list[str], target_path: Path, *, manifest: Any = None, echo
         raw = msg_to_dict(msg)
         with printing:
             result.events.append(raw)
-            if echo and level != "debug":
+            if level != "debug":
                 sys.stdout.write(raw["info"]["msg"] + "\n")
                 sys.stdout.flush()
 
@@ -167,7 +167,7 @@ def run_dbt(command: list[str], target_path: Path, *, manifest: Any = None, echo
     finally:
         release_duckdb()
     result.success, result.exception = bool(outcome.success), outcome.exception
-    if outcome.exception is not None and echo:
+    if outcome.exception is not None:
         sys.stdout.write(f"{outcome.exception}\n")
         sys.stdout.flush()
     return result
@@ -196,7 +196,8 @@ def build_in_process(context: AssetExecutionContext, dbt: DbtCliResource, projec
     project = params.dbt_project or project
     command = dbt_command(dbt, project, cleaned, params.selection_args, params.indirect_selection, target_path)
     with _DBT_LOCK:  # waits for a parse ahead still going, then takes its manifest if it fits this build
-        parsed = _parsed_ahead.pop(_manifest_key(dbt, project, _vars_of(cleaned)), None)
+        # The key hashes the project's files: only worth computing when a parse ahead left a manifest.
+        parsed = _parsed_ahead.pop(_manifest_key(dbt, project, _vars_of(cleaned)), None) if _parsed_ahead else None
         _parsed_ahead.clear()
         result = run_dbt(command, target_path, manifest=parsed)
     result.parsed_ahead = parsed is not None
