@@ -76,6 +76,12 @@ def shared_instance(env: dict[str, str]) -> dict[str, str]:
     steps that write the one DuckDB file take turns across processes (as the repository's dagster.yaml says)."""
     (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(
         "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n", encoding="utf-8")
+    # Made here, before any run starts: the test reads the instance while the runs go, and the first to open a
+    # fresh home creates its tables (`enrich` serializes that among its own processes, not with this test's reads).
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]):
+        pass
     return env
 
 
