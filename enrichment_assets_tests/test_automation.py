@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from enrichment_assets.storage.staleness import (
 )
 from enrichment_assets.storage.warehouse import ensure_schema
 from enrichment_assets_tests.support import REPO_ROOT
-from enrichment_assets_tests.support.cli import enrich_cmd, prepare_env
+from enrichment_assets_tests.support.cli import prepare_env, run_enrich_at_once
 from enrichment_assets_tests.support.files import write_config
 from enrichment_assets_tests.support.pipeline import Pipeline
 from enrichment_assets_tests.support.sandbox import (
@@ -148,11 +147,8 @@ def test_two_lists_enriched_at_once_both_succeed(cli_env: dict[str, str], make_s
     # The repo's dagster.yaml limits the pool to one step at a time; this instance gets the same rule.
     pools = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text(encoding="utf-8"))["concurrency"]
     (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text(yaml.safe_dump({"concurrency": pools}), encoding="utf-8")
-    processes = [subprocess.Popen(enrich_cmd("run", str(path)), env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for path in (first, second)]
-    for process in processes:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, out[-2000:] + err[-4000:]
+    for result in run_enrich_at_once([(["run", str(path)], env) for path in (first, second)], tmp_path):
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         assert instance.event_log_storage.get_concurrency_info("duckdb_writers").slot_count == 1
         assert len(instance.get_runs()) == 2

@@ -1,4 +1,5 @@
-"""The real `enrich` command in a subprocess: exit codes and an end-to-end run."""
+"""The real `enrich` command: exit codes (each a fresh ``python -m enrichment_assets.cli``, so that its whole stderr,
+start-up included, is checked) and dbt's output on a failed build."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from enrichment_assets_tests.support import REPO_ROOT
-from enrichment_assets_tests.support.cli import DAGSTER_LOG_LINE, DBT_OUTPUT
+from enrichment_assets_tests.support.cli import DAGSTER_LOG_LINE, DBT_OUTPUT, run_enrich
 
 
 def enrich(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
@@ -74,7 +75,7 @@ def test_dbt_output_printed_when_dbt_fails_and_logs_with_verbose(cli_env: dict[s
 
 
 def _dbt_fails_then_verbose(few: Path, env: dict[str, str]) -> None:
-    failed = enrich(["run", str(few)], env)
+    failed = run_enrich(["run", str(few)], env, timeout=600)
     assert failed.returncode == 1, failed.stdout[-2000:] + failed.stderr[-2000:]
     assert re.search(r"^✗ dbt_marts \(\d+\.\d s\): failed$", failed.stdout, re.MULTILINE), failed.stdout
     assert re.search(r"^✓ waterfall \(", failed.stdout, re.MULTILINE)
@@ -83,7 +84,8 @@ def _dbt_fails_then_verbose(few: Path, env: dict[str, str]) -> None:
     assert not DAGSTER_LOG_LINE.search(failed.stdout + failed.stderr)
     assert "enrich: dbt_marts: " in failed.stderr and "enrich run --verbose" in failed.stderr
 
-    verbose = enrich(["run", str(few), "--verbose"], env)  # dbt's last build failed: it runs (and fails) again
+    # dbt's last build failed: it runs (and fails) again.
+    verbose = run_enrich(["run", str(few), "--verbose"], env, timeout=600)
     assert verbose.returncode == 1
     lines = (verbose.stdout + verbose.stderr).splitlines()
     assert sum(bool(DAGSTER_LOG_LINE.search(line)) for line in lines) >= 10

@@ -8,8 +8,6 @@ Postgres for both.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from enrichment_assets_tests.support import REPO_ROOT, require
+from enrichment_assets_tests.support.cli import run_enrich
 from enrichment_assets_tests.support.postgres import PostgresServer, running_postgres, server_bin_dir
 
 DEPLOY = REPO_ROOT / "deploy"
@@ -67,8 +66,7 @@ def test_enrich_run_on_a_postgres_instance_is_seen_from_another_machine(
     pg_env = postgres.dagster_env(postgres.create_database("deploy_e2e"))
     env = {**cli_env, **pg_env, "DAGSTER_HOME": str(machine_home(tmp_path, "worker"))}
     leads = small_list(tmp_path / "team_list.csv", rows=20)
-    result = subprocess.run([sys.executable, "-m", "enrichment_assets.cli", "run", str(leads)], env=env,
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    result = run_enrich(["run", str(leads)], env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
     # Another machine: its own DAGSTER_HOME folder, nothing shared with the worker but the database.

@@ -9,7 +9,6 @@ evidence really comes from vendor answers over HTTP; the world says who is who.
 from __future__ import annotations
 
 import csv
-import subprocess
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from dagster import AssetKey, DagsterInstance
 
 from enrichment_assets.sandbox.world import VENDORS, Person, World
 from enrichment_assets_tests.support import REPO_ROOT, tables
-from enrichment_assets_tests.support.cli import enrich_cmd, prepare_env
+from enrichment_assets_tests.support.cli import prepare_env, run_enrich_at_once
 from enrichment_assets_tests.support.files import write_config
 from enrichment_assets_tests.support.pipeline import Pipeline
 from enrichment_assets_tests.support.sandbox import RecordingSandbox
@@ -204,11 +203,6 @@ def query(db_env: dict[str, str], sql: str, params: list | None = None) -> list[
     return tables.query(db_env["ENRICHMENT_DB"], sql, params)
 
 
-def enrich_cli(path: Path, db_env: dict[str, str], config: Path) -> subprocess.Popen:
-    return subprocess.Popen(enrich_cmd("run", str(path)), env={**db_env, "ENRICHMENT_CONFIG": str(config)},
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def merge_metadata(home: str, asset: str = "contacts") -> list[dict]:
     """The metadata of the asset's materializations, newest first."""
     with DagsterInstance.from_config(home) as instance:
@@ -274,10 +268,9 @@ def test_switchboards_seen_across_lists_one_after_the_other_and_at_once(
     pools = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text(encoding="utf-8"))["concurrency"]
     (Path(fresh["DAGSTER_HOME"]) / "dagster.yaml").write_text(yaml.safe_dump({"concurrency": pools}),
                                                                encoding="utf-8")
-    processes = [enrich_cli(first, fresh, config), enrich_cli(second, fresh, config)]
-    for process in processes:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, out[-2000:] + err[-4000:]
+    fresh["ENRICHMENT_CONFIG"] = str(config)
+    for result in run_enrich_at_once([(["run", str(first)], fresh), (["run", str(second)], fresh)], tmp_path):
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     at_once = assert_no_switchboard_is_anyones_best_phone(fresh, world)
     assert at_once.shared == found.shared
     # Whichever list merged second re-scored the leads of the first that hold a number shared across lists.

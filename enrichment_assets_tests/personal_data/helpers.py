@@ -7,12 +7,12 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 
-from enrichment_assets_tests.conftest import REPO_ROOT
+from enrichment_assets_tests.support import REPO_ROOT
+from enrichment_assets_tests.support.cli import run_enrich
 
 SAMPLE = REPO_ROOT / "data" / "inbox" / "sample_leads.csv"
 KEY = "personal-data-test-key-0123456789abcdefghij"  # 43 characters
@@ -40,8 +40,7 @@ def isolated_env(root: Path, **extra: str) -> dict[str, str]:
 
 
 def enrich(args: list[str], env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "enrichment_assets.cli", *args], env=env, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_enrich(args, env, timeout=timeout)
 
 
 def run_ok(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
