@@ -1,35 +1,30 @@
 """The pipelined waterfall: every lead walks the providers in order on its own.
 
-Many leads are in flight at once; each vendor client holds its own rate limit
-and concurrency cap, so a lead that missed at provider 1 is already at
-provider 2 while others still queue for provider 1, and wall time tends to
-``max over providers (calls / rate limit)`` rather than the sum.
+Many leads are in flight at once; each vendor client holds its own rate limit and concurrency cap, so a lead
+that missed at provider 1 is already at provider 2 while others still queue for provider 1, and wall time tends
+to ``max over providers (calls / rate limit)`` rather than the sum.
 
 For each lead and provider, in order:
 
 1. suppressed leads go nowhere (status ``suppressed``);
 2. a lead lacking what the vendor needs is ``ineligible`` (no call);
-3. a stored response younger than ``cache_ttl_days`` answers the request
-   (``from_cache``: no call, no ledger row), also under the fingerprint an
-   older version of the client gave the same question;
-4. a provider the run has no key for (live mode) asks nothing: the lead is
-   ``skipped_no_key`` there (pending); an identical request already in flight
-   is shared, not sent twice: in this process, and across processes through a
-   claim in the state store (``waterfall/single_flight.py``);
-5. a paid answer kept as it arrived but not read yet (unreadable until a
-   parser fix) is read again: it answers the request, or the lead stays
-   pending; it is never bought again;
-6. the worst-case cost is reserved against ``max_credits_per_run``; if it
-   does not fit, the lead is ``skipped_budget`` there;
-7. otherwise the vendor is called (a batching vendor through a batcher,
-   ``waterfall/batcher.py``); the response and the ledger entry are stored
-   durably before the lead moves on (``waterfall/journal.py``,
-   ``waterfall/settlement.py``). A request whose outcome is unknown (sent, no
-   usable answer) keeps its reservation as spent and leaves the lead pending.
+3. a stored response younger than ``cache_ttl_days`` answers the request (``from_cache``: no call, no ledger
+   row), also under the fingerprint an older version of the client gave the same question;
+4. a provider the run has no key for (live mode) asks nothing: the lead is ``skipped_no_key`` there (pending);
+   an identical request already in flight is shared, not sent twice: in this process, and across processes
+   through a claim in the state store (``waterfall/single_flight.py``);
+5. a paid answer kept as it arrived but not read yet (unreadable until a parser fix) is read again: it answers
+   the request, or the lead stays pending; it is never bought again (nor is a question whose answer another
+   lead's reading of a kept batch answer stored meanwhile);
+6. the worst-case cost is reserved against ``max_credits_per_run``; if it does not fit, the lead is
+   ``skipped_budget`` there;
+7. otherwise the vendor is called (a batching vendor through a batcher, ``waterfall/batcher.py``); the response
+   and the ledger entry are stored durably before the lead moves on (``waterfall/journal.py``,
+   ``waterfall/settlement.py``). A request whose outcome is unknown (sent, no usable answer) keeps its
+   reservation as spent and leaves the lead pending.
 
-The lead stops at the first provider whose numbers meet ``stop_when``. While
-it runs, the engine holds a lease in the store (``storage/lease.py``) that
-every request it sends names; the store's I/O runs off the event loop.
+The lead stops at the first provider whose numbers meet ``stop_when``. While it runs, the engine holds a lease
+in the store (``storage/lease.py``) that every request it sends names; the store's I/O runs off the event loop.
 """
 
 from __future__ import annotations
@@ -58,7 +53,7 @@ from enrichment_assets.waterfall.journal import RunBooks, StoreJournal
 from enrichment_assets.waterfall.pricing import Budget, worst_case_credits
 from enrichment_assets.waterfall.results import ProviderRow, ProviderStats, ResultSink, WaterfallStats, row_from_stored
 from enrichment_assets.waterfall.settlement import Booked, Settlement, SettlementFailed, unrecorded
-from enrichment_assets.waterfall.single_flight import CrossProcessFlight
+from enrichment_assets.waterfall.single_flight import CrossProcessFlight, result_from_stored
 from enrichment_assets.waterfall.stop_rule import meets_stop_rule
 from enrichment_assets.waterfall.suppression import Suppression
 
@@ -322,7 +317,7 @@ class WaterfallEngine:
 
     async def _read_kept(self, provider: str, client: Any, fp: str) -> VendorResult | None:
         """A paid answer kept as it arrived and not read yet, read with today's parser: the lookup's result
-        when it answers the question or still cannot be read (the lead stays pending); ``None`` otherwise."""
+        when it answers the question or still cannot be read (the lead stays pending); else any answer stored."""
         reread = getattr(client, "reread", None)
         if reread is None:
             return None
@@ -339,6 +334,11 @@ class WaterfallEngine:
                 except SettlementFailed as exc:
                     return unrecorded(result, exc)
                 return result
+        # After the kept answers: another lead's reading of a kept batch answer may have stored this one meanwhile.
+        stored = await self.io.read(self.store.fresh_response, fp, self._ttl, self._now())
+        if stored is not None:
+            self._flight.answered_at[fp] = stored.received_at
+            return result_from_stored(provider, stored)
         return None
 
     async def _call(self, provider: str, client: Any, lead: Lead, fp: str, joined: set[str] | None = None

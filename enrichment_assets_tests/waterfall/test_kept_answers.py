@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,32 +39,36 @@ def crustdata_config():
     return config("crustdata", batch_size=10, batch_wait_seconds=0.05, timeout_seconds=5)
 
 
+def keep_a_batch_answer_the_store_refuses(store: ResponseStore, vendor: WireVendor, items: list) -> None:
+    """Run ``items`` through Crustdata while the store refuses to record answers: the batch's answer is only kept."""
+    def refuse_responses(action: int, table: str | None, *_: object) -> int:
+        return sqlite3.SQLITE_DENY if action == SQLITE_INSERT and table == "responses" else sqlite3.SQLITE_OK
+
+    store._conn.set_authorizer(refuse_responses)
+    rows = Rows()
+
+    def factory(name: str, journal):
+        return provider_spec(name).client(crustdata_config().provider(name), "test-key-0000", vendor.base_url,
+                                          journal)
+
+    engine = WaterfallEngine(crustdata_config(), factory, store, run_id="run1", list_id="l1")
+
+    async def bounded() -> None:
+        await asyncio.wait_for(engine.run(items, rows), timeout=30)  # a hang is a failure, not a stuck suite
+
+    asyncio.run(bounded())
+    assert vendor.count == 1
+    assert [r.outcome for r in rows.rows] == [RowOutcome.ERROR] * len(items)  # pending: asked again next run
+    assert all("not recorded" in r.error for r in rows.rows)
+    store._conn.set_authorizer(None)
+
+
 def test_a_batch_whose_answers_the_store_refuses_fails_its_leads_and_the_next_run_reads_them(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settlement, "WRITE_RETRY_WAITS", (0.01, 0.01))
     items = leads(3)
     with WireVendor(crustdata_answer) as vendor, ResponseStore(tmp_path / "store.sqlite") as store:
-        def refuse_responses(action: int, table: str | None, *_: object) -> int:
-            return sqlite3.SQLITE_DENY if action == SQLITE_INSERT and table == "responses" else sqlite3.SQLITE_OK
-
-        store._conn.set_authorizer(refuse_responses)
-        rows = Rows()
-
-        def factory(name: str, journal):
-            return provider_spec(name).client(crustdata_config().provider(name), "test-key-0000", vendor.base_url,
-                                              journal)
-
-        engine = WaterfallEngine(crustdata_config(), factory, store, run_id="run1", list_id="l1")
-
-        async def bounded() -> None:
-            await asyncio.wait_for(engine.run(items, rows), timeout=30)  # a hang is a failure, not a stuck suite
-
-        asyncio.run(bounded())
-        assert vendor.count == 1
-        assert [r.outcome for r in rows.rows] == [RowOutcome.ERROR] * 3  # pending: asked again next run
-        assert all("not recorded" in r.error for r in rows.rows)
-
-        store._conn.set_authorizer(None)
+        keep_a_batch_answer_the_store_refuses(store, vendor, items)
         again, _ = walk(store, crustdata_config(), vendor.base_url, items, run_id="run2")
         (attempt,) = store.attempts()
     assert vendor.count == 1  # the kept answer was read: nothing bought again
@@ -71,6 +76,38 @@ def test_a_batch_whose_answers_the_store_refuses_fails_its_leads_and_the_next_ru
     assert (attempt.outcome, attempt.credits, attempt.settlement) == (
         LedgerOutcome.FOUND, 9.0, UnknownSettlement.READ_LATER)
     assert attempt.run_id == "run1"  # the request stays the run's that sent it
+
+
+class KeptAnswerReadMeanwhile(ResponseStore):
+    """A store in which, just as a lookup looks at the kept answers, another lead reads the kept batch answer that
+    holds its question too (``read_meanwhile``, run in another thread and finished first): what a slow lead of a
+    batch meets when a faster one read their kept answer after the slow one looked for a stored answer."""
+
+    read_meanwhile: Callable[[], object] | None = None
+
+    def kept_answers(self, request_fingerprint: str) -> list:
+        other, self.read_meanwhile = self.read_meanwhile, None
+        if other is not None:
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(timeout=30)
+        return super().kept_answers(request_fingerprint)
+
+
+def test_a_question_whose_kept_batch_answer_another_lead_read_meanwhile_is_not_bought_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seen under load in the suite: the second lead found no stored answer, then no unread kept answer (the first
+    lead had just read it, storing every answer of the batch), and bought its question again."""
+    monkeypatch.setattr(settlement, "WRITE_RETRY_WAITS", (0.01, 0.01))
+    items = leads(3)
+    with WireVendor(crustdata_answer) as vendor, KeptAnswerReadMeanwhile(tmp_path / "store.sqlite") as store:
+        keep_a_batch_answer_the_store_refuses(store, vendor, items)
+        store.read_meanwhile = lambda: walk(store, crustdata_config(), vendor.base_url, items[:1], run_id="run2")
+        second, _ = walk(store, crustdata_config(), vendor.base_url, items[1:2], run_id="run3")
+        (attempt,) = store.attempts()
+    assert vendor.count == 1  # bought once, by run1
+    assert [(r.outcome, r.from_cache) for r in second] == [(RowOutcome.FOUND, True)]
+    assert (attempt.outcome, attempt.settlement) == (LedgerOutcome.FOUND, UnknownSettlement.READ_LATER)
 
 
 def test_an_answer_of_an_unexpected_shape_is_kept_and_read_after_a_parser_fix(tmp_path: Path) -> None:
