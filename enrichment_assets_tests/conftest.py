@@ -41,9 +41,39 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """End-to-end tests first (each takes 10-120 s, the others mostly under 1 s): the long tests are spread over
-    the workers from the start, instead of being left to whichever worker reaches them last."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+    """Each worker starts with its share of the end-to-end tests (10-90 s each, the others mostly under 1 s),
+    the longest first, so that no long test is left for the end of the run.
+
+    pytest-xdist's ``worksteal`` hands each worker a contiguous slice of this order, then moves tests from the end
+    of a busy worker's queue to an idle one: each slice is made of its share of the e2e tests (dealt in turn,
+    the longest, by their ``timeout`` marker, first), then of the quick tests. Measured on 2 cores: with every e2e
+    test in the first slice, the 90 s ``dagster dev`` test started six minutes into a nine-minute run.
+    """
+    items[:] = xdist_slices(items, getattr(config, "workerinput", {}).get("workercount", 1))
+
+
+def _timeout(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    return float(marker.args[0]) if marker is not None and marker.args else 0.0
+
+
+def xdist_slices(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """``items`` reordered so that each of the ``workers`` slices worksteal starts with (sizes ``n // w``, then the
+    rest shared the same way) begins with an equal share of the e2e tests."""
+    e2e = sorted((item for item in items if item.get_closest_marker("e2e") is not None), key=lambda i: -_timeout(i))
+    quick = [item for item in items if item.get_closest_marker("e2e") is None]
+    sizes, left = [], len(items)
+    for remaining in range(workers, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    shares = [e2e[i::workers] for i in range(workers)]
+    ordered: list[pytest.Item] = []
+    for size, share in zip(sizes, shares, strict=True):
+        ordered += share
+        take = max(0, size - len(share))
+        ordered += quick[:take]
+        quick = quick[take:]
+    return ordered + quick
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -49,6 +49,9 @@ PRELOAD = ("dagster", "dagster_dbt", "dbt.cli.main", "dbt.adapters.duckdb", "duc
 
 CLI_MODULE = "enrichment_assets.cli"
 
+#: A file to which each finished command appends its test, arguments and CPU seconds (one JSON line), if set.
+CPU_LOG = os.environ.get("ENRICH_TESTS_CPU_LOG", "")
+
 
 # ------------------------------------------------------------------------------------------- the launcher's side
 
@@ -105,7 +108,7 @@ def _serve(sock_path: str) -> dict | None:
 def _reap(children: dict[int, _Child]) -> None:
     while children:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
@@ -115,7 +118,8 @@ def _reap(children: dict[int, _Child]) -> None:
             continue
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         with contextlib.suppress(OSError):
-            child.conn.sendall(json.dumps({"returncode": code}).encode() + b"\n")
+            child.conn.sendall(json.dumps({"returncode": code,
+                                           "cpu_seconds": usage.ru_utime + usage.ru_stime}).encode() + b"\n")
         child.conn.close()
 
 
@@ -226,6 +230,7 @@ class LaunchedProcess:
             raise RuntimeError(f"the enrich launcher did not start the command: {reply}")
         self.pid: int = reply["pid"]
         self.returncode: int | None = None
+        self.cpu_seconds: float | None = None
 
     def _read_line(self, timeout: float | None) -> dict | None:
         self._sock.settimeout(timeout)
@@ -244,8 +249,7 @@ class LaunchedProcess:
         if self.returncode is None:
             reply = self._read_line(timeout=0)
             if reply is not None:
-                self.returncode = reply["returncode"]
-                self._sock.close()
+                self._finished(reply)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
@@ -253,9 +257,16 @@ class LaunchedProcess:
             reply = self._read_line(timeout=timeout)
             if reply is None:
                 raise subprocess.TimeoutExpired(self.args, timeout)
-            self.returncode = reply["returncode"]
-            self._sock.close()
+            self._finished(reply)
         return self.returncode
+
+    def _finished(self, reply: dict) -> None:
+        self.returncode, self.cpu_seconds = reply["returncode"], reply["cpu_seconds"]
+        self._sock.close()
+        if CPU_LOG:  # which tests spend the CPU of their commands
+            with open(CPU_LOG, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"test": os.environ.get("PYTEST_CURRENT_TEST", ""), "args": self.args,
+                                      "cpu_seconds": self.cpu_seconds}) + "\n")
 
     def send_signal(self, sig: int) -> None:
         if self.returncode is None:
