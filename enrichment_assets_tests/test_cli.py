@@ -1,5 +1,7 @@
-"""The real `enrich` command: exit codes (each a fresh ``python -m enrichment_assets.cli``, so that its whole stderr,
-start-up included, is checked) and dbt's output on a failed build."""
+"""The real `enrich` command: exit codes and their one-line errors, and dbt's output on a failed build.
+
+The first two tests start a fresh ``python -m enrichment_assets.cli``, so that its whole stderr, start-up included,
+is checked; the others start the command through the tests' launcher (``support/launcher.py``)."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ def test_no_record_id_column_exits_2(cli_env: dict[str, str], tmp_path: Path) ->
 
 
 def test_unreadable_file_exits_2(cli_env: dict[str, str], tmp_path: Path) -> None:
-    result = enrich(["run", str(tmp_path)], cli_env)  # a directory
+    result = run_enrich(["run", str(tmp_path)], cli_env)  # a directory
     assert result.returncode == 2
 
 
@@ -45,7 +47,7 @@ def test_bad_config_exits_2(cli_env: dict[str, str], tmp_path: Path) -> None:
     config.write_text("providers:\n  leadmagic: {rate_limit: 3}\n", encoding="utf-8")
     path = tmp_path / "leads.csv"
     path.write_text("id,email\n1,a@b.io\n", encoding="utf-8")
-    result = enrich(["run", str(path)], {**cli_env, "ENRICHMENT_CONFIG": str(config)})
+    result = run_enrich(["run", str(path)], {**cli_env, "ENRICHMENT_CONFIG": str(config)})
     assert result.returncode == 2
     assert "providers.leadmagic.rate_limit" in result.stderr
 
@@ -104,7 +106,7 @@ def test_an_unreachable_state_store_exits_2_in_one_line_without_its_password(
     leads.write_text("id,email\n1,a@b.io\n", encoding="utf-8")
     args = [*command, str(leads)] if command[0] in ("run", "estimate") else command
     env = {**cli_env, "ENRICHMENT_STATE_URL": f"postgresql://alice:s3cr3t-pw@127.0.0.1:{port}/enrichment_state"}
-    result = enrich(args, env, timeout=120)
+    result = run_enrich(args, env, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert f"postgresql://127.0.0.1:{port}/enrichment_state cannot be reached" in result.stderr

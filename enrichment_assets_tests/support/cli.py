@@ -1,7 +1,7 @@
 """The real ``enrich`` CLI in its own process, pointed at a test sandbox.
 
 ``run_enrich`` and ``start_enrich`` fork the command from the launcher (``support/launcher.py``: a process that has
-imported the CLI's libraries once), which saves each command about 3.5 CPU-s of imports. ``ENRICH_TESTS_COLD=1``
+imported the CLI's libraries once), which saves each command 4.5-5 CPU-s of imports. ``ENRICH_TESTS_COLD=1``
 starts every command as a fresh ``python -m enrichment_assets.cli`` instead, as the tests that need a cold start
 (its time, its output while importing, another checkout) always do with ``enrich_cmd``.
 """

@@ -1,8 +1,9 @@
 """The real ``enrich`` command in its own process, forked from one that has already imported its libraries.
 
-Why: every ``python -m enrichment_assets.cli`` spends about 3.5 CPU-s importing Dagster, dagster-dbt and dbt-core
-before it reads its arguments, and the end-to-end tests start about a hundred of them: that import was the
-largest single cost of the test suite on a 2-core machine. The launcher is a small server process (one per test
+Why: every ``python -m enrichment_assets.cli`` spends 4.5-5 CPU-s importing Dagster, dagster-dbt, dbt-core and
+the rest (measured on a 40-lead list: a first run 14.8 -> 9.7 CPU-s when forked, a rerun 7.9 -> 3.4), and the
+end-to-end tests start about a hundred of them: that import was the largest single cost of the test suite on a
+2-core machine. The launcher is a small server process (one per test
 worker, started on first use) that imports those third-party libraries once, then forks a child for each
 command. The child is a process like the one ``subprocess`` starts — its own pid and session (so
 ``os.killpg(pid, SIGKILL)`` kills it alone), its own environment, working directory, argv, stdin from
@@ -41,10 +42,11 @@ from pathlib import Path
 
 #: Imported once by the launcher: the third-party libraries an ``enrich run`` loads (found with ``-X importtime``):
 #: Dagster and dagster-dbt with dbt-core, dbt's runner and adapter, the SQL toolkit under Dagster's SQLite storage
-#: and its migrations, the HTTP clients, and what reads and writes lead files.
+#: and its migrations, the HTTP clients. Not numpy, pyarrow nor openpyxl (which imports numpy): importing them
+#: starts a thread (OpenBLAS's, jemalloc's), and a process with threads must not fork (``_threads``).
 PRELOAD = ("dagster", "dagster_dbt", "dbt.cli.main", "dbt.adapters.duckdb", "duckdb", "sqlalchemy", "alembic.command",
            "alembic.runtime.migration", "httpx", "aiohttp", "phonenumbers", "pydantic", "email_validator", "rich",
-           "starlette", "uvicorn", "tenacity", "yaml", "numpy", "pyarrow", "upath", "openpyxl", "cryptography",
+           "starlette", "uvicorn", "tenacity", "yaml", "upath", "cryptography",
            "psycopg", "psycopg_pool")
 
 CLI_MODULE = "enrichment_assets.cli"
@@ -65,14 +67,27 @@ def _serve(sock_path: str) -> dict | None:
     """Accept commands until the parent test worker is gone; return the request in a forked child, else None."""
     parent = os.getppid()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(sock_path)
+    server.bind(sock_path + ".new")
     server.listen(64)
+    os.rename(sock_path + ".new", sock_path)  # the path appears once connections are accepted
     children: dict[int, _Child] = {}
     pending: dict[socket.socket, bytes] = {}
+    # A child's exit wakes the loop (SIGCHLD through a wakeup socket), so it sleeps until there is work; it looks
+    # whether its test worker is still there once a second.
+    woken, waker = socket.socketpair()
+    for end in (woken, waker):
+        end.setblocking(False)
+    signal.set_wakeup_fd(waker.fileno())
+    signal.signal(signal.SIGCHLD, lambda *_: None)
     try:
         while os.getppid() == parent:
-            readable, _, _ = select.select([server, *pending], [], [], 0.02)
+            readable, _, _ = select.select([server, woken, *pending], [], [], 1.0)
             for ready in readable:
+                if ready is woken:
+                    with contextlib.suppress(BlockingIOError):
+                        while woken.recv(4096):
+                            pass
+                    continue
                 if ready is server:
                     conn, _ = server.accept()
                     pending[conn] = b""
@@ -85,13 +100,15 @@ def _serve(sock_path: str) -> dict | None:
                 if not pending[ready].endswith(b"\n"):
                     continue
                 request = json.loads(pending.pop(ready))
-                if threading.active_count() != 1:  # forking a process with threads is unsafe: refuse loudly
+                if _threads() != 1:  # forking a process with threads is unsafe: refuse loudly
                     ready.sendall(b'{"error": "the launcher has threads"}\n')
                     ready.close()
                     continue
                 pid = os.fork()
                 if pid == 0:
-                    for open_socket in (server, ready, *pending, *(c.conn for c in children.values())):
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    for open_socket in (server, woken, waker, ready, *pending, *(c.conn for c in children.values())):
                         open_socket.close()
                     return request
                 ready.sendall(json.dumps({"pid": pid}).encode() + b"\n")
@@ -103,6 +120,14 @@ def _serve(sock_path: str) -> dict | None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
     return None
+
+
+def _threads() -> int:
+    """This process's threads, native ones included (a library's pool is invisible to ``threading``)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _reap(children: dict[int, _Child]) -> None:
