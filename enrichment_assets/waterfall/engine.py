@@ -317,7 +317,7 @@ class WaterfallEngine:
 
     async def _read_kept(self, provider: str, client: Any, fp: str) -> VendorResult | None:
         """A paid answer kept as it arrived and not read yet, read with today's parser: the lookup's result
-        when it answers the question or still cannot be read (the lead stays pending); else any answer stored."""
+        when it answers the question or still cannot be read (the lead stays pending); ``None`` otherwise."""
         reread = getattr(client, "reread", None)
         if reread is None:
             return None
@@ -334,11 +334,6 @@ class WaterfallEngine:
                 except SettlementFailed as exc:
                     return unrecorded(result, exc)
                 return result
-        # After the kept answers: another lead's reading of a kept batch answer may have stored this one meanwhile.
-        stored = await self.io.read(self.store.fresh_response, fp, self._ttl, self._now())
-        if stored is not None:
-            self._flight.answered_at[fp] = stored.received_at
-            return result_from_stored(provider, stored)
         return None
 
     async def _call(self, provider: str, client: Any, lead: Lead, fp: str, joined: set[str] | None = None
@@ -347,6 +342,11 @@ class WaterfallEngine:
         kept = await self._read_kept(provider, client, fp)
         if kept is not None:
             return kept, Booked(), True
+        # Last look, under the claim and after the kept answers: an answer stored since the first isn't bought again.
+        stored = await self.io.read(self.store.fresh_response, fp, self._ttl, self._now())
+        if stored is not None:
+            self._flight.answered_at[fp] = stored.received_at
+            return result_from_stored(provider, stored), Booked(), True
         budget = self.budgets[provider]
         hold = f"{provider}:{fp}"
         if not await budget.reserve(hold, self._reservation(provider)):

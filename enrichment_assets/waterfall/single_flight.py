@@ -70,8 +70,9 @@ class CrossProcessFlight:
         self.answered_at: dict[str, datetime] = {}
 
     async def acquire(self, provider: str, fp: str) -> VendorResult | None:
-        """``None`` once this process holds the claim and nobody answered the question meanwhile (send it);
-        otherwise the answer another process got (or its ``unknown`` outcome)."""
+        """``None`` once this process holds the claim; otherwise the answer another process got (or its ``unknown``
+        outcome). The caller looks in the store once more before sending (``WaterfallEngine._call``, after the
+        kept answers): an answer stored between its first look and the claim is not bought again."""
         store, owner = self._io.store, self._owner_id()
         held = await self._claim(fp, owner)
         delay = self._first_poll
@@ -91,12 +92,6 @@ class CrossProcessFlight:
                 held = await self._claim(fp, owner)
             elif not current.same_as(held):
                 held = current
-        # Ours now; an answer stored between our look in the store and our claim must not be bought again.
-        stored = await self._io.read(store.fresh_response, fp, self._ttl, self._now())
-        if stored is not None:
-            await self.release(fp, claims.ANSWERED)
-            self.answered_at[fp] = stored.received_at
-            return result_from_stored(provider, stored)
         return None
 
     async def claimed(self, provider: str, fp: str, call: Callable[[], Awaitable[tuple[VendorResult, Cost, bool]]],
