@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from enrichment_assets_tests.support import REPO_ROOT, launcher
@@ -51,7 +52,8 @@ def cold_start() -> bool:
 def run_enrich(args: list[str], env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
     """``enrich <args>`` to its end: its exit code, stdout and stderr."""
     if not cold_start():
-        return launcher.run(args, env, REPO_ROOT, timeout)
+        with tempfile.TemporaryDirectory(prefix="enrich-run-") as folder:
+            return run_enrich_at_once([(args, env)], Path(folder), timeout)[0]
     return subprocess.run(enrich_cmd(*args), env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -65,16 +67,10 @@ def start_enrich(args: list[str], env: dict[str, str], log_path: Path,
         if stderr_path is not None:
             stderr_path.write_bytes(b"")
         return launcher.launch(args, env, REPO_ROOT, log_path, stderr_path)
-    if stderr_path is not None:
-        with log_path.open("wb") as out, stderr_path.open("wb") as err:
-            return subprocess.Popen(enrich_cmd(*args), env=env, cwd=REPO_ROOT, stdout=out, stderr=err,
-                                    start_new_session=True)
-    handle = log_path.open("wb")
-    try:
-        return subprocess.Popen(enrich_cmd(*args), env=env, cwd=REPO_ROOT, stdout=handle, stderr=subprocess.STDOUT,
+    errors = stderr_path.open("wb") if stderr_path is not None else contextlib.nullcontext(subprocess.STDOUT)
+    with log_path.open("wb") as out, errors as err:
+        return subprocess.Popen(enrich_cmd(*args), env=env, cwd=REPO_ROOT, stdout=out, stderr=err,
                                 start_new_session=True)
-    finally:
-        handle.close()
 
 
 def sigkill(proc: subprocess.Popen | launcher.LaunchedProcess) -> None:

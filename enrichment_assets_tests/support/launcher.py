@@ -311,21 +311,5 @@ def launch(args: list[str], env: dict[str, str], cwd: Path, stdout: Path,
     return LaunchedProcess(args, env, cwd, stdout, stderr)
 
 
-def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
-    """``subprocess.run(..., capture_output=True, text=True, timeout=...)`` for ``enrich <args>``."""
-    with tempfile.TemporaryDirectory(prefix="enrich-run-") as folder:
-        out, err = Path(folder, "stdout"), Path(folder, "stderr")
-        proc = launch(args, env, cwd, out, err)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-            raise
-        read = lambda p: p.read_text(encoding="utf-8", errors="replace") if p.exists() else ""  # noqa: E731
-        return subprocess.CompletedProcess(["enrich", *args], code, read(out), read(err))
-
-
 if __name__ == "__main__":
     main()
