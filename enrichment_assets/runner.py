@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import os
 import socket
 import time
@@ -138,6 +139,11 @@ def run_list(instance: DagsterInstance, path: Path, list_id: str, log_level: str
     called with each entry of the run's event log as it is stored (what `enrich run` draws its progress from).
     """
     defs = load_definitions()
+    # What is loaded by now (Dagster, dbt-core, the definitions and their dbt manifest) lives as long as the
+    # process, which makes this one run: frozen, it is left out of every full garbage collection (each heavy step
+    # makes one, ``memory.py``). Measured on a 40-lead list, cold (user+system CPU): a rerun 9.1-9.3 -> 7.7-8.0 s,
+    # a first run 16.5-16.8 -> 15.4-16.4 s.
+    gc.freeze()
     register_list(instance, list_id)
     with one_run_per_list(instance, list_id, on_wait):
         return _run_list(defs, instance, path, list_id, log_level, columns=columns, sheet=sheet, listener=listener)
