@@ -7,6 +7,7 @@ Plain helpers (no fixtures) live in ``enrichment_assets_tests/support/``.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from collections.abc import Iterator
@@ -50,6 +51,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     test in the first slice, the 90 s ``dagster dev`` test started six minutes into a nine-minute run.
     """
     items[:] = xdist_slices(items, getattr(config, "workerinput", {}).get("workercount", 1))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection loaded (Dagster, dbt, the pipeline's and the tests' modules): it lives as long as the
+    worker, and the garbage collector's full collections stop walking it. Measured on ``test_pipeline_runs.py``
+    (11 tests, one process): 67 full collections took 11.5 of its 72 CPU-s before, 5.0 of 67 after.
+
+    Hypothesis is imported first: importing it runs its plugins, and trio's registers a random generator that
+    Hypothesis checks with ``gc.get_referrers``, which does not see frozen objects (it would warn, wrongly, that the
+    generator is unreferenced)."""
+    import hypothesis  # noqa: F401 - imported for its side effect, above
+
+    gc.freeze()
 
 
 def _timeout(item: pytest.Item) -> float:
