@@ -37,10 +37,23 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=2
 _cell = st.one_of(_text, st.sampled_from(REALISTIC))
 
 
+def _xlsx_cell_ok(value: str) -> bool:
+    # What a worksheet cell can hold as typed text: no control characters, no literal "_xHHHH_" escapes.
+    return all(ch.isprintable() or ch in "\t\n" for ch in value) and "_x" not in value
+
+
+# Drawn as a worksheet can hold them, rather than drawn as any text and filtered: with the filter, about 16 of
+# every 17 tables were thrown away (2,574 drawn for 150 kept, most of the test's time).
+_xlsx_text = st.text(alphabet=st.one_of(
+    st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Co", "Cn", "Zl", "Zp", "Zs")), st.sampled_from(" \t\n")),
+    max_size=20).filter(lambda v: "_x" not in v)
+_xlsx_cell = st.one_of(_xlsx_text, st.sampled_from([v for v in REALISTIC if _xlsx_cell_ok(v)]))
+
+
 @st.composite
-def tables(draw) -> tuple[list[str], list[list[str]]]:
+def tables(draw, cell: st.SearchStrategy[str] = _cell) -> tuple[list[str], list[list[str]]]:
     header = draw(st.sampled_from(HEADERS))
-    rows = draw(st.lists(st.lists(_cell, min_size=len(header), max_size=len(header)), max_size=8))
+    rows = draw(st.lists(st.lists(cell, min_size=len(header), max_size=len(header)), max_size=8))
     return header, rows
 
 
@@ -63,11 +76,6 @@ def _xlsx_bytes(header: list[str], rows: list[list[str]]) -> bytes:
             sheet.write_string(r, c, value)  # text cells, never formulas
     workbook.close()
     return buffer.getvalue()
-
-
-def _xlsx_cell_ok(value: str) -> bool:
-    # What a worksheet cell can hold as typed text: no control characters, no literal "_xHHHH_" escapes.
-    return all(ch.isprintable() or ch in "\t\n" for ch in value) and "_x" not in value
 
 
 def _expected(header: list[str], rows: list[list[str]]) -> list[list[str]]:
@@ -130,7 +138,7 @@ def test_a_csv_table_reads_back_as_written_or_is_refused(table, encoding: str, d
 
 
 @_SETTINGS
-@given(tables())
+@given(tables(_xlsx_cell))
 @example((HEADERS[0], [["5101", "José", "=1+1", "", "Acme, Inc.", "acme.es", "", "España"], [""] * 8]))
 def test_an_xlsx_table_reads_back_as_written_or_is_refused(table) -> None:
     header, rows = table
