@@ -1,16 +1,17 @@
 """The real ``enrich`` command in its own process, forked from one that has already imported its libraries.
 
 Why: every ``python -m enrichment_assets.cli`` spends 4.5-5 CPU-s importing Dagster, dagster-dbt, dbt-core and
-the rest (measured on a 40-lead list: a first run 14.8 -> 9.7 CPU-s when forked, a rerun 7.9 -> 3.4), and the
-end-to-end tests start about a hundred of them: that import was the largest single cost of the test suite on a
-2-core machine. The launcher is a small server process (one per test
-worker, started on first use) that imports those third-party libraries once, then forks a child for each
-command. The child is a process like the one ``subprocess`` starts — its own pid and session (so
-``os.killpg(pid, SIGKILL)`` kills it alone), its own environment, working directory, argv, stdin from
-``/dev/null``, stdout and stderr to files — and runs ``python -m enrichment_assets.cli`` the usual way
-(``runpy``), exiting through the interpreter's normal shutdown (non-daemon threads joined, ``atexit``
-handlers run). The pipeline's own modules (``enrichment_assets``) are never imported by the launcher: they
-read the environment when they load, and each child must read its own.
+the rest, and about 1.5 CPU-s more on its first dbt parse than a process that has parsed once (measured on a
+40-lead list: a first run 14.8 CPU-s cold, 8.4-9.1 forked from here; a rerun 7.9 -> 3.4), and the end-to-end
+tests start about a hundred of them: that import was the largest single cost of the test suite on a 2-core
+machine. The launcher is a small server process (one per test worker, started on first use) that imports those
+third-party libraries and parses the dbt project once (``_warm_dbt``), then forks a child for each command. The
+child is a process like the one ``subprocess`` starts — its own pid and session (so ``os.killpg(pid, SIGKILL)``
+kills it alone), its own environment, working directory, argv, stdin from ``/dev/null``, stdout and stderr to
+files — and runs ``python -m enrichment_assets.cli`` the usual way (``runpy``), exiting through the interpreter's
+normal shutdown (non-daemon threads joined, ``atexit`` handlers run). The pipeline's own modules
+(``enrichment_assets``) are never imported by the launcher: they read the environment when they load, and each
+child must read its own.
 
 What it cannot show, and the tests that therefore keep a cold ``subprocess``: the command's start-up (its time,
 the lines it prints, a warning printed while importing) and anything run from another checkout
