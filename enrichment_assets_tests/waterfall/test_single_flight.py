@@ -4,6 +4,7 @@ state store (each backend) stand for two processes; a request one of them has cl
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -96,3 +97,54 @@ def test_the_claim_of_a_dead_process_is_taken_over(state_backend) -> None:
         assert made[0].requests == 1 and sink.rows[0].phones == [MOBILE_DE]
     finally:
         store.close()
+
+
+class AnsweredJustAfterTheFirstLook:
+    """A store handle on which another process answers the shared request just after this one first looked for it
+    (``meanwhile``, that process's whole walk, runs before the look returns): the window between a lookup's first
+    look in the store and its claim. Every other use goes to the handle unchanged."""
+
+    def __init__(self, store, meanwhile) -> None:
+        self._store = store
+        self._meanwhile = meanwhile
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def fresh_response(self, *args, **kwargs):
+        found = self._store.fresh_response(*args, **kwargs)
+        meanwhile, self._meanwhile = self._meanwhile, None
+        if meanwhile is not None and found is None:
+            other = threading.Thread(target=meanwhile)  # its own event loop, its own store handle
+            other.start()
+            other.join(timeout=30)
+            assert not other.is_alive(), "the other process's walk did not end"
+        return found
+
+
+def test_an_answer_another_process_stored_between_the_first_look_and_the_claim_is_not_bought_again(
+        state_backend) -> None:
+    """Process a asks the shared question and releases its claim after b's first look found nothing: b's claim
+    then succeeds, and only its last look in the store (after the claim) keeps it from asking again."""
+    made: list[FakeClient] = []
+    a, store_a = engine_on(state_backend, "run_a", {}, made)
+    sink_a, sink_b = ListSink(), ListSink()
+    store_b = AnsweredJustAfterTheFirstLook(
+        open_state_store(*state_backend), lambda: asyncio.run(a.run([lead("run_a", "a1")], sink_a)))
+
+    def factory(provider: str, journal):
+        client = FakeClient(provider, journal, {SHARED: [(MOBILE_DE, "mobile")]})
+        made.append(client)
+        return client
+
+    b = WaterfallEngine(parse_config(CONFIG), factory, store_b, run_id="run_b", list_id="run_b")
+    asyncio.run(b.run([lead("run_b", "b1")], sink_b))
+    try:
+        (row_a,), (row_b,) = sink_a.rows, sink_b.rows
+        assert sum(c.requests for c in made) == 1  # a's; without the last look, b asks again
+        assert (row_a.from_cache, row_a.credits) == (False, 5.0)
+        assert (row_b.from_cache, row_b.credits, row_b.phones) == (True, 0.0, [MOBILE_DE])
+        assert [a.run_id for a in store_a.attempts()] == ["run_a"]
+    finally:
+        store_b.close()
+        store_a.close()
