@@ -177,15 +177,33 @@ def dagster_instance(isolated_env: dict[str, str]) -> Iterator[DagsterInstance]:
 
 
 @pytest.fixture
-def make_pipeline(isolated_env: dict[str, str], dagster_instance: DagsterInstance):
+def memory_instance(isolated_env: dict[str, str]) -> Iterator[DagsterInstance]:
+    """Dagster's in-memory instance (artifacts in the test's Dagster home), for in-process runs that need no more:
+    what the assets ask of an instance (runs, materializations, dynamic partitions) it answers as the SQLite one
+    does, without a SQLite write per event. Measured on ``test_pipeline_runs.py`` (11 tests, one process): 68.6 s
+    on the SQLite instance, 46.7 s in memory. The CLI tests, and ``pipeline_on_disk``, run on the SQLite one."""
+    with DagsterInstance.ephemeral(tempdir=isolated_env["DAGSTER_HOME"]) as instance:
+        yield instance
+
+
+@pytest.fixture
+def make_pipeline(isolated_env: dict[str, str], memory_instance: DagsterInstance):
     """Factory: ``make_pipeline(sandbox)`` runs the pipeline's Python assets in this process against it."""
-    return lambda sandbox: Pipeline(env=isolated_env, base_url=sandbox.base_url, instance=dagster_instance)
+    return lambda sandbox: Pipeline(env=isolated_env, base_url=sandbox.base_url, instance=memory_instance)
 
 
 @pytest.fixture
 def pipeline(make_pipeline, fast_sandbox: RecordingSandbox) -> Pipeline:
     """The pipeline's Python assets in this process against ``fast_sandbox``."""
     return make_pipeline(fast_sandbox)
+
+
+@pytest.fixture
+def pipeline_on_disk(isolated_env: dict[str, str], dagster_instance: DagsterInstance,
+                     fast_sandbox: RecordingSandbox) -> Pipeline:
+    """``pipeline`` on the SQLite instance in the test's Dagster home: for a test that builds a schedule's context
+    (it needs an instance it can refer to) or that reads the runs as ``enrich`` in the same home does."""
+    return Pipeline(env=isolated_env, base_url=fast_sandbox.base_url, instance=dagster_instance)
 
 
 @pytest.fixture(scope="session")

@@ -67,8 +67,9 @@ def requests_by_provider(sandbox: RecordingSandbox) -> dict[str, int]:
     return sandbox.requests_by_provider()
 
 
-def test_ttl_refresh_reenriches_only_expired_lookups(pipeline: Pipeline, fast_sandbox: RecordingSandbox,
+def test_ttl_refresh_reenriches_only_expired_lookups(pipeline_on_disk: Pipeline, fast_sandbox: RecordingSandbox,
                                                      tmp_path: Path) -> None:
+    pipeline = pipeline_on_disk  # a schedule's context needs an instance it can refer to
     config = write_config(tmp_path / "c.yaml", fast_clients=True)
     leads = sample_file(tmp_path, "refresh_me", 40)
     pipeline.run(leads, config)
