@@ -432,8 +432,8 @@ LOCK_WATCH = textwrap.dedent("""
     print("watching", flush=True)
     while True:
         locked = struct.unpack("hhqqi", fcntl.fcntl(fd, fcntl.F_GETLK, probe))[0] != fcntl.F_UNLCK
-        if was_locked and not locked:
-            print(time.time(), flush=True)
+        if locked != was_locked:
+            print("locked" if locked else "unlocked", time.time(), flush=True)
         was_locked = locked
         time.sleep(0.0005)
 """)
@@ -467,11 +467,14 @@ def test_dbt_holds_the_duckdb_file_from_its_first_model_to_the_end_of_the_build(
         time.sleep(0.2)
     finally:
         watch.kill()
-        unlocked = [float(line) for line in watch.communicate()[0].split()]
+        seen = [(kind, float(t)) for kind, t in (line.split() for line in watch.communicate()[0].splitlines())]
     assert result.success and len(dbt_started) == len(released) == 1
-    during = [t for t in unlocked if dbt_started[0] < t < released[0]]
+    # From dbt's first hold of the file (it parses the project first: the step's own connection may be seen
+    # closing just after dbt started) to the release, no gap.
+    held = min((t for kind, t in seen if kind == "locked" and t > dbt_started[0]), default=dbt_started[0])
+    during = [t for kind, t in seen if kind == "unlocked" and held < t < released[0]]
     assert not during, f"the file was unlocked {len(during)} times during dbt's build"
-    assert any(t >= released[0] for t in unlocked)  # and released after it
+    assert any(kind == "unlocked" and t >= released[0] for kind, t in seen)  # and released after it
 
 
 @pytest.mark.e2e  # a real dbt build
