@@ -41,6 +41,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from enrichment_assets_tests.support import REPO_ROOT
+
 #: Imported once by the launcher: the third-party libraries an ``enrich run`` loads (found with ``-X importtime``):
 #: Dagster and dagster-dbt with dbt-core, dbt's runner and adapter, the SQL toolkit under Dagster's SQLite storage
 #: and its migrations, the HTTP clients, and matplotlib with numpy (the funnel chart; numpy's OpenBLAS imported
@@ -51,8 +53,8 @@ PRELOAD = ("dagster", "dagster_dbt", "dbt.cli.main", "dbt.adapters.duckdb", "duc
            "starlette", "uvicorn", "tenacity", "yaml", "upath", "cryptography",
            "psycopg", "psycopg_pool", "numpy", "matplotlib.figure", "matplotlib.backends.backend_agg")
 
-#: The dbt project every command builds (``dbt/`` beside the tests' package), which ``_warm_dbt`` parses once.
-DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt"
+#: The dbt project every command builds, which ``_warm_dbt`` parses once.
+DBT_PROJECT = REPO_ROOT / "dbt"
 
 CLI_MODULE = "enrichment_assets.cli"
 

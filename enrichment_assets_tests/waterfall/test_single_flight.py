@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from enrichment_assets.config import parse_config
 from enrichment_assets.leads.model import Lead
@@ -26,8 +28,10 @@ def lead(list_id: str, record_id: str, url: str = SHARED) -> Lead:
     return Lead(list_id, record_id, "Ann", "Lee", "Acme", "acme.de", None, url, "DE")
 
 
-def engine_on(backend: tuple[Path, str | None], run_id: str, fake: dict, made: list[FakeClient]):
-    store = open_state_store(*backend)
+def engine_on(backend: tuple[Path, str | None], run_id: str, fake: dict, made: list[FakeClient],
+              handle: Callable[[Any], Any] = lambda store: store):
+    """An engine for one process; ``handle`` may wrap its store handle."""
+    store = handle(open_state_store(*backend))
 
     def factory(provider: str, journal):
         client = FakeClient(provider, journal, {SHARED: [(MOBILE_DE, "mobile")]}, **fake)
@@ -129,15 +133,8 @@ def test_an_answer_another_process_stored_between_the_first_look_and_the_claim_i
     made: list[FakeClient] = []
     a, store_a = engine_on(state_backend, "run_a", {}, made)
     sink_a, sink_b = ListSink(), ListSink()
-    store_b = AnsweredJustAfterTheFirstLook(
-        open_state_store(*state_backend), lambda: asyncio.run(a.run([lead("run_a", "a1")], sink_a)))
-
-    def factory(provider: str, journal):
-        client = FakeClient(provider, journal, {SHARED: [(MOBILE_DE, "mobile")]})
-        made.append(client)
-        return client
-
-    b = WaterfallEngine(parse_config(CONFIG), factory, store_b, run_id="run_b", list_id="run_b")
+    b, store_b = engine_on(state_backend, "run_b", {}, made, lambda store: AnsweredJustAfterTheFirstLook(
+        store, lambda: asyncio.run(a.run([lead("run_a", "a1")], sink_a))))
     asyncio.run(b.run([lead("run_b", "b1")], sink_b))
     try:
         (row_a,), (row_b,) = sink_a.rows, sink_b.rows
